@@ -1,0 +1,33 @@
+# Two entry points, both idempotent: `make run` (main job) and `make test` (whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.multiscale-installed
+PLUGIN  = multiscale/lib/multiscaleplugin.so
+BUILD   = build/lammps_plugin
+
+.PHONY: install run test bench clean
+
+install: $(STAMP) $(PLUGIN)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	touch $@
+
+$(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plugin/CMakeLists.txt
+	$(PY) lammps_plugin/configure.py $(BUILD)
+	cmake --build $(BUILD) -j 2
+	cmake --install $(BUILD)
+
+run: install
+	$(VENV)/bin/multiscale demo
+
+test: install
+	$(PY) -m pytest -q
+
+bench: install
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf build $(PLUGIN)

@@ -1,0 +1,480 @@
+/* pair_style multiscale: see pair_multiscale.h and docs/model_contract.md. */
+
+#include "pair_multiscale.h"
+
+#include "atom.h"
+#include "comm.h"
+#include "error.h"
+#include "force.h"
+#include "json.h"
+#include "memory.h"
+#include "neigh_list.h"
+#include "neighbor.h"
+#include "platform.h"
+#include "update.h"
+#include "utils.h"
+
+#include <torch/script.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+using namespace LAMMPS_NS;
+
+static constexpr int CONTRACT_VERSION = 1;
+static const char METADATA_FILE[] = "multiscale.json";
+
+// The useful line of a torch or C++ exception: no C++ backtrace, and for an error
+// raised inside TorchScript the final "SomeError: message" line instead of the preamble.
+static std::string exception_line(const std::exception &e)
+{
+  const auto *c10_error = dynamic_cast<const c10::Error *>(&e);
+  const std::string text = c10_error ? c10_error->what_without_backtrace() : e.what();
+  std::vector<std::string> lines;
+  for (const auto &line : utils::split_lines(text))
+    if (!utils::trim(line).empty()) lines.push_back(utils::trim(line));
+  if (lines.empty()) return "unknown error";
+  if (utils::strmatch(lines.front(), "^The following operation failed in the TorchScript"))
+    return lines.back();
+  return lines.front();
+}
+
+/* ----------------------------------------------------------------------
+   construction, settings, coeff, init
+------------------------------------------------------------------------- */
+
+PairMultiscale::PairMultiscale(LAMMPS *lmp) :
+    Pair(lmp), cutoff(0.0), hops(1), model_virials(false), use_float32(false), cutghost_set(0.0),
+    nlocal_nodes(0), nedges(0)
+{
+  single_enable = 0;
+  restartinfo = 0;
+  one_coeff = 1;
+  manybody_flag = 1;
+  no_virial_fdotr_compute = 1;
+  centroidstressflag = CENTROID_NOTAVAIL;
+}
+
+PairMultiscale::~PairMultiscale()
+{
+  if (allocated) {
+    memory->destroy(setflag);
+    memory->destroy(cutsq);
+    memory->destroy(cutghost);
+  }
+}
+
+void PairMultiscale::allocate()
+{
+  allocated = 1;
+  const int n = atom->ntypes + 1;
+  memory->create(setflag, n, n, "pair:setflag");
+  memory->create(cutsq, n, n, "pair:cutsq");
+  memory->create(cutghost, n, n, "pair:cutghost");
+  type_map.assign(n, -1);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < n; j++) setflag[i][j] = 0;
+}
+
+// pair_style multiscale MODEL.pt [dtype float64|float32]
+void PairMultiscale::settings(int narg, char **arg)
+{
+  if (narg != 1 && narg != 3)
+    error->all(FLERR, "pair_style multiscale takes a model file and optionally `dtype float64` or "
+                      "`dtype float32`: pair_style multiscale MODEL.pt [dtype float64|float32]");
+  std::string dtype;
+  if (narg == 3) {
+    if (strcmp(arg[1], "dtype") != 0)
+      error->all(FLERR, "pair_style multiscale: unknown keyword {}; the only keyword is dtype",
+                 arg[1]);
+    dtype = arg[2];
+    if (dtype != "float64" && dtype != "float32")
+      error->all(FLERR, "pair_style multiscale: dtype must be float64 or float32, got {}", dtype);
+  }
+
+  load_model(arg[0]);
+  if (!dtype.empty() && (dtype == "float32") != use_float32) {
+    use_float32 = dtype == "float32";
+    module->to(use_float32 ? torch::kFloat32 : torch::kFloat64);
+  }
+  ghostneigh = hops > 1 ? 1 : 0;
+
+  // a new model invalidates the element mapping of an earlier pair_coeff
+  if (allocated) {
+    std::fill(type_map.begin(), type_map.end(), -1);
+    for (int i = 0; i <= atom->ntypes; i++)
+      for (int j = 0; j <= atom->ntypes; j++) setflag[i][j] = 0;
+  }
+
+  if (comm->me == 0)
+    utils::logmesg(lmp,
+                   "pair multiscale: model {} from {}\n  elements {}, cutoff {} Å, hops {}, "
+                   "computing in {}\n",
+                   model_name, model_path, utils::join_words(model_elements, " "), cutoff, hops,
+                   use_float32 ? "float32" : "float64");
+}
+
+// Load the TorchScript archive and check its multiscale.json against the contract.
+void PairMultiscale::load_model(const std::string &path)
+{
+  if (!platform::file_is_readable(path))
+    error->all(FLERR, "pair_style multiscale: cannot read model file {}: {}; check the path",
+               path, utils::getsyserror());
+
+  torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
+  auto loaded = std::make_unique<torch::jit::Module>();
+  try {
+    *loaded = torch::jit::load(path, torch::kCPU, extra);
+  } catch (const std::exception &e) {
+    error->all(FLERR,
+               "pair_style multiscale: model file {} is not a TorchScript archive or is corrupt "
+               "({}); re-export it with multiscale.export()",
+               path, exception_line(e));
+  }
+  const std::string &text = extra[METADATA_FILE];
+  if (text.empty())
+    error->all(FLERR,
+               "pair_style multiscale: model file {} has no {} metadata: it is a TorchScript "
+               "file but was not written by multiscale.export(); export it with that",
+               path, METADATA_FILE);
+
+  const auto bad = [&](const std::string &what) {
+    error->all(FLERR,
+               "pair_style multiscale: model file {}: metadata {}; re-export the model with "
+               "multiscale.export()",
+               path, what);
+  };
+  json meta;
+  try {
+    meta = json::parse(text);
+  } catch (const json::exception &e) {
+    bad(fmt::format("is not valid JSON ({})", e.what()));
+  }
+  if (!meta.is_object() || meta.value("format", "") != "multiscale-model")
+    bad("does not declare format 'multiscale-model'");
+  for (const char *field : {"name", "elements", "cutoff"})
+    if (!meta.contains(field)) bad(fmt::format("lacks the required field '{}'", field));
+  const json version = meta.value("contract_version", json(CONTRACT_VERSION));
+  if (!version.is_number_integer() || version.get<int>() != CONTRACT_VERSION)
+    bad(fmt::format("has contract_version {}, this plugin reads version {}", version.dump(),
+                    CONTRACT_VERSION));
+  if (!meta["name"].is_string()) bad("field 'name' is not a string");
+  const json &elements = meta["elements"];
+  if (!elements.is_array() || elements.empty()) bad("field 'elements' is not a list of symbols");
+  std::vector<std::string> symbols;
+  for (const auto &el : elements) {
+    if (!el.is_string()) bad("field 'elements' is not a list of symbols");
+    symbols.push_back(el.get<std::string>());
+  }
+  const json &rc = meta["cutoff"];
+  if (!rc.is_number() || !std::isfinite(rc.get<double>()) || rc.get<double>() <= 0.0)
+    bad(fmt::format("field 'cutoff' is {}, not a positive number of Å", rc.dump()));
+  const json nhops = meta.value("hops", json(1));
+  if (!nhops.is_number_integer() || nhops.get<int>() < 1)
+    bad(fmt::format("field 'hops' is {}, not an integer >= 1", nhops.dump()));
+  const json dtype = meta.value("dtype", json("float64"));
+  if (dtype != "float64" && dtype != "float32")
+    bad(fmt::format("field 'dtype' is {}, not \"float64\" or \"float32\"", dtype.dump()));
+  const json outputs = meta.value("outputs", json::array({"energies"}));
+  if (!outputs.is_array() || std::find(outputs.begin(), outputs.end(), "energies") == outputs.end())
+    bad("field 'outputs' does not include 'energies'");
+
+  module = std::move(loaded);
+  module->eval();
+  model_path = path;
+  model_name = meta["name"].get<std::string>();
+  model_elements = symbols;
+  cutoff = rc.get<double>();
+  hops = nhops.get<int>();
+  use_float32 = dtype == "float32";
+  model_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
+}
+
+// pair_coeff * * El1 El2 ... : one model element or NULL per atom type
+void PairMultiscale::coeff(int narg, char **arg)
+{
+  if (!allocated) allocate();
+  const int ntypes = atom->ntypes;
+  if (narg != 2 + ntypes)
+    error->all(FLERR,
+               "pair_coeff for multiscale takes `* *` and one element or NULL per atom type: "
+               "{} atom types, but {} element arguments",
+               ntypes, narg - 2);
+  if (strcmp(arg[0], "*") != 0 || strcmp(arg[1], "*") != 0)
+    error->all(FLERR, "pair_coeff for multiscale must start with `* *`");
+
+  const bool hybrid = force->pair != this;
+  const std::string known = utils::join_words(model_elements, " ");
+  int nmapped = 0;
+  for (int itype = 1; itype <= ntypes; itype++) {
+    const std::string el = arg[itype + 1];
+    if (el == "NULL") {
+      if (!hybrid)
+        error->all(FLERR,
+                   "pair_coeff maps atom type {} to NULL, but pair_style multiscale is the only "
+                   "pair style: give the type one of the model's elements ({}) or use pair_style "
+                   "hybrid/overlay to give it another style",
+                   itype, known);
+      type_map[itype] = -1;
+      continue;
+    }
+    const auto found = std::find(model_elements.begin(), model_elements.end(), el);
+    if (found == model_elements.end())
+      error->all(FLERR,
+                 "pair_coeff: element {} (atom type {}) is not in model {}, which knows {}; "
+                 "use one of these or NULL",
+                 el, itype, model_path, known);
+    type_map[itype] = static_cast<int>(found - model_elements.begin());
+    nmapped++;
+  }
+  if (nmapped == 0)
+    error->all(FLERR, "pair_coeff maps no atom type to an element of model {} ({})", model_path,
+               known);
+
+  for (int i = 1; i <= ntypes; i++)
+    for (int j = 1; j <= ntypes; j++) setflag[i][j] = (type_map[i] >= 0 && type_map[j] >= 0);
+}
+
+void PairMultiscale::init_style()
+{
+  if (strcmp(update->unit_style, "metal") != 0)
+    error->all(FLERR, "pair_style multiscale requires `units metal` (Å, eV), not units {}",
+               update->unit_style);
+  if (force->newton_pair == 0)
+    error->all(FLERR, "pair_style multiscale requires newton pair on: use `newton on`");
+
+  if (hops > 1) {
+    // message passing over `hops` edges needs ghost atoms that deep, and their neighbours
+    if (comm->mode != Comm::SINGLE)
+      error->all(FLERR, "pair_style multiscale with a {}-hop model requires `comm_modify mode "
+                        "single`", hops);
+    const double needed = hops * cutoff + neighbor->skin;
+    if (comm->cutghostuser > 0.0 && comm->cutghostuser != cutghost_set) {
+      if (comm->cutghostuser < needed)
+        error->all(FLERR,
+                   "pair_style multiscale: model {} passes messages over {} hops and needs a "
+                   "ghost shell of {} Å (hops x cutoff + skin = {} x {} + {}), but comm_modify "
+                   "cutoff is {}: use `comm_modify cutoff {}` or remove that setting",
+                   model_path, hops, needed, hops, cutoff, neighbor->skin, comm->cutghostuser,
+                   needed);
+    } else if (comm->cutghostuser != needed) {
+      comm->cutghostuser = cutghost_set = needed;
+      if (comm->me == 0)
+        utils::logmesg(lmp,
+                       "pair multiscale: comm_modify cutoff set to {} Å (hops x cutoff + skin = "
+                       "{} x {} + {}) for message passing\n",
+                       needed, hops, cutoff, neighbor->skin);
+    }
+    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
+  } else {
+    neighbor->add_request(this, NeighConst::REQ_FULL);
+  }
+}
+
+double PairMultiscale::init_one(int i, int j)
+{
+  cutghost[i][j] = cutghost[j][i] = cutoff;
+  return cutoff;
+}
+
+/* ----------------------------------------------------------------------
+   marshal: LAMMPS atoms and neighbour list -> model nodes and edges
+------------------------------------------------------------------------- */
+
+// The model node of LAMMPS atom i, created on first use.
+inline int PairMultiscale::add_node(int i)
+{
+  int &node = node_of[i];
+  if (node < 0) {
+    node = static_cast<int>(atom_of.size());
+    atom_of.push_back(i);
+    species.push_back(type_map[atom->type[i]]);
+  }
+  return node;
+}
+
+// Nodes: mapped local atoms first, then mapped ghosts as edges reach them.
+// Edges: every mapped pair closer than the cutoff, centred at local atoms, and with
+// hops > 1 also centred at ghosts.  edge_index holds the nedges centres, then the
+// nedges neighbours, so that it reads as a (2, nedges) array.
+void PairMultiscale::marshal()
+{
+  const int nall = atom->nlocal + atom->nghost;
+  double **x = atom->x;
+  const int *type = atom->type;
+  const int inum = list->inum;
+  const int ncentres = hops > 1 ? inum + list->gnum : inum;
+  const int *ilist = list->ilist;
+  const int *numneigh = list->numneigh;
+  int **firstneigh = list->firstneigh;
+  const double cutsq_model = cutoff * cutoff;
+
+  node_of.assign(nall, -1);
+  atom_of.clear();
+  species.clear();
+  for (int ii = 0; ii < inum; ii++)
+    if (type_map[type[ilist[ii]]] >= 0) add_node(ilist[ii]);
+  nlocal_nodes = static_cast<int>(atom_of.size());
+  nedges = 0;
+  if (nlocal_nodes == 0) return;
+
+  size_t capacity = 0;
+  for (int ii = 0; ii < ncentres; ii++) capacity += numneigh[ilist[ii]];
+  if (edge_vectors.size() < 3 * capacity) {
+    edge_vectors.resize(3 * capacity);
+    edge_index.resize(2 * capacity);
+  }
+  int64_t *centre = edge_index.data();
+  int64_t *neighbour = centre + capacity;
+  double *vec = edge_vectors.data();
+
+  int64_t e = 0;
+  for (int ii = 0; ii < ncentres; ii++) {
+    const int i = ilist[ii];
+    if (type_map[type[i]] < 0) continue;
+    const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
+    const int *jlist = firstneigh[i];
+    const int jnum = numneigh[i];
+    for (int jj = 0; jj < jnum; jj++) {
+      const int j = jlist[jj] & NEIGHMASK;
+      if (type_map[type[j]] < 0) continue;
+      const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
+      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      centre[e] = add_node(i);
+      neighbour[e] = add_node(j);
+      vec[3 * e] = dx;
+      vec[3 * e + 1] = dy;
+      vec[3 * e + 2] = dz;
+      e++;
+    }
+  }
+  std::copy(neighbour, neighbour + e, centre + e);
+  nedges = e;
+}
+
+/* ----------------------------------------------------------------------
+   call the model, scatter energies, forces and virials
+------------------------------------------------------------------------- */
+
+void PairMultiscale::compute(int eflag, int vflag)
+{
+  ev_init(eflag, vflag);
+  marshal();
+  if (nlocal_nodes == 0) return;
+
+  const int64_t nnodes = static_cast<int64_t>(atom_of.size());
+  const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  const torch::Tensor species_t = torch::from_blob(species.data(), {nnodes}, int64);
+  const torch::Tensor index_t = torch::from_blob(edge_index.data(), {2, nedges}, int64);
+  const torch::Tensor vec64 = torch::from_blob(edge_vectors.data(), {nedges, 3}, torch::kFloat64);
+  torch::Tensor vec = use_float32 ? vec64.to(torch::kFloat32) : vec64.detach();
+  vec.requires_grad_(nedges > 0);
+
+  torch::Tensor energies, grad, virials;
+  try {
+    const auto result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), 0.0,
+                                         int64_t(1)});
+    if (!result.isGenericDict())
+      error->one(FLERR, "pair multiscale: model {} returned {}, not a dict of tensors", model_path,
+                 result.tagKind());
+    const auto out = result.toGenericDict();
+    if (!out.contains("energies"))
+      error->one(FLERR, "pair multiscale: model {} returned no 'energies'", model_path);
+    energies = out.at("energies").toTensor();
+    if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
+      error->one(FLERR,
+                 "pair multiscale: model {} returned 'energies' of shape {}, expected ({},) or "
+                 "({},)",
+                 model_path, energies.sizes(), nnodes, nlocal_nodes);
+    if (vflag_atom && model_virials) {
+      if (!out.contains("virials"))
+        error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
+                   model_path);
+      virials = out.at("virials").toTensor();
+      if (virials.dim() != 3 || virials.size(0) > nnodes || virials.size(0) < nlocal_nodes ||
+          virials.size(1) != 3 || virials.size(2) != 3)
+        error->one(FLERR, "pair multiscale: model {} returned 'virials' of shape {}, expected ({}, 3, 3)",
+                   model_path, virials.sizes(), nnodes);
+    }
+    const torch::Tensor energy = energies.sum();
+    if (nedges > 0 && energy.requires_grad())
+      grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
+  } catch (const std::exception &e) {
+    error->one(FLERR, "pair multiscale: model {} failed: {}", model_path, exception_line(e));
+  }
+
+  torch::NoGradGuard no_grad;
+  double **f = atom->f;
+  const int *atom_of_node = atom_of.data();
+
+  if (eflag_either) {
+    const torch::Tensor e64 = energies.detach().to(torch::kFloat64).contiguous();
+    const double *en = e64.data_ptr<double>();
+    const int64_t n = e64.size(0);
+    if (eflag_global)
+      for (int64_t k = 0; k < n; k++) eng_vdwl += en[k];
+    if (eflag_atom)
+      for (int64_t k = 0; k < n; k++) eatom[atom_of_node[k]] += en[k];
+  }
+
+  if (!grad.defined()) return;
+  const torch::Tensor g = grad.to(torch::kFloat64).contiguous();
+
+  // forces: f_i += g_e, f_j -= g_e
+  torch::Tensor node_f = torch::zeros({nnodes, 3}, torch::kFloat64);
+  node_f.index_add_(0, index_t[0], g).index_add_(0, index_t[1], g, -1.0);
+  const double *fn = node_f.data_ptr<double>();
+  for (int64_t k = 0; k < nnodes; k++) {
+    double *fa = f[atom_of_node[k]];
+    fa[0] += fn[3 * k];
+    fa[1] += fn[3 * k + 1];
+    fa[2] += fn[3 * k + 2];
+  }
+
+  // global virial W[a][b] = -sum_e r_e,a g_e,b in LAMMPS order xx yy zz xy xz yz
+  if (vflag_global) {
+    const torch::Tensor w = torch::mm(vec64.t(), g).contiguous();
+    const double *wn = w.data_ptr<double>();
+    virial[0] -= wn[0];
+    virial[1] -= wn[4];
+    virial[2] -= wn[8];
+    virial[3] -= wn[1];
+    virial[4] -= wn[2];
+    virial[5] -= wn[5];
+  }
+
+  // per-atom virial: the model's own attribution, or each edge's half to i and half to j
+  if (vflag_atom) {
+    if (virials.defined()) {
+      const torch::Tensor v64 = virials.detach().to(torch::kFloat64).contiguous();
+      const double *vn = v64.data_ptr<double>();
+      for (int64_t k = 0; k < v64.size(0); k++) {
+        double *va = vatom[atom_of_node[k]];
+        const double *w = vn + 9 * k;
+        va[0] += w[0];
+        va[1] += w[4];
+        va[2] += w[8];
+        va[3] += w[1];
+        va[4] += w[2];
+        va[5] += w[5];
+      }
+    } else {
+      const double *r = edge_vectors.data();
+      const double *gn = g.data_ptr<double>();
+      const int64_t *centre = edge_index.data();
+      const int64_t *neighbour = centre + nedges;
+      for (int64_t e = 0; e < nedges; e++) {
+        const double *re = r + 3 * e, *ge = gn + 3 * e;
+        const double v[6] = {-0.5 * re[0] * ge[0], -0.5 * re[1] * ge[1], -0.5 * re[2] * ge[2],
+                             -0.5 * re[0] * ge[1], -0.5 * re[0] * ge[2], -0.5 * re[1] * ge[2]};
+        double *vi = vatom[atom_of_node[centre[e]]];
+        double *vj = vatom[atom_of_node[neighbour[e]]];
+        for (int k = 0; k < 6; k++) {
+          vi[k] += v[k];
+          vj[k] += v[k];
+        }
+      }
+    }
+  }
+}

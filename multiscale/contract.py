@@ -1,0 +1,127 @@
+"""The model contract: what every exported model file carries and promises.
+
+A model is a TorchScript module with
+
+    forward(species, edge_index, edge_vectors, n_local, charge, spin) -> Dict[str, Tensor]
+
+    species:      (n_all,) int64, index into ``metadata.elements``; local atoms first
+    edge_index:   (2, n_edges) int64, row 0 the centre atom i, row 1 the neighbour j
+    edge_vectors: (n_edges, 3) model dtype, r_j - r_i in Å
+    n_local:      int, atoms [0, n_local) are local; only their terms count
+    charge:       float, total charge in e
+    spin:         int, spin multiplicity 2S+1
+
+and returns ``{"energies": (n_all,) or (n_local,) eV, ...}``; optional outputs are
+``"virials"`` (n_all, 3, 3) eV with the model's own per-atom attribution
+(W[a, b] = sum r_a F_b) and ``"charges"`` (n_all,) e.  Engines take forces and
+virials from d(sum energies)/d(edge_vectors).  See docs/model_contract.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+CONTRACT_VERSION = 1
+METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
+DTYPES = ("float64", "float32")
+KNOWN_OUTPUTS = ("energies", "virials", "charges")
+
+
+class ModelContractError(ValueError):
+    """A model file or model metadata does not satisfy the contract."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelMetadata:
+    """Metadata stored inside every exported model file.
+
+    elements: chemical symbols; ``species`` indexes this list
+    cutoff:   neighbour cutoff in Å (edges are given for every pair closer than this)
+    hops:     message-passing depth; an engine needs a ghost shell of hops * cutoff
+    dtype:    "float64" or "float32", the dtype of edge_vectors and energies
+    """
+
+    name: str
+    elements: tuple[str, ...]
+    cutoff: float
+    hops: int = 1
+    dtype: str = "float64"
+    version: str = "0"
+    citation: str = ""
+    description: str = ""
+    outputs: tuple[str, ...] = ("energies",)
+    uses_charge: bool = False
+    uses_spin: bool = False
+    contract_version: int = CONTRACT_VERSION
+
+    def __post_init__(self):
+        object.__setattr__(self, "elements", tuple(self.elements))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        validate(self)
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["format"] = "multiscale-model"
+        d["units"] = {"length": "angstrom", "energy": "eV", "charge": "e"}
+        return json.dumps(d, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelMetadata":
+        try:
+            d = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelContractError(f"model metadata is not valid JSON ({exc})") from None
+        if not isinstance(d, dict) or d.get("format") != "multiscale-model":
+            raise ModelContractError(
+                "model metadata does not declare format 'multiscale-model'; "
+                "export the model with multiscale.export()")
+        d.pop("format")
+        d.pop("units", None)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        required = {"name", "elements", "cutoff"}
+        missing = sorted(required - d.keys())
+        if missing:
+            raise ModelContractError(f"model metadata lacks required field(s) {missing}")
+        unknown = sorted(d.keys() - fields)
+        if unknown:
+            raise ModelContractError(f"model metadata has unknown field(s) {unknown}")
+        return cls(**d)
+
+
+def validate(meta: ModelMetadata) -> None:
+    """Raise ModelContractError naming the first problem in ``meta``."""
+
+    def bad(msg: str):
+        raise ModelContractError(f"model metadata: {msg}")
+
+    if meta.contract_version != CONTRACT_VERSION:
+        bad(f"contract_version {meta.contract_version} is not supported "
+            f"(this multiscale reads version {CONTRACT_VERSION}); re-export the model")
+    if not isinstance(meta.name, str) or not meta.name:
+        bad("name must be a non-empty string")
+    if not meta.elements:
+        bad("elements must list at least one chemical symbol")
+    from ase.data import atomic_numbers
+    for el in meta.elements:
+        if el not in atomic_numbers:
+            bad(f"element {el!r} is not a chemical symbol")
+    if len(set(meta.elements)) != len(meta.elements):
+        bad(f"elements {list(meta.elements)} contain duplicates")
+    if not isinstance(meta.cutoff, (int, float)) or not math.isfinite(meta.cutoff) or meta.cutoff <= 0:
+        bad(f"cutoff must be a positive number of Å, got {meta.cutoff!r}")
+    if not isinstance(meta.hops, int) or meta.hops < 1:
+        bad(f"hops must be an integer >= 1, got {meta.hops!r}")
+    if meta.dtype not in DTYPES:
+        bad(f"dtype must be one of {DTYPES}, got {meta.dtype!r}")
+    if "energies" not in meta.outputs:
+        bad("outputs must include 'energies'")
+    unknown = [o for o in meta.outputs if o not in KNOWN_OUTPUTS]
+    if unknown:
+        bad(f"unknown outputs {unknown}; known: {KNOWN_OUTPUTS}")
+
+
+def as_dict(meta: ModelMetadata) -> dict[str, Any]:
+    return json.loads(meta.to_json())

@@ -1,0 +1,38 @@
+"""TorchScript graph helpers shared by models: per-atom sums and triplets.
+
+No library offers these two on our edge-list layout (vesin gives pairs, not
+angle triplets), so they are written here.
+"""
+
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+
+def scatter_sum(values: Tensor, index: Tensor, size: int) -> Tensor:
+    """Sum ``values`` (n, ...) into ``size`` rows by ``index`` (n,)."""
+    out = torch.zeros((size,) + values.shape[1:], dtype=values.dtype, device=values.device)
+    return out.index_add_(0, index, values)
+
+
+def triplets(centres: Tensor, edges: Tensor, n_all: int) -> Tuple[Tensor, Tensor]:
+    """All unordered pairs of edges that share a centre atom.
+
+    centres: (m,) centre atom of each candidate edge; edges: (m,) their edge ids.
+    Returns (e1, e2), edge ids of each triplet j-i-k with e1 before e2 in
+    centre-sorted order, so each angle appears once.
+    """
+    order = torch.argsort(centres, stable=True)
+    centres = centres[order]
+    edges = edges[order]
+    m = centres.shape[0]
+    counts = torch.bincount(centres, minlength=n_all)
+    start = torch.cumsum(counts, 0) - counts
+    rank = torch.arange(m, device=centres.device) - start[centres]
+    partners = counts[centres] - rank - 1
+    first = torch.repeat_interleave(torch.arange(m, device=centres.device), partners)
+    offsets = torch.cumsum(partners, 0) - partners
+    step = torch.arange(first.shape[0], device=centres.device) - offsets[first]
+    second = first + 1 + step
+    return edges[first], edges[second]
