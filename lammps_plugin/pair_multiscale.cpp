@@ -14,6 +14,7 @@
 #include "update.h"
 #include "utils.h"
 
+#include <torch/csrc/autograd/autograd.h>
 #include <torch/script.h>
 
 #include <algorithm>
@@ -333,6 +334,7 @@ void PairMultiscale::marshal()
   for (int ii = 0; ii < ncentres; ii++) {
     const int i = ilist[ii];
     if (type_map[type[i]] < 0) continue;
+    int node_i = node_of[i];
     const double xi = x[i][0], yi = x[i][1], zi = x[i][2];
     const int *jlist = firstneigh[i];
     const int jnum = numneigh[i];
@@ -341,7 +343,8 @@ void PairMultiscale::marshal()
       if (type_map[type[j]] < 0) continue;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
       if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
-      centre[e] = add_node(i);
+      if (node_i < 0) node_i = add_node(i);
+      centre[e] = node_i;
       neighbour[e] = add_node(j);
       vec[3 * e] = dx;
       vec[3 * e + 1] = dy;
@@ -371,37 +374,42 @@ void PairMultiscale::compute(int eflag, int vflag)
   torch::Tensor vec = use_float32 ? vec64.to(torch::kFloat32) : vec64.detach();
   vec.requires_grad_(nedges > 0);
 
-  torch::Tensor energies, grad, virials;
+  c10::IValue result;
   try {
-    const auto result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), 0.0,
-                                         int64_t(1)});
-    if (!result.isGenericDict())
-      error->one(FLERR, "pair multiscale: model {} returned {}, not a dict of tensors", model_path,
-                 result.tagKind());
-    const auto out = result.toGenericDict();
-    if (!out.contains("energies"))
-      error->one(FLERR, "pair multiscale: model {} returned no 'energies'", model_path);
-    energies = out.at("energies").toTensor();
-    if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
+    result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), 0.0, int64_t(1)});
+  } catch (const std::exception &e) {
+    error->one(FLERR, "pair multiscale: model {} failed: {}", model_path, exception_line(e));
+  }
+  if (!result.isGenericDict() || !result.toGenericDict().contains("energies"))
+    error->one(FLERR, "pair multiscale: model {} did not return a dict with 'energies'",
+               model_path);
+  const auto out = result.toGenericDict();
+  const torch::Tensor energies = out.at("energies").toTensor();
+  if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
+    error->one(FLERR,
+               "pair multiscale: model {} returned 'energies' of shape {}, expected [{}] or [{}]",
+               model_path, c10::str(energies.sizes()), nnodes, nlocal_nodes);
+  torch::Tensor virials;
+  if (vflag_atom && model_virials) {
+    if (!out.contains("virials"))
+      error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
+                 model_path);
+    virials = out.at("virials").toTensor();
+    if (virials.dim() != 3 || virials.size(0) < nlocal_nodes || virials.size(0) > nnodes ||
+        virials.size(1) != 3 || virials.size(2) != 3)
       error->one(FLERR,
-                 "pair multiscale: model {} returned 'energies' of shape {}, expected ({},) or "
-                 "({},)",
-                 model_path, energies.sizes(), nnodes, nlocal_nodes);
-    if (vflag_atom && model_virials) {
-      if (!out.contains("virials"))
-        error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
-                   model_path);
-      virials = out.at("virials").toTensor();
-      if (virials.dim() != 3 || virials.size(0) > nnodes || virials.size(0) < nlocal_nodes ||
-          virials.size(1) != 3 || virials.size(2) != 3)
-        error->one(FLERR, "pair multiscale: model {} returned 'virials' of shape {}, expected ({}, 3, 3)",
-                   model_path, virials.sizes(), nnodes);
-    }
+                 "pair multiscale: model {} returned 'virials' of shape {}, expected [{}, 3, 3]",
+                 model_path, c10::str(virials.sizes()), nnodes);
+  }
+
+  torch::Tensor grad;
+  try {
     const torch::Tensor energy = energies.sum();
     if (nedges > 0 && energy.requires_grad())
       grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
   } catch (const std::exception &e) {
-    error->one(FLERR, "pair multiscale: model {} failed: {}", model_path, exception_line(e));
+    error->one(FLERR, "pair multiscale: gradient of model {} failed: {}", model_path,
+               exception_line(e));
   }
 
   torch::NoGradGuard no_grad;
@@ -421,15 +429,20 @@ void PairMultiscale::compute(int eflag, int vflag)
   if (!grad.defined()) return;
   const torch::Tensor g = grad.to(torch::kFloat64).contiguous();
 
-  // forces: f_i += g_e, f_j -= g_e
-  torch::Tensor node_f = torch::zeros({nnodes, 3}, torch::kFloat64);
-  node_f.index_add_(0, index_t[0], g).index_add_(0, index_t[1], g, -1.0);
-  const double *fn = node_f.data_ptr<double>();
-  for (int64_t k = 0; k < nnodes; k++) {
-    double *fa = f[atom_of_node[k]];
-    fa[0] += fn[3 * k];
-    fa[1] += fn[3 * k + 1];
-    fa[2] += fn[3 * k + 2];
+  // forces f_i += g_e, f_j -= g_e: a plain loop, as index_add_ is slow for rows of 3
+  const double *gn = g.data_ptr<double>();
+  const int64_t *centre = edge_index.data();
+  const int64_t *neighbour = centre + nedges;
+  for (int64_t e = 0; e < nedges; e++) {
+    const double *ge = gn + 3 * e;
+    double *fi = f[atom_of_node[centre[e]]];
+    double *fj = f[atom_of_node[neighbour[e]]];
+    fi[0] += ge[0];
+    fi[1] += ge[1];
+    fi[2] += ge[2];
+    fj[0] -= ge[0];
+    fj[1] -= ge[1];
+    fj[2] -= ge[2];
   }
 
   // global virial W[a][b] = -sum_e r_e,a g_e,b in LAMMPS order xx yy zz xy xz yz
@@ -461,9 +474,6 @@ void PairMultiscale::compute(int eflag, int vflag)
       }
     } else {
       const double *r = edge_vectors.data();
-      const double *gn = g.data_ptr<double>();
-      const int64_t *centre = edge_index.data();
-      const int64_t *neighbour = centre + nedges;
       for (int64_t e = 0; e < nedges; e++) {
         const double *re = r + 3 * e, *ge = gn + 3 * e;
         const double v[6] = {-0.5 * re[0] * ge[0], -0.5 * re[1] * ge[1], -0.5 * re[2] * ge[2],

@@ -2,9 +2,9 @@
 
    The model file is a TorchScript archive that carries its contract in the extra
    file multiscale.json (elements, cutoff, hops, dtype, outputs); see
-   docs/model_contract.md.  Each step the style marshals LAMMPS' atoms and
-   neighbour list into an edge list, calls the model, and scatters energies,
-   forces (dE/d edge vectors) and virials back onto local and ghost atoms.
+   docs/model_contract.md.  Each step the style marshals LAMMPS' atoms and full
+   neighbour list into nodes and edges, calls the model, and scatters energies,
+   forces (from dE/d edge vectors) and virials back onto local and ghost atoms.
 */
 
 #ifndef LMP_PAIR_MULTISCALE_H
@@ -38,24 +38,28 @@ class PairMultiscale : public Pair {
   // the model and its contract
   std::unique_ptr<torch::jit::Module> module;
   std::string model_path;
+  std::string model_name;
   std::vector<std::string> model_elements;
-  double cutoff;
-  int hops;
-  bool model_virials;    // the model outputs per-atom "virials"
-  bool use_float32;      // edge vectors and the model run in float32
-  double cutghost_set;    // comm cutoff this style set itself (0 if none)
+  double cutoff;          // Å
+  int hops;               // message-passing depth
+  bool model_virials;     // the model outputs per-atom "virials"
+  bool use_float32;       // the model runs in float32
+  double cutghost_set;    // comm cutoff this style set itself, 0 if none
+  std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
-  void load_model(const std::string &path);
+  void load_model(const std::string &);
   void allocate();
 
-  // per-step buffers, reused between steps
-  std::vector<int> node_of;          // LAMMPS atom index -> model node, -1 if none
-  std::vector<int> atom_of;          // model node -> LAMMPS atom index
-  std::vector<int64_t> species;      // model node -> model element
-  std::vector<int64_t> edge_index;   // centres, then neighbours
-  std::vector<double> edge_vectors;  // r_j - r_i, Å
+  // the model's graph, rebuilt each step in reused buffers
+  std::vector<int> node_of;            // LAMMPS atom -> node, -1 if none
+  std::vector<int> atom_of;            // node -> LAMMPS atom
+  std::vector<int64_t> species;        // node -> model element
+  std::vector<int64_t> edge_index;     // nedges centres, then nedges neighbours
+  std::vector<double> edge_vectors;    // r_j - r_i, Å
+  int nlocal_nodes;                    // nodes [0, nlocal_nodes) are local atoms
+  int64_t nedges;
 
-  int marshal();
+  void marshal();
   int add_node(int);
 };
 

@@ -2,19 +2,26 @@
 
 The public surface: :func:`export` and :func:`load` for model files, :class:`ModelMetadata`,
 :class:`MultiscaleCalculator` for ASE, and the reference potentials in :mod:`multiscale.potentials`.
+Names are imported on first use, so ``multiscale lmp`` starts LAMMPS without loading torch twice.
 """
 
-from .artifact import LoadedModel, export, load
-from .contract import ModelContractError, ModelMetadata
+import importlib
 
-__all__ = ["export", "load", "LoadedModel", "ModelMetadata", "ModelContractError",
-           "MultiscaleCalculator"]
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "export": "artifact", "load": "artifact", "LoadedModel": "artifact",
+    "ModelMetadata": "contract", "ModelContractError": "contract",
+    "MultiscaleCalculator": "ase_calculator",
+}
+__all__ = sorted(_PUBLIC)
 
 
 def __getattr__(name):
-    # ASE is imported only when the calculator is asked for
-    if name == "MultiscaleCalculator":
-        from .ase_calculator import MultiscaleCalculator
-        return MultiscaleCalculator
+    if name in _PUBLIC:
+        return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
     raise AttributeError(f"module 'multiscale' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -136,3 +136,14 @@ def test_isolated_atom_and_empty_neighbourhood(model):
     assert np.allclose(atoms.get_forces(), 0.0)
     e = atoms.get_potential_energy()
     assert np.isfinite(e)
+
+
+def test_energy_is_continuous_at_the_cutoff(model):
+    """An atom leaving the cutoff sphere changes the energy by (almost) nothing."""
+    rc = model.metadata.cutoff
+    energies = []
+    for r in (rc - 1e-7, rc + 1e-7):
+        atoms = Atoms("Si3", positions=[[0, 0, 0], [2.35, 0, 0], [-r, 0.0, 0.0]])
+        atoms.calc = multiscale.MultiscaleCalculator(model)
+        energies.append(atoms.get_potential_energy())
+    assert abs(energies[0] - energies[1]) < 1e-9

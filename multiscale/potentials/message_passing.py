@@ -36,7 +36,7 @@ class Interaction(torch.nn.Module):
 
     def __init__(self, features: int, n_basis: int):
         super().__init__()
-        self.filter = torch.nn.Linear(n_basis, features)
+        self.filter = torch.nn.Linear(n_basis, features, bias=False)  # vanishes at the cutoff
         self.update = torch.nn.Sequential(torch.nn.Linear(features, features), torch.nn.SiLU(),
                                           torch.nn.Linear(features, features))
 

