@@ -19,6 +19,7 @@ $(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plu
 	$(PY) lammps_plugin/configure.py $(BUILD)
 	cmake --build $(BUILD) -j 2
 	cmake --install $(BUILD)
+	touch $@
 
 run: install
 	$(VENV)/bin/multiscale demo

@@ -47,6 +47,7 @@ static std::string exception_line(const std::exception &e)
 
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
     Pair(lmp), cutoff(0.0), hops(1), model_virials(false), use_float32(false), cutghost_set(0.0),
+    total_charge(0.0), spin_multiplicity(1),
     nlocal_nodes(0), nedges(0)
 {
   single_enable = 0;
@@ -78,20 +79,30 @@ void PairMultiscale::allocate()
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
 }
 
-// pair_style multiscale MODEL.pt [dtype float64|float32]
+// pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q] [spin M]
 void PairMultiscale::settings(int narg, char **arg)
 {
-  if (narg != 1 && narg != 3)
-    error->all(FLERR, "pair_style multiscale takes a model file and optionally `dtype float64` or "
-                      "`dtype float32`: pair_style multiscale MODEL.pt [dtype float64|float32]");
+  static const char usage[] =
+      "pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q] [spin MULTIPLICITY]";
+  if (narg < 1 || narg % 2 == 0)
+    error->all(FLERR, "pair_style multiscale takes a model file and keyword/value pairs: {}", usage);
   std::string dtype;
-  if (narg == 3) {
-    if (strcmp(arg[1], "dtype") != 0)
-      error->all(FLERR, "pair_style multiscale: unknown keyword {}; the only keyword is dtype",
-                 arg[1]);
-    dtype = arg[2];
-    if (dtype != "float64" && dtype != "float32")
-      error->all(FLERR, "pair_style multiscale: dtype must be float64 or float32, got {}", dtype);
+  for (int iarg = 1; iarg < narg; iarg += 2) {
+    const std::string key = arg[iarg];
+    if (key == "dtype") {
+      dtype = arg[iarg + 1];
+      if (dtype != "float64" && dtype != "float32")
+        error->all(FLERR, "pair_style multiscale: dtype must be float64 or float32, got {}", dtype);
+    } else if (key == "charge") {
+      total_charge = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+    } else if (key == "spin") {
+      spin_multiplicity = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
+      if (spin_multiplicity < 1)
+        error->all(FLERR, "pair_style multiscale: spin is the multiplicity 2S+1 >= 1, got {}",
+                   spin_multiplicity);
+    } else {
+      error->all(FLERR, "pair_style multiscale: unknown keyword {}; usage: {}", key, usage);
+    }
   }
 
   load_model(arg[0]);
@@ -376,7 +387,8 @@ void PairMultiscale::compute(int eflag, int vflag)
 
   c10::IValue result;
   try {
-    result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), 0.0, int64_t(1)});
+    result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), total_charge,
+                              int64_t(spin_multiplicity)});
   } catch (const std::exception &e) {
     error->one(FLERR, "pair multiscale: model {} failed: {}", model_path, exception_line(e));
   }

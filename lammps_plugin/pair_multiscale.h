@@ -45,6 +45,8 @@ class PairMultiscale : public Pair {
   bool model_virials;     // the model outputs per-atom "virials"
   bool use_float32;       // the model runs in float32
   double cutghost_set;    // comm cutoff this style set itself, 0 if none
+  double total_charge;    // e, passed to the model
+  int spin_multiplicity;  // 2S+1, passed to the model
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
   void load_model(const std::string &);

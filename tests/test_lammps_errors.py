@@ -42,6 +42,8 @@ CASES = {
                    {"newton": "off"}, "newton pair on"),
     "units": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
               {"units": "real"}, "units metal"),
+    "unknown keyword": (lambda f: [f"pair_style multiscale {f['lj']} temperature 300", "pair_coeff * * Ar Ar"],
+                        {}, "unknown keyword temperature"),
     "ghost shell": (lambda f: [f"pair_style multiscale {f['mp']}", "pair_coeff * * Ar Ar"],
                     {"extra": ["comm_modify cutoff 5.0"]}, "comm_modify cutoff"),
 }

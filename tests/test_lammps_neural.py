@@ -1,7 +1,10 @@
 """A two-hop message-passing model in LAMMPS: finite differences, ranks, NVE."""
 
+from typing import Dict
+
 import numpy as np
 import pytest
+import torch
 
 import multiscale
 from lmp_runs import DUMP, THERMO, relative, run_ok
@@ -86,3 +89,27 @@ def test_nve_energy_drift_is_bounded(tmp_path, mp_model):
     fluctuation = np.ptp(traj[:, 1]) / n_atoms
     assert fluctuation > 10 * drift  # the dynamics moves, the total energy does not
     assert drift < 1e-4  # eV/atom over 1000 steps of 0.5 fs
+
+
+class ChargeSpinProbe(torch.nn.Module):
+    """Per-atom energy 0.01 q + 0.001 (2S+1) eV: shows what the engine passed."""
+
+    def forward(self, species: torch.Tensor, edge_index: torch.Tensor, edge_vectors: torch.Tensor,
+                n_local: int, charge: float = 0.0, spin: int = 1) -> Dict[str, torch.Tensor]:
+        base = 0.0 * edge_vectors.sum()
+        e = torch.full((n_local,), 0.01 * charge + 0.001 * spin, dtype=edge_vectors.dtype) + base
+        return {"energies": e}
+
+
+def test_charge_and_spin_reach_the_model(tmp_path):
+    meta = multiscale.ModelMetadata(name="probe", elements=("Si",), cutoff=3.0, uses_charge=True,
+                                    uses_spin=True)
+    probe = multiscale.export(ChargeSpinProbe(), tmp_path / "probe.pt", metadata=meta)
+    lines = ["units metal", "atom_style atomic", "lattice diamond 5.431", "region box block 0 2 0 2 0 2",
+             "create_box 1 box", "create_atoms 1 box", "mass 1 28.0",
+             f"pair_style multiscale {probe} charge -2 spin 3", "pair_coeff * * Si", "run 0",
+             'print "$(pe:%.15g)" file pe.txt screen no']
+    from lmp_runs import run
+    proc = run("\n".join(lines) + "\n", tmp_path)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert float((tmp_path / "pe.txt").read_text().split()[-1]) == pytest.approx(64 * (-0.02 + 0.003))

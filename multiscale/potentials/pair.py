@@ -46,11 +46,10 @@ class PairPotential(torch.nn.Module):
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
+        # a one-hop model gets only edges of local atoms shorter than the cutoff (the contract)
         i, j = edge_index[0], edge_index[1]
-        keep = (i < n_local) & (torch.linalg.vector_norm(edge_vectors, dim=1) < self.cutoff)
-        i, j, vec = i[keep], j[keep], edge_vectors[keep]
         si, sj = species[i], species[j]
-        r = torch.linalg.vector_norm(vec, dim=1)
+        r = torch.linalg.vector_norm(edge_vectors, dim=1)
         e = self.term(r, si, sj)
         if self.shift:
             e = e - self.term(torch.full_like(r, self.cutoff), si, sj)
@@ -78,7 +77,8 @@ class _LennardJonesTerm(torch.nn.Module):
         self.register_buffer("sigma", sigma)
 
     def forward(self, r: Tensor, si: Tensor, sj: Tensor) -> Tensor:
-        sr6 = (self.sigma[si, sj] / r) ** 6
+        sr2 = (self.sigma[si, sj] / r) ** 2
+        sr6 = sr2 * sr2 * sr2
         return 4.0 * self.epsilon[si, sj] * (sr6 * sr6 - sr6)
 
 

