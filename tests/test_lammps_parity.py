@@ -100,3 +100,36 @@ def test_nve_trajectory_follows_native(tmp_path, models, si_sw_file):
     # chaotic divergence grows from round-off; over 1 ps it stays far below thermal fluctuations
     assert np.abs(ours[:, 1] - native[:, 1]).max() < 1e-6 * abs(native[0, 1])
     assert abs(ours[-1, 2] - ours[0, 2]) < 1e-3 * 216 * 0.2  # total energy conserved
+
+
+def mixed_script(pair_lines):
+    return "\n".join([
+        "units metal", "atom_style atomic", "atom_modify map array", "lattice diamond 5.431",
+        "region box block 0 3 0 3 0 3", "create_box 2 box", "create_atoms 1 box",
+        "set type 1 type/fraction 2 0.25 777", "mass * 28.0",
+        "displace_atoms all random 0.1 0.1 0.1 4321 units box", *pair_lines, *DUMP, "run 0",
+        *THERMO]) + "\n"
+
+
+def test_hybrid_overlay_with_null_types(tmp_path, models, si_sw_file):
+    """Type 1 by the SW model, type 2 left to lj/cut: equals the same split with native sw."""
+    lj = ["pair_coeff 1 2 lj/cut 0.02 2.2", "pair_coeff 2 2 lj/cut 0.03 2.3"]
+    native = run_ok(mixed_script(["pair_style hybrid/overlay sw lj/cut 6.0",
+                                  f"pair_coeff * * sw {si_sw_file} Si NULL", *lj]), tmp_path / "native")
+    for ranks in (1, 2):
+        ours = run_ok(mixed_script([f"pair_style hybrid/overlay multiscale {models['sw']} lj/cut 6.0",
+                                    "pair_coeff * * multiscale Si NULL", *lj]), tmp_path / f"ours{ranks}", ranks)
+        assert abs(ours["pe"] - native["pe"]) <= 1e-10 * abs(native["pe"])
+        for key in ("forces", "pressure", "energies", "stresses"):
+            assert relative(ours[key], native[key]) <= 1e-10, key
+
+
+def test_float32_option(tmp_path, models, si_sw_file):
+    """`dtype float32` runs the model in single precision: within 1e-6 (energy) and 1e-5 (forces)."""
+    native = run_ok(script("sw", "triclinic", native_lines("sw", si_sw_file)), tmp_path / "native")
+    ours = run_ok(script("sw", "triclinic", [f"pair_style multiscale {models['sw']} dtype float32",
+                                             "pair_coeff * * Si"]), tmp_path / "ours")
+    assert abs(ours["pe"] - native["pe"]) <= 1e-6 * abs(native["pe"])
+    assert relative(ours["forces"], native["forces"]) <= 1e-5
+    assert relative(ours["stresses"], native["stresses"]) <= 1e-5
+    assert relative(ours["forces"], native["forces"]) > 1e-12  # it really ran in float32
