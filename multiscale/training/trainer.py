@@ -1,0 +1,226 @@
+"""The training loop: energy + force loss, validation, early stopping, checkpoints.
+
+Loss per batch: mean(((E - E_ref) / N)^2) + force_weight * mean((F - F_ref)^2), E in eV,
+F in eV/Å, N atoms per structure.  Forces come from the edge-vector gradient exactly as
+the engines compute them, so what is trained is what LAMMPS, OpenMM and ASE run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from .data import GraphBatch, StructureDataset
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings of one training run (units: eV, Å)."""
+
+    epochs: int = 200
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    force_weight: float = 10.0
+    validation_fraction: float = 0.1
+    patience: int = 30             # epochs without improvement before stopping
+    lr_factor: float = 0.5         # ReduceLROnPlateau factor
+    lr_patience: int = 8
+    min_learning_rate: float = 1e-6
+    seed: int = 0
+    checkpoint: Optional[str] = None  # file; resumed from if it exists
+    log_every: int = 1
+
+
+def predict(model: torch.nn.Module, batch: GraphBatch, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Energies (S,) eV and forces (n, 3) eV/Å of a batch."""
+    vectors = batch.edge_vectors.detach().requires_grad_(True)
+    n = batch.species.shape[0]
+    energies = model(batch.species, batch.edge_index, vectors, n, 0.0, 1)["energies"]
+    energy = torch.zeros(len(batch.n_atoms), dtype=energies.dtype).index_add_(0, batch.structure, energies)
+    (grad,) = torch.autograd.grad(energy.sum(), vectors, create_graph=create_graph)
+    i, j = batch.edge_index
+    forces = torch.zeros((n, 3), dtype=grad.dtype).index_add(0, i, grad).index_add(0, j, -grad)
+    return energy, forces
+
+
+def batch_loss(model: torch.nn.Module, batch: GraphBatch, force_weight: float, create_graph: bool):
+    """(loss, per-atom energy errors (S,), force errors (n, 3)) of one batch."""
+    energy, forces = predict(model, batch, create_graph)
+    n = batch.n_atoms.to(energy.dtype)
+    e_err = (energy - batch.energy) / n
+    f_err = forces - batch.forces
+    loss = (e_err ** 2).mean() + force_weight * (f_err ** 2).mean()
+    return loss, e_err.detach(), f_err.detach()
+
+
+def evaluate(model: torch.nn.Module, dataset: StructureDataset, indices, batch_size: int = 16) -> dict:
+    """Energy MAE (meV/atom) and force RMSE (eV/Å) of ``model`` on the given structures."""
+    dtype = next(model.parameters()).dtype
+    indices = list(indices)
+    e_errs, f_errs = [], []
+    for start in range(0, len(indices), batch_size):
+        batch = dataset.batch(indices[start:start + batch_size]).to(dtype)
+        _, e_err, f_err = batch_loss(model, batch, 0.0, create_graph=False)
+        e_errs.append(e_err)
+        f_errs.append(f_err)
+    e = torch.cat(e_errs)
+    f = torch.cat(f_errs)
+    return {"energy_mae_meV_per_atom": 1e3 * float(e.abs().mean()),
+            "force_rmse_eV_per_A": float(f.pow(2).mean().sqrt())}
+
+
+def fit_self_energies(dataset: StructureDataset, n_elements: int) -> np.ndarray:
+    """Per-element energies (eV) from a least-squares fit of energies on composition."""
+    counts = dataset.composition(n_elements).astype(float)
+    solution, *_ = np.linalg.lstsq(counts, dataset.energies(), rcond=None)
+    return solution
+
+
+class Trainer:
+    """Trains ``model`` (any module under the contract) on a StructureDataset."""
+
+    def __init__(self, model: torch.nn.Module, dataset: StructureDataset, config: TrainConfig,
+                 log: Callable[[str], None] = print):
+        self.model = model
+        self.dataset = dataset
+        self.config = config
+        self.log = log
+        self.dtype = next(model.parameters()).dtype
+        rng = np.random.default_rng(config.seed)
+        order = rng.permutation(len(dataset))
+        n_val = max(1, int(round(config.validation_fraction * len(dataset)))) if len(dataset) > 1 else 0
+        self.validation = order[:n_val].tolist()
+        self.train = order[n_val:].tolist()
+        if not self.train:
+            raise ValueError(f"{len(dataset)} structures leave none for training after the validation split")
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, factor=config.lr_factor, patience=config.lr_patience,
+            min_lr=config.min_learning_rate)
+        self.epoch = 0
+        self.best = math.inf
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.stale = 0
+        self.history: list[dict] = []
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if not self.config.checkpoint:
+            return
+        path = Path(self.config.checkpoint)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                    "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "best": self.best,
+                    "best_state": self.best_state, "stale": self.stale, "history": self.history,
+                    "rng": torch.get_rng_state()}, tmp)
+        tmp.replace(path)  # never leave a half-written checkpoint
+
+    def load_checkpoint(self) -> bool:
+        path = Path(self.config.checkpoint) if self.config.checkpoint else None
+        if path is None or not path.exists():
+            return False
+        state = torch.load(path, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best, self.stale = state["epoch"], state["best"], state["stale"]
+        self.best_state, self.history = state["best_state"], state["history"]
+        torch.set_rng_state(state["rng"])
+        self.log(f"resumed from {path} at epoch {self.epoch}")
+        return True
+
+    # -- loop -----------------------------------------------------------------------------------
+    def _loss(self, batch: GraphBatch, create_graph: bool):
+        return batch_loss(self.model, batch, self.config.force_weight, create_graph)
+
+    def evaluate(self, indices) -> dict:
+        return evaluate(self.model, self.dataset, indices, self.config.batch_size)
+
+    def run(self) -> dict:
+        """Train until ``epochs`` or early stop; the model ends with the best validation weights."""
+        cfg = self.config
+        torch.manual_seed(cfg.seed)
+        self.load_checkpoint()
+        rng = np.random.default_rng(cfg.seed + self.epoch)
+        while self.epoch < cfg.epochs and self.stale < cfg.patience:
+            start = time.perf_counter()
+            self.model.train()
+            order = rng.permutation(self.train)
+            total = 0.0
+            for b in range(0, len(order), cfg.batch_size):
+                batch = self.dataset.batch(order[b:b + cfg.batch_size].tolist()).to(self.dtype)
+                loss, _, _ = self._loss(batch, create_graph=True)
+                self.optimizer.zero_grad()
+                loss.backward()
+                self.optimizer.step()
+                total += float(loss.detach()) * len(batch.n_atoms)
+            self.model.eval()
+            metrics = self.evaluate(self.validation) if self.validation else {}
+            score = (metrics["energy_mae_meV_per_atom"] / 1e3) ** 2 + cfg.force_weight * \
+                metrics["force_rmse_eV_per_A"] ** 2 if metrics else total
+            self.scheduler.step(score)
+            self.epoch += 1
+            if score < self.best:
+                self.best, self.stale = score, 0
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self.stale += 1
+            row = {"epoch": self.epoch, "train_loss": total / len(order), **metrics,
+                   "lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
+            self.history.append(row)
+            if self.epoch % cfg.log_every == 0 or self.epoch == cfg.epochs:
+                self.log(json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in row.items()}))
+            self.save_checkpoint()
+        if self.stale >= cfg.patience:
+            self.log(f"early stop at epoch {self.epoch}: no improvement for {cfg.patience} epochs")
+        self.model.load_state_dict(self.best_state)
+        return {"epochs": self.epoch, **(self.evaluate(self.validation) if self.validation else {})}
+
+
+def set_self_energies(model: torch.nn.Module, dataset: StructureDataset, n_elements: int) -> None:
+    """Start a model's per-element energies (parameter ``self_energy``) at the composition fit."""
+    if hasattr(model, "self_energy"):
+        with torch.no_grad():
+            model.self_energy.copy_(torch.as_tensor(fit_self_energies(dataset, n_elements)))
+
+
+def train_from_config(path, log: Callable[[str], None] = print):
+    """Train the ensemble a TOML configuration describes and export it; returns the model file."""
+    from ..artifact import export
+    from ..plots import learning_curves
+    from ..potentials.ensemble import Ensemble
+    from .config import read_config
+    from .data import read_structures
+
+    cfg = read_config(path)
+    cfg.folder.mkdir(parents=True, exist_ok=True)
+    structures = read_structures(cfg.data)
+    log(f"{len(structures)} structures from {cfg.data}")
+    members, histories, summaries = [], [], []
+    dataset = None
+    for m in range(cfg.ensemble):
+        model = cfg.build_model(seed=cfg.training.seed + m)
+        if dataset is None:
+            dataset = StructureDataset(structures, cfg.elements, model.metadata().cutoff)
+        set_self_energies(model, dataset, len(cfg.elements))
+        member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + m,
+                                         checkpoint=str(cfg.folder / f"member{m}.ckpt"))
+        log(f"training member {m + 1}/{cfg.ensemble}")
+        trainer = Trainer(model, dataset, member_cfg, log=log)
+        summaries.append(trainer.run())
+        histories.append(trainer.history)
+        members.append(model)
+    model = members[0] if len(members) == 1 else Ensemble(members)
+    out = export(model, cfg.output_model)
+    (cfg.folder / "history.json").write_text(json.dumps({"members": summaries, "history": histories}, indent=1))
+    learning_curves(histories, cfg.folder / "learning_curves.png")
+    log(f"wrote {out}; validation {summaries}")
+    return out
