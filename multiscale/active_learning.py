@@ -30,7 +30,7 @@ import torch
 from . import neighbors, oracles
 from .training.config import ConfigError, read_config
 from .training.data import StructureDataset, read_structures, write_structures
-from .training.trainer import Trainer, evaluate, set_self_energies
+from .training.trainer import Trainer, evaluate, make_ensemble, set_self_energies
 
 
 @dataclasses.dataclass
@@ -73,7 +73,6 @@ def run(config_path: str | Path, log: Callable[[str], None] = print) -> list[dic
     """Run active learning as the TOML file says; returns one row per round."""
     from .artifact import export
     from .plots import active_learning_rounds
-    from .potentials.ensemble import Ensemble
     from .sampling import md_snapshots, minimised
 
     config_path = Path(config_path)
@@ -101,7 +100,7 @@ def run(config_path: str | Path, log: Callable[[str], None] = print) -> list[dic
             member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + 100 * rnd + m,
                                              checkpoint=None)
             Trainer(model, dataset, member_cfg, log=lambda _msg: None).run()
-        ensemble = Ensemble(members)
+        ensemble = make_ensemble(members)
         test_metrics = evaluate(ensemble, test_set, range(len(test)))
         test_score = disagreement(ensemble, test, cfg.elements)
         model_file = export(ensemble, cfg.folder / f"round{rnd}.pt")
@@ -137,5 +136,5 @@ def run(config_path: str | Path, log: Callable[[str], None] = print) -> list[dic
             f.write(json.dumps(row) + "\n")
         active_learning_rounds(rows, cfg.folder / "active_learning.png")
     write_structures(cfg.folder / "labelled.extxyz", labelled)
-    export(Ensemble(members), cfg.output_model)
+    export(make_ensemble(members), cfg.output_model)
     return rows

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -57,5 +56,6 @@ class MultiscaleCalculator(Calculator):
             # stress = (1/V) dE/d(strain) = -W/V; symmetrised as ASE expects
             stress = -0.5 * (res.virial + res.virial.T).numpy() / volume
             self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
-            per_atom = -0.5 * (res.virials + res.virials.transpose(1, 2)).numpy() / volume
-            self.results["stresses"] = np.array([full_3x3_to_voigt_6_stress(s) for s in per_atom])
+            if "stresses" in properties:
+                per_atom = -0.5 * (res.virials + res.virials.transpose(1, 2)).numpy() / volume
+                self.results["stresses"] = full_3x3_to_voigt_6_stress(per_atom)

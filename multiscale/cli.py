@@ -63,6 +63,12 @@ def _models(args) -> int:
     return 0
 
 
+def _build_silicon(args) -> int:
+    from .silicon_model import build
+    build(scale=args.scale)
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args.output)
@@ -117,6 +123,11 @@ def parser() -> argparse.ArgumentParser:
 
     models = sub.add_parser("models", help="list the models shipped with the package and their files")
     models.set_defaults(func=_models)
+
+    build = sub.add_parser("build-silicon-model",
+                           help="regenerate the shipped silicon model: data, training, validation")
+    build.add_argument("--scale", type=float, default=1.5, help="size of the generated training set")
+    build.set_defaults(func=_build_silicon)
 
     demo = sub.add_parser("demo", help="the main job on the embedded defaults")
     demo.add_argument("--output", default="results/demo", help="folder for results and plots")

@@ -10,7 +10,7 @@ SHIPPED = {
     "si-ani": {
         "file": "si_ani.pt",
         "description": "ANI-style silicon ensemble trained on Stillinger-Weber data (docs/silicon_model.md)",
-        "regenerate": "python scripts/train_silicon_model.py",
+        "regenerate": "multiscale build-silicon-model",
     },
 }
 

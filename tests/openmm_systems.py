@@ -111,6 +111,9 @@ def solvated_capped_alanine(box_nm: float = 2.0):
     """
     forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
     top, positions = capped_alanine()
+    # centre it in the box: OpenMM's Reference PME drops the direct-space pairs of an atom at
+    # a coordinate like -3e-17 nm (it wraps onto the box face), which the first atom would be
+    positions += 5.0 * box_nm - positions.mean(axis=0)
     modeller = app.Modeller(top, positions * unit.angstrom)
     state = random.getstate()  # addHydrogens starts from random positions; fix them
     random.seed(20240611)
@@ -119,5 +122,6 @@ def solvated_capped_alanine(box_nm: float = 2.0):
     finally:
         random.setstate(state)
     peptide = [atom.index for atom in modeller.topology.atoms()]
-    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(box_nm, box_nm, box_nm) * unit.nanometer)
+    modeller.addSolvent(forcefield, model="tip3p",
+                        boxSize=openmm.Vec3(box_nm, box_nm, box_nm) * unit.nanometer)
     return modeller, forcefield, peptide

@@ -101,6 +101,13 @@ class AEVParameters:
                    ShfZ=_sections(n_sections))
 
 
+def _exp(x: Tensor) -> Tensor:
+    """exp(x) with x floored at -80: exp(-80) ~ 2e-35 is nothing next to AEV entries of
+    order 1 in either dtype, and torch's CPU exp is ten times slower where float32 would
+    underflow (x < -87), which most Gaussian tails of an AEV are."""
+    return torch.exp(torch.clamp(x, min=-80.0))
+
+
 class AEVComputer(torch.nn.Module):
     """AEVs (n_local, length) of the local atoms from the contract's edges.
 
@@ -148,25 +155,30 @@ class AEVComputer(torch.nn.Module):
 
         shf_r = self.ShfR.to(device=device, dtype=dtype)
         fc = 0.5 * torch.cos(r * (math.pi / self.Rcr)) + 0.5
-        radial = (0.25 * torch.exp(-self.EtaR * (r.unsqueeze(1) - shf_r) ** 2)) * fc.unsqueeze(1)
+        radial = 0.25 * _exp(-self.EtaR * (r.unsqueeze(1) - shf_r) ** 2) * fc.unsqueeze(1)
         radial = scatter_sum(radial, i * n_el + sj, n_local * n_el)
 
         # angular: each unordered pair of edges j-i-k with both r < Rca, once
         near = torch.nonzero(r < self.Rca).squeeze(1)
-        ra, va, sa, ia = r[near], vectors[near], sj[near], i[near]
+        ra, sa, ia = r[near], sj[near], i[near]
         fca = 0.5 * torch.cos(ra * (math.pi / self.Rca)) + 0.5
         e1, e2 = triplets(ia, torch.arange(near.shape[0], device=device), n_local)
-        r1, r2 = ra[e1], ra[e2]
-        cos_theta = (va[e1] * va[e2]).sum(1) / torch.clamp(r1 * r2, min=1e-10)
+        # one gather per side: vector, length and cutoff of each triplet's two edges
+        per_edge = torch.cat([vectors[near], ra.unsqueeze(1), fca.unsqueeze(1)], dim=1)
+        side1, side2 = per_edge.index_select(0, e1), per_edge.index_select(0, e2)
+        r1, r2 = side1[:, 3], side2[:, 3]
+        cos_theta = (side1[:, :3] * side2[:, :3]).sum(1) / torch.clamp(r1 * r2, min=1e-10)
         # cos(acos(c) - ShfZ) = c cos(ShfZ) + sqrt(1 - c^2) sin(ShfZ), c = 0.95 cos(theta)
         c = (0.95 * cos_theta).unsqueeze(1)
         shf_z = self.ShfZ.to(device=device, dtype=dtype)
         cos_shifted = c * torch.cos(shf_z) + torch.sqrt(1.0 - c * c) * torch.sin(shf_z)
-        angle_part = 2.0 * torch.clamp(0.5 * (1.0 + cos_shifted), min=0.0) ** self.Zeta
+        # 2 ((1 + cos) / 2)^Zeta, as exp(Zeta log(.)): cheaper than pow, forward and backward
+        half = torch.clamp(0.5 * (1.0 + cos_shifted), min=1e-30)
+        angle_part = 2.0 * _exp(self.Zeta * torch.log(half))
         shf_a = self.ShfA.to(device=device, dtype=dtype)
         mean_r = 0.5 * (r1 + r2)
-        radial_part = (torch.exp(-self.EtaA * (mean_r.unsqueeze(1) - shf_a) ** 2)
-                       * (fca[e1] * fca[e2]).unsqueeze(1))
+        radial_part = (_exp(-self.EtaA * (mean_r.unsqueeze(1) - shf_a) ** 2)
+                       * (side1[:, 4] * side2[:, 4]).unsqueeze(1))
         angular = (radial_part.unsqueeze(2) * angle_part.unsqueeze(1)).flatten(1)
         block = ia[e1] * self.n_pairs + self.pair_index[sa[e1], sa[e2]]
         angular = scatter_sum(angular, block, n_local * self.n_pairs)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -55,14 +55,22 @@ class AtomicNetworks(torch.nn.Module):
         # never rounds it (TorchScript's torch.tensor(List[float]) would round through float32)
         self.self_energies = torch.tensor([float(e) for e in self_energies], dtype=torch.float64)
 
-    def forward(self, aev: Tensor, species: Tensor, groups: List[Tensor]) -> Tensor:
-        """aev: (n, length); species: (n,); groups: element_groups(species). Returns (n,) eV."""
-        energies = self.self_energies.to(device=aev.device, dtype=aev.dtype)[species]
+    def forward(self, inputs: List[Tensor], species: Tensor, groups: List[Tensor]) -> Tensor:
+        """Per-atom energies (n,) eV. species: (n,); groups: element_groups(species);
+        inputs[k]: the AEVs of the atoms groups[k], (len(groups[k]), length)."""
+        energies = self.self_energies.to(device=species.device, dtype=inputs[0].dtype)[species]
         for k, network in enumerate(self.networks):
             atoms = groups[k]
             if atoms.shape[0] > 0:
-                energies = energies.index_add(0, atoms, network(aev.index_select(0, atoms)).squeeze(1))
+                energies = energies.index_add(0, atoms, network(inputs[k]).squeeze(1))
         return energies
+
+
+def split_by_element(aev: Tensor, species: Tensor,
+                     n_elements: int) -> Tuple[List[Tensor], List[Tensor]]:
+    """(groups, inputs): each element's atom indices and their AEV rows, gathered once."""
+    groups = element_groups(species, n_elements)
+    return groups, [aev.index_select(0, atoms) for atoms in groups]
 
 
 def _dtype_name(module: torch.nn.Module) -> str:
@@ -91,10 +99,10 @@ class ANIModel(torch.nn.Module):
             missing = [el for el in self.elements if el not in hidden]
             if missing:
                 raise ValueError(f"hidden gives no layer widths for element(s) {missing}")
-            widths = [tuple(hidden[el]) for el in self.elements]
+            widths = [tuple(int(w) for w in hidden[el]) for el in self.elements]
         else:
-            widths = [tuple(hidden)] * len(self.elements)
-        if any(int(w) < 1 for h in widths for w in h):
+            widths = [tuple(int(w) for w in hidden)] * len(self.elements)
+        if any(w < 1 for h in widths for w in h):
             raise ValueError(f"hidden layer widths must be positive integers, got {widths}")
         self_energies = dict(self_energies or {el: 0.0 for el in self.elements})
         missing = [el for el in self.elements if el not in self_energies]
@@ -109,6 +117,12 @@ class ANIModel(torch.nn.Module):
                 torch.manual_seed(seed)
             self.networks = AtomicNetworks(self.aev.length, widths, activation,
                                            [self_energies[el] for el in self.elements])
+
+    def set_self_energies(self, values: Sequence[float]) -> None:
+        """Per-element self energies in eV, in the order of ``elements`` (training starts here)."""
+        if len(values) != len(self.elements):
+            raise ValueError(f"{len(values)} self energies for {len(self.elements)} elements")
+        self.networks.self_energies = torch.tensor([float(v) for v in values], dtype=torch.float64)
 
     @classmethod
     def like_ani1x(cls, seed: Optional[int] = None, **kwargs) -> "ANIModel":
@@ -134,7 +148,8 @@ class ANIModel(torch.nn.Module):
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
-        return {"energies": self.networks(aev, local, element_groups(local, len(self.elements)))}
+        groups, inputs = split_by_element(aev, local, len(self.elements))
+        return {"energies": self.networks(inputs, local, groups)}
 
 
 class ANIEnsemble(torch.nn.Module):
@@ -178,12 +193,39 @@ class ANIEnsemble(torch.nn.Module):
         """Per-atom energies of every member, (n_members, n_local) eV."""
         aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
-        groups = element_groups(local, len(self.elements))
-        return torch.stack([member(aev, local, groups) for member in self.members])
+        groups, inputs = split_by_element(aev, local, len(self.elements))
+        return torch.stack([member(inputs, local, groups) for member in self.members])
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         return {"energies": self.member_energies(species, edge_index, edge_vectors, n_local).mean(0)}
+
+
+def build_ani(elements: Sequence[str], aev: Union[str, Mapping[str, Any]] = "ani1x",
+              hidden: Hidden = (160, 128, 96), self_energies: Optional[Mapping[str, float]] = None,
+              seed: Optional[int] = None) -> ANIModel:
+    """An ANIModel from plain values, as a TOML ``[model]`` table gives them.
+
+    aev: "ani1x", "ani2x", a table of AEVParameters fields (Rcr, Rca, EtaR, ShfR, EtaA, Zeta,
+    ShfA, ShfZ) or of ``AEVParameters.evenly`` arguments (Rcr, Rca, EtaR, n_radial, EtaA,
+    Zeta, n_angular, n_sections, start); hidden, self_energies (eV), seed: as ANIModel.
+    """
+    if isinstance(aev, str):
+        makers = {"ani1x": AEVParameters.ani1x, "ani2x": AEVParameters.ani2x}
+        if aev not in makers:
+            raise ValueError(f"aev must be one of {sorted(makers)} or a table of parameters, got {aev!r}")
+        params = makers[aev]()
+    else:
+        table = dict(aev)
+        explicit = "ShfR" in table
+        make = AEVParameters if explicit else AEVParameters.evenly
+        try:
+            params = make(**table)
+        except TypeError as exc:
+            fields = ("Rcr, Rca, EtaR, ShfR, EtaA, Zeta, ShfA, ShfZ" if explicit else
+                      "Rcr, Rca, EtaR, n_radial, EtaA, Zeta, n_angular, n_sections[, start]")
+            raise ValueError(f"aev table {sorted(table)} does not fit ({exc}); give {fields}") from None
+    return ANIModel(elements, params, hidden, self_energies, seed=seed)
 
 
 def from_torchani(model) -> Union[ANIModel, ANIEnsemble]:

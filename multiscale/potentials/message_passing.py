@@ -28,7 +28,9 @@ class GaussianBasis(torch.nn.Module):
 
     def forward(self, r: Tensor) -> Tensor:
         envelope = 0.5 * (torch.cos(math.pi * r / self.cutoff) + 1.0) * (r < self.cutoff)
-        return torch.exp(-((r.unsqueeze(1) - self.centres) / self.width) ** 2) * envelope.unsqueeze(1)
+        # exponent floored at -80: torch's float32 exp is slow where it would underflow
+        exponent = torch.clamp(-((r.unsqueeze(1) - self.centres) / self.width) ** 2, min=-80.0)
+        return torch.exp(exponent) * envelope.unsqueeze(1)
 
 
 class Interaction(torch.nn.Module):
@@ -64,6 +66,11 @@ class MessagePassingPotential(torch.nn.Module):
         self.readout = torch.nn.Sequential(torch.nn.Linear(features, features), torch.nn.SiLU(),
                                            torch.nn.Linear(features, 1))
         self.self_energy = torch.nn.Parameter(torch.zeros(len(self.elements)))
+
+    def set_self_energies(self, values) -> None:
+        """Per-element energies in eV, in the order of ``elements`` (training starts here)."""
+        with torch.no_grad():
+            self.self_energy.copy_(torch.as_tensor(values, dtype=self.self_energy.dtype))
 
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(name="message-passing", elements=tuple(self.elements),

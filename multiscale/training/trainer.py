@@ -36,6 +36,7 @@ class TrainConfig:
     seed: int = 0
     checkpoint: Optional[str] = None  # file; resumed from if it exists
     log_every: int = 1
+    workers: int = 1               # ensemble members trained at once, one process each
 
 
 def predict(model: torch.nn.Module, batch: GraphBatch, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,7 +129,12 @@ class Trainer:
         if path is None or not path.exists():
             return False
         state = torch.load(path, weights_only=False)
-        self.model.load_state_dict(state["model"])
+        try:
+            self.model.load_state_dict(state["model"])
+        except RuntimeError as exc:
+            raise ValueError(f"checkpoint {path} belongs to a different model "
+                             f"({str(exc).splitlines()[0]}); delete it or train into another "
+                             "[output] folder") from None
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best, self.stale = state["epoch"], state["best"], state["stale"]
@@ -149,11 +155,11 @@ class Trainer:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.load_checkpoint()
-        rng = np.random.default_rng(cfg.seed + self.epoch)
         while self.epoch < cfg.epochs and self.stale < cfg.patience:
             start = time.perf_counter()
             self.model.train()
-            order = rng.permutation(self.train)
+            # batch order from (seed, epoch): a resumed run sees the batches an uninterrupted one would
+            order = np.random.default_rng([cfg.seed, self.epoch]).permutation(self.train)
             total = 0.0
             for b in range(0, len(order), cfg.batch_size):
                 batch = self.dataset.batch(order[b:b + cfg.batch_size].tolist()).to(self.dtype)
@@ -186,39 +192,62 @@ class Trainer:
 
 
 def set_self_energies(model: torch.nn.Module, dataset: StructureDataset, n_elements: int) -> None:
-    """Start a model's per-element energies (parameter ``self_energy``) at the composition fit."""
-    if hasattr(model, "self_energy"):
-        with torch.no_grad():
-            model.self_energy.copy_(torch.as_tensor(fit_self_energies(dataset, n_elements)))
+    """Start a model's per-element energies at the composition fit (models with
+    ``set_self_energies``), so the networks learn only what composition does not explain."""
+    if hasattr(model, "set_self_energies"):
+        model.set_self_energies(fit_self_energies(dataset, n_elements).tolist())
+
+
+def _train_member(config_path, m: int, log: Callable[[str], None] | None = None):
+    """Train ensemble member ``m`` of a configuration; (model, summary, history).
+    Runs in a worker process when [training] workers > 1 (then logs with a member prefix)."""
+    from .config import read_config
+    from .data import read_structures
+
+    cfg = read_config(config_path)
+    if log is None:
+        torch.set_num_threads(1)
+        log = lambda msg: print(f"[member {m}] {msg}", flush=True)  # noqa: E731
+    structures = read_structures(cfg.data)
+    model = cfg.build_model(seed=cfg.training.seed + m)
+    dataset = StructureDataset(structures, cfg.elements, model.metadata().cutoff)
+    set_self_energies(model, dataset, len(cfg.elements))
+    member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + m,
+                                     checkpoint=str(cfg.folder / f"member{m}.ckpt"))
+    log(f"training member {m + 1}/{cfg.ensemble} on {len(structures)} structures")
+    trainer = Trainer(model, dataset, member_cfg, log=log)
+    summary = trainer.run()
+    return model, summary, trainer.history
+
+
+def make_ensemble(members: list) -> torch.nn.Module:
+    """ANI members share one AEV (ANIEnsemble); any other models average (Ensemble)."""
+    from ..potentials.ani import ANIEnsemble, ANIModel
+    from ..potentials.ensemble import Ensemble
+    if all(isinstance(m, ANIModel) for m in members):
+        return ANIEnsemble(members)
+    return Ensemble(members)
 
 
 def train_from_config(path, log: Callable[[str], None] = print):
     """Train the ensemble a TOML configuration describes and export it; returns the model file."""
     from ..artifact import export
     from ..plots import learning_curves
-    from ..potentials.ensemble import Ensemble
     from .config import read_config
-    from .data import read_structures
 
     cfg = read_config(path)
     cfg.folder.mkdir(parents=True, exist_ok=True)
-    structures = read_structures(cfg.data)
-    log(f"{len(structures)} structures from {cfg.data}")
-    members, histories, summaries = [], [], []
-    dataset = None
-    for m in range(cfg.ensemble):
-        model = cfg.build_model(seed=cfg.training.seed + m)
-        if dataset is None:
-            dataset = StructureDataset(structures, cfg.elements, model.metadata().cutoff)
-        set_self_energies(model, dataset, len(cfg.elements))
-        member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + m,
-                                         checkpoint=str(cfg.folder / f"member{m}.ckpt"))
-        log(f"training member {m + 1}/{cfg.ensemble}")
-        trainer = Trainer(model, dataset, member_cfg, log=log)
-        summaries.append(trainer.run())
-        histories.append(trainer.history)
-        members.append(model)
-    model = members[0] if len(members) == 1 else Ensemble(members)
+    jobs = [(path, m) for m in range(cfg.ensemble)]
+    if cfg.training.workers > 1 and cfg.ensemble > 1:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(min(cfg.training.workers, cfg.ensemble)) as pool:
+            results = pool.starmap(_train_member, jobs)
+    else:
+        results = [_train_member(*job, log=log) for job in jobs]
+    members = [model for model, _, _ in results]
+    summaries = [summary for _, summary, _ in results]
+    histories = [history for _, _, history in results]
+    model = members[0] if len(members) == 1 else make_ensemble(members)
     out = export(model, cfg.output_model)
     (cfg.folder / "history.json").write_text(json.dumps({"members": summaries, "history": histories}, indent=1))
     learning_curves(histories, cfg.folder / "learning_curves.png")

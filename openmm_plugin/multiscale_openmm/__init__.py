@@ -6,6 +6,6 @@
 or through openmm-ml: ``MLPotential("multiscale", modelFile="model.pt")``.
 """
 
-from .force import create_force, create_module
+from .force import create_force, create_module, create_python_force
 
-__all__ = ["create_force", "create_module"]
+__all__ = ["create_force", "create_module", "create_python_force"]

@@ -1,4 +1,4 @@
-"""Build an openmm-torch TorchForce from a model file and an OpenMM Topology."""
+"""Build an openmm-torch TorchForce, or a copyable PythonForce, from a model file and a Topology."""
 
 from __future__ import annotations
 
@@ -14,12 +14,15 @@ from .module import OpenMMModel
 
 
 def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge: float = 0.0,
-                  spin: int = 1, periodic: Optional[bool] = None) -> torch.jit.ScriptModule:
+                  spin: int = 1, periodic: Optional[bool] = None,
+                  gather: bool = True) -> torch.jit.ScriptModule:
     """The scripted module that :func:`create_force` wraps.
 
     model: a model file or ``multiscale.LoadedModel``; topology: ``openmm.app.Topology``;
     atoms: indices of the atoms the model acts on (all if None); charge in e; spin
-    multiplicity; periodic: default from whether the topology has a box.
+    multiplicity; periodic: default from whether the topology has a box.  With ``gather``
+    the module takes every atom's positions and picks ``atoms`` itself (TorchForce);
+    without, it takes only those atoms' positions (PythonForce with ``setParticles``).
     """
     loaded = model if isinstance(model, multiscale.LoadedModel) else multiscale.load(model)
     meta = loaded.metadata
@@ -42,7 +45,7 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     if periodic is None:
         periodic = topology.getPeriodicBoxVectors() is not None
     species = torch.tensor([index[s] for s in symbols], dtype=torch.long)
-    subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None else None
+    subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None and gather else None
     module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
                          float(charge), int(spin))
     return torch.jit.script(module)
@@ -89,6 +92,31 @@ def create_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
     load_torch_plugins()
     module = create_module(model, topology, atoms, charge, spin, periodic)
     force = openmmtorch.TorchForce(module)
+    force.setUsesPeriodicBoundaryConditions(module.periodic)
+    force.setForceGroup(force_group)
+    return force
+
+
+def create_python_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
+                        atoms: Optional[Iterable[int]] = None, charge: float = 0.0, spin: int = 1,
+                        periodic: Optional[bool] = None, force_group: int = 0):
+    """The computation of :func:`create_force` in an ``openmm.PythonForce``, which OpenMM can copy.
+
+    A System holding an openmm-torch 1.5 TorchForce cannot be copied or deserialized
+    under OpenMM 8.6 (the TorchForce deserializer was compiled against OpenMM 8.5's
+    ``SerializationNode`` layout and crashes the interpreter); ``copy.deepcopy``,
+    ``XmlSerializer.clone`` and openmm-ml's ``interpolate=True`` all do that.  This force
+    pickles the scripted module with itself, so those work; each step costs a Python call
+    (about 0.7 ms more than the TorchForce on CPU).  Arguments as for :func:`create_force`.
+    """
+    import openmm
+
+    from .pythonforce import ModelComputation
+
+    module = create_module(model, topology, atoms, charge, spin, periodic, gather=False)
+    force = openmm.PythonForce(ModelComputation(torch.jit.freeze(module.eval()), module.periodic))
+    if atoms is not None:
+        force.setParticles(list(atoms))
     force.setUsesPeriodicBoundaryConditions(module.periodic)
     force.setForceGroup(force_group)
     return force

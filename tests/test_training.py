@@ -1,0 +1,94 @@
+"""Datasets, the training loop, checkpoints and oracles."""
+
+import numpy as np
+import pytest
+import torch
+from ase.build import bulk, molecule
+
+import multiscale
+from multiscale.oracles import label, lammps_oracle, xtb_oracle
+from multiscale.potentials import MessagePassingPotential, StillingerWeber
+from multiscale.training import StructureDataset, TrainConfig, Trainer, read_structures, write_structures
+from multiscale.training.config import ConfigError, read_config
+
+
+@pytest.fixture(scope="module")
+def si_data():
+    rng = np.random.default_rng(0)
+    structures = []
+    for k in range(24):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True)
+        atoms.set_cell(atoms.cell.array * (1 + rng.uniform(-0.03, 0.03)), scale_atoms=True)
+        atoms.rattle(0.12, seed=k)
+        structures.append(atoms)
+    return label(structures, lammps_oracle(), progress=lambda _m: None)
+
+
+def test_lammps_oracle_is_stillinger_weber(si_data, si_sw_file, tmp_path):
+    model = multiscale.export(StillingerWeber(si_sw_file, ["Si"]), tmp_path / "sw.pt")
+    atoms = si_data[3].copy()
+    atoms.calc = multiscale.MultiscaleCalculator(model)
+    assert atoms.get_potential_energy() == pytest.approx(si_data[3].get_potential_energy(), rel=1e-10)
+    assert np.allclose(atoms.get_forces(), si_data[3].get_forces(), atol=1e-9)
+
+
+def test_xtb_oracle_charge_and_spin():
+    water = label([molecule("H2O")], xtb_oracle(), progress=lambda _m: None)[0]
+    cation = molecule("H2O")
+    cation.info.update(charge=1, spin=2)
+    cation = label([cation], xtb_oracle(), progress=lambda _m: None)[0]
+    # GFN2-xTB: neutral water near -137.97 eV; removing an electron costs several eV
+    assert water.get_potential_energy() == pytest.approx(-137.97, abs=0.05)
+    assert cation.get_potential_energy() - water.get_potential_energy() > 5.0
+
+
+@pytest.mark.parametrize("suffix", [".extxyz", ".h5"])
+def test_structure_files_round_trip(si_data, tmp_path, suffix):
+    path = write_structures(tmp_path / f"data{suffix}", si_data[:5])
+    back = read_structures(path)
+    assert len(back) == 5
+    for a, b in zip(si_data[:5], back):
+        assert np.allclose(a.positions, b.positions) and np.allclose(a.cell.array, b.cell.array)
+        assert a.get_potential_energy() == pytest.approx(b.get_potential_energy(), rel=1e-12)
+        assert np.allclose(a.get_forces(), b.get_forces())
+
+
+def test_training_reduces_error_and_resumes_exactly(si_data, tmp_path):
+    dataset = StructureDataset(si_data, ["Si"], cutoff=3.8)
+
+    def fresh():
+        return MessagePassingPotential(["Si"], cutoff=3.8, hops=1, features=8, seed=0).double()
+
+    model = fresh()
+    config = TrainConfig(epochs=6, batch_size=4, learning_rate=3e-3, validation_fraction=0.25, seed=2)
+    trainer = Trainer(model, dataset, config, log=lambda _m: None)
+    before = trainer.evaluate(trainer.validation)
+    after = trainer.run()
+    assert after["force_rmse_eV_per_A"] < before["force_rmse_eV_per_A"]
+
+    # interrupted after 3 epochs and resumed from the checkpoint == uninterrupted
+    ckpt = tmp_path / "ckpt.pt"
+    first = Trainer(fresh(), dataset, TrainConfig(**{**config.__dict__, "epochs": 3, "checkpoint": str(ckpt)}),
+                    log=lambda _m: None)
+    first.run()
+    resumed_model = fresh()
+    resumed = Trainer(resumed_model, dataset, TrainConfig(**{**config.__dict__, "checkpoint": str(ckpt)}),
+                      log=lambda _m: None)
+    resumed.run()
+    assert [round(r["train_loss"], 12) for r in resumed.history] == \
+        [round(r["train_loss"], 12) for r in trainer.history]
+    for a, b in zip(model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[data]\npath = "x.xyz"\n[model]\nkind = "transformer"\nelements = ["Si"]\n')
+    with pytest.raises(ConfigError, match="kind must be one of"):
+        read_config(bad)
+    bad.write_text('[data]\npath = "x.xyz"\n[model]\nkind = "ani"\nelements = ["Si"]\n[training]\nepoch = 3\n')
+    with pytest.raises(ConfigError, match=r"unknown \[training\] key\(s\) \['epoch'\]"):
+        read_config(bad)
+    bad.write_text('[dta]\npath = "x.xyz"\n')
+    with pytest.raises(ConfigError, match=r"unknown section\(s\) \['dta'\]"):
+        read_config(bad)
