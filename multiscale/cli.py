@@ -45,6 +45,14 @@ def _active_learn(args) -> int:
     return 0
 
 
+def _transfer(args) -> int:
+    from .transfer import transfer_file
+    transfer_file(args.pretrained, args.data, args.output, mode=args.mode, layers=args.layers,
+                  epochs=args.epochs, learning_rate=args.learning_rate, force_weight=args.force_weight,
+                  seed=args.seed)
+    return 0
+
+
 def _dataset(args) -> int:
     from .datasets.silicon import configurations
     from .oracles import lammps_oracle, label
@@ -114,6 +122,20 @@ def parser() -> argparse.ArgumentParser:
     active = sub.add_parser("active-learn", help="active learning by query by committee (TOML with [active])")
     active.add_argument("config")
     active.set_defaults(func=_active_learn)
+
+    transfer = sub.add_parser("transfer", help="fine-tune an exported ANI model on a small dataset "
+                              "from another oracle")
+    transfer.add_argument("pretrained", help="exported ANI model file (ANIModel or ANIEnsemble)")
+    transfer.add_argument("data", help="labelled structures, .extxyz or .h5")
+    transfer.add_argument("-o", "--output", required=True, help="fine-tuned model file to write (.pt)")
+    transfer.add_argument("--mode", choices=["frozen", "adapted"], default="frozen",
+                          help="frozen: only the last --layers layers learn; adapted: all layers")
+    transfer.add_argument("--layers", type=int, default=1, help="layers that learn in frozen mode")
+    transfer.add_argument("--epochs", type=int, help="default 300 (early stopping on a validation fifth)")
+    transfer.add_argument("--learning-rate", type=float, help="default 1e-2 (frozen), 2e-4 (adapted)")
+    transfer.add_argument("--force-weight", type=float, help="default 0.01")
+    transfer.add_argument("--seed", type=int, default=0)
+    transfer.set_defaults(func=_transfer)
 
     data = sub.add_parser("dataset", help="generate and label a silicon training set (Stillinger-Weber oracle)")
     data.add_argument("-o", "--output", required=True, help=".extxyz or .h5 file to write")

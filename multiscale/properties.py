@@ -7,14 +7,20 @@ what the shipped silicon model is validated on against native Stillinger-Weber.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766339999998
 BAR_TO_GPA = 1e-4
-SURFACES = {  # surface normal (y) with in-plane x and z, for LAMMPS' lattice orient
-    "111": ("1 1 -2", "1 1 1", "1 -1 0"),
-    "110": ("0 0 1", "1 1 0", "-1 1 0"),
-    "100": ("0 1 0", "1 0 0", "0 0 -1"),
+# surface normal (y) with in-plane x and z for LAMMPS' lattice orient; the true periods of
+# the diamond lattice along them (units of a: LAMMPS' default spacings are the rotated unit
+# cell's bounding box, which is not a period along [11-2]); where the slab is cut (units of
+# the y period), midway in a gap between atomic planes: (111) at the shuffle plane, the
+# wide gap crossed by one bond per surface atom, not the glide plane crossed by three.
+SURFACES = {
+    "111": ("1 1 -2", "1 1 1", "1 -1 0", "sqrt(6)/2 sqrt(3) sqrt(2)/2", 0.125),
+    "110": ("0 0 1", "1 1 0", "-1 1 0", "1 sqrt(2)/2 sqrt(2)/2", 0.25),
+    "100": ("0 1 0", "1 0 0", "0 0 -1", "1 1 1", 0.125),
 }
 
 
@@ -66,21 +72,22 @@ def elastic_constants(pair_lines: Sequence[str], a: float, plugin: bool = False,
 
 
 def surface_energy(pair_lines: Sequence[str], a: float, surface: str = "111", plugin: bool = False,
-                   layers: int = 4, element_mass: float = 28.0855) -> float:
-    """Relaxed (unreconstructed) surface energy in J/m^2 of a slab with two free surfaces."""
-    x, y, z = SURFACES[surface]
+                   layers: int = 4, element_mass: float = 28.0855, relax: bool = True) -> float:
+    """Surface energy in J/m^2 of a slab with two free (unreconstructed) surfaces, ``layers``
+    periods thick; relaxed by minimisation unless ``relax`` is False."""
+    x, y, z, spacing, cut = SURFACES[surface]
+    spacing = " ".join(str(eval(v, {"sqrt": math.sqrt})) for v in spacing.split())
 
     def energy(vacuum: bool) -> tuple[float, int, float]:
         lmp = _lammps(plugin)
         try:
             lmp.commands_list([
                 "units metal", "atom_style atomic", "boundary p p p",
-                f"lattice diamond {a} orient x {x} orient y {y} orient z {z}",
-                f"region box block 0 1 0 {layers + (2 if vacuum else 0)} 0 1",
-                # lattice units; half-open in y so that bulk and slab hold the same atoms
-                f"region crystal block -100 100 -1e-6 {layers - 1e-6} -100 100", "create_box 1 box",
+                f"lattice diamond {a} orient x {x} orient y {y} orient z {z} spacing {spacing}",
+                f"region box block 0 1 {cut} {cut + layers + (2 if vacuum else 0)} 0 1",
+                f"region crystal block -100 100 {cut} {cut + layers} -100 100", "create_box 1 box",
                 "create_atoms 1 region crystal", f"mass 1 {element_mass}", *pair_lines,
-                "thermo 0", "minimize 0 1e-10 10000 100000"])
+                "thermo 0", "minimize 0 1e-10 10000 100000" if relax else "run 0"])
             return lmp.get_thermo("pe"), lmp.get_natoms(), lmp.get_thermo("lx") * lmp.get_thermo("lz")
         finally:
             lmp.close()

@@ -245,6 +245,13 @@ def solvated():
     return modeller.topology, mm, peptide, positions
 
 
+def system_of_count(n: int) -> openmm.System:
+    system = openmm.System()
+    for _ in range(n):
+        system.addParticle(1.0)
+    return system
+
+
 def internal_mm_energy(mm: openmm.System, atoms: list[int], positions: np.ndarray) -> float:
     """The MM terms among ``atoms`` only (eV), summed pair by pair here, independently of
     how OpenMM or openmm-ml exclude them: bonds, angles and torsions within the set, and
@@ -291,13 +298,6 @@ def internal_mm_energy(mm: openmm.System, atoms: list[int], positions: np.ndarra
         e = e.value_in_unit(unit.kilojoule_per_mole)
         pairs += k_e * q / r + 4 * e * ((s / r) ** 12 - (s / r) ** 6)
     return e_bonded + pairs / EV_TO_KJ_PER_MOL
-
-
-def system_of_count(n: int) -> openmm.System:
-    system = openmm.System()
-    for _ in range(n):
-        system.addParticle(1.0)
-    return system
 
 
 def test_mixed_system_ml_group_is_the_model_on_the_molecule(solvated, hcno_model):
