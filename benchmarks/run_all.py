@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ["lammps_plugin.py", "ani_inference.py", "openmm_force.py", "training.py"]
+BENCHMARKS = ["lammps_plugin.py", "ani_inference.py", "openmm_force.py", "training.py", "fem_solve.py"]
 QUICK = {"lammps_plugin.py": ["--quick"], "ani_inference.py": ["--quick"],
-         "openmm_force.py": ["--steps", "10"], "training.py": ["--quick"]}
+         "openmm_force.py": ["--steps", "10"], "training.py": ["--quick"],
+         "fem_solve.py": ["--quick", "--figure", str(HERE / "results" / "quick_fem_convergence.png")]}
 
 
 def main() -> int:

@@ -1,0 +1,1 @@
+"""Continuum crack models: near-tip LEFM fields (lefm), finite elements, field predictors."""

@@ -1,0 +1,172 @@
+"""Plane-strain linear elasticity of cracked specimens with scikit-fem on gmsh meshes.
+
+``solve(specimen)`` meshes the specimen (:mod:`.mesh`, crack as a slit refined at the tips),
+assembles P2 (default) triangle elasticity, applies the remote traction +-stress along y on
+the top and bottom edges, removes rigid motion by pinning the bottom-right corner and the x
+displacement of the top-right corner (the load is self-equilibrated, so these reactions are
+zero and the constraint works for any crack angle), solves, and extracts K_I, K_II at each tip
+by the interaction integral (:mod:`.sif`).
+
+Units: lengths L (Å in the coupled runs), stresses GPa, K in GPa sqrt(L).
+
+``benchmarks/fem_solve.py`` tabulates FE K_I against Tada's handbook and times the solve.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .mesh import CrackMesh, build_mesh, default_sizes, locate
+from .sif import interaction_integral
+from .specimen import Specimen
+
+
+def _voigt_strain(grad):
+    """Engineering strains (3, ...) from a displacement gradient (2, 2, ...)."""
+    return [grad[0][0], grad[1][1], grad[0][1] + grad[1][0]]
+
+
+class FieldSolution:
+    """Finite-element solution of one specimen.
+
+    Attributes: ``specimen``; ``k1``, ``k2`` (n_tips,) GPa sqrt(L) in the order of
+    ``specimen.tips()``; ``seconds`` (wall time of mesh + assembly + solve + K extraction);
+    ``nodes`` (n, 2) L and ``elements`` (m, 3) of the linear triangle mesh (for plotting);
+    ``n_dofs``.
+    """
+
+    def __init__(self, specimen: Specimen, mesh: CrackMesh, basis, u: np.ndarray,
+                 radius: float | None = None):
+        self.specimen = specimen
+        self.nodes, self.elements = mesh.points, mesh.triangles
+        self._basis, self._u = basis, u
+        self._stiffness = specimen.stiffness()
+        self.n_dofs = len(u)
+        self.k1, self.k2 = self.stress_intensity(radius)
+        self.seconds = float("nan")
+
+    # -- K extraction ------------------------------------------------------------------------
+    def default_radius(self) -> float:
+        """Interaction-integral domain radius (L): half the distance from a tip to the
+        nearest boundary, the other tip or the crack mouth."""
+        sp = self.specimen
+        W, H = sp.width, sp.height
+        tips = sp.tips()
+        gaps = [sp.crack_length]                   # to the mouth (sent) or the crack centre (ccp)
+        for x, y in tips:
+            gaps += [x, W - x, H / 2 - y, H / 2 + y]
+        return 0.5 * min(gaps)
+
+    def stress_intensity(self, radius: float | None = None):
+        """K_I, K_II (n_tips,) by the interaction integral over a disc of ``radius`` (L)."""
+        radius = self.default_radius() if radius is None else radius
+        b = self._basis
+        xy = np.asarray(b.global_coordinates()).reshape(2, -1).T
+        grad = b.interpolate(self._u).grad.reshape(2, 2, -1).transpose(2, 0, 1)
+        sigma = self._stress_from_grad(grad)
+        weights = b.dx.reshape(-1)
+        sp = self.specimen
+        out = [interaction_integral(xy, weights, grad, sigma, tip, d, radius,
+                                    sp.youngs_modulus, sp.poisson_ratio)
+               for tip, d in zip(sp.tips(), sp.tip_directions())]
+        return np.array([k[0] for k in out]), np.array([k[1] for k in out])
+
+    # -- fields at points --------------------------------------------------------------------
+    def _stress_from_grad(self, grad):
+        """Stress tensors (n, 2, 2) GPa from displacement gradients (n, 2, 2)."""
+        eps = np.stack([grad[:, 0, 0], grad[:, 1, 1], grad[:, 0, 1] + grad[:, 1, 0]], axis=1)
+        s = eps @ self._stiffness.T
+        return np.stack([np.stack([s[:, 0], s[:, 2]], 1), np.stack([s[:, 2], s[:, 1]], 1)], 1)
+
+    def _evaluate(self, xy):
+        """Displacements (n, 2) and gradients (n, 2, 2) at points; NaN outside the mesh."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        cells = locate(self.nodes, self.elements, xy)
+        ok = cells >= 0
+        values = np.full((len(xy), 2), np.nan)
+        grads = np.full((len(xy), 2, 2), np.nan)
+        if ok.any():
+            (ux, bx), (uy, _) = self._basis.split(self._u)
+            pts = bx.mapping.invF(xy[ok].T[:, :, None], tind=cells[ok])
+            dofs = bx.element_dofs[:, cells[ok]]           # (n_basis, n_ok)
+            val, grad = np.zeros((ok.sum(), 2)), np.zeros((ok.sum(), 2, 2))
+            for k in range(bx.Nbfun):
+                phi = bx.elem.gbasis(bx.mapping, pts, k, tind=cells[ok])[0]
+                for c, comp in enumerate((ux, uy)):
+                    coef = comp[dofs[k]]
+                    val[:, c] += coef * np.asarray(phi)[:, 0]
+                    grad[:, c] += coef[:, None] * phi.grad[:, :, 0].T
+            values[ok], grads[ok] = val, grad
+        return values, grads
+
+    def displacements(self, xy) -> np.ndarray:
+        """Displacements (n, 2) L at points ``xy`` (n, 2) L; NaN outside the specimen."""
+        return self._evaluate(xy)[0]
+
+    def stresses(self, xy) -> np.ndarray:
+        """Stresses (n, 3) GPa, columns sigma_xx, sigma_yy, sigma_xy, at points (n, 2) L;
+        NaN outside.  On an element edge the value of one adjacent element is returned."""
+        s = self._stress_from_grad(self._evaluate(xy)[1])
+        return np.stack([s[:, 0, 0], s[:, 1, 1], s[:, 0, 1]], axis=1)
+
+    def inside(self, xy) -> np.ndarray:
+        """(n,) bool: point in the material, i.e. in [0, W] x [-H/2, H/2] and not on the
+        crack (farther than 1e-9 W from the crack segment)."""
+        xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+        sp = self.specimen
+        in_box = ((xy[:, 0] >= 0) & (xy[:, 0] <= sp.width)
+                  & (np.abs(xy[:, 1]) <= sp.height / 2))
+        start, end = sp.mouth(), sp.tips()[0]
+        seg = end - start
+        t = np.clip((xy - start) @ seg / (seg @ seg), 0.0, 1.0)
+        dist = np.linalg.norm(xy - (start + t[:, None] * seg), axis=1)
+        return in_box & (dist > 1e-9 * sp.width)
+
+
+def solve(specimen: Specimen, mesh_size: float | None = None, tip_size: float | None = None,
+          order: int = 2, radius: float | None = None) -> FieldSolution:
+    """Solve ``specimen`` with elements of ``tip_size`` at the tips and ``mesh_size`` far away
+    (L; defaults min(W, H)/12 and min(a, ligament)/60), Lagrange elements of ``order`` 1 or 2;
+    ``radius``: interaction-integral domain (L, default :meth:`FieldSolution.default_radius`)."""
+    from skfem import (Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector,
+                       FacetBasis, LinearForm, MeshTri, condense, solve as sk_solve)
+
+    if order not in (1, 2):
+        raise ValueError(f"order must be 1 or 2 (P1 or P2 triangles), got {order}")
+    start = time.perf_counter()
+    mesh_size, tip_size = default_sizes(specimen, mesh_size, tip_size)
+    mesh = build_mesh(specimen, mesh_size, tip_size)
+    sk_mesh = MeshTri(mesh.points.T.copy(), mesh.triangles.T.copy())
+    element = ElementVector(ElementTriP2() if order == 2 else ElementTriP1())
+    basis = Basis(sk_mesh, element, intorder=2 * order)
+    C = specimen.stiffness()
+
+    @BilinearForm
+    def elasticity(u, v, w):
+        eu, ev = _voigt_strain(u.grad), _voigt_strain(v.grad)
+        return sum(ev[i] * C[i, j] * eu[j] for i in range(3) for j in range(3) if C[i, j] != 0)
+
+    half = specimen.height / 2
+    loaded = sk_mesh.facets_satisfying(lambda x: np.abs(np.abs(x[1]) - half) < 1e-9 * half,
+                                       boundaries_only=True)
+    traction = FacetBasis(sk_mesh, element, facets=loaded, intorder=2 * order)
+
+    @LinearForm
+    def load(v, w):
+        return specimen.stress * w.n[1] * v[1]
+
+    K = elasticity.assemble(basis)
+    f = load.assemble(traction)
+    # minimal rigid-body constraint: corner (W, -H/2) fixed, corner (W, H/2) fixed in x
+    def nearest_node(p):
+        return int(np.argmin(np.linalg.norm(mesh.points - np.asarray(p), axis=1)))
+
+    bottom_right = nearest_node([specimen.width, -half])
+    top_right = nearest_node([specimen.width, half])
+    fixed = np.concatenate([basis.nodal_dofs[:, bottom_right], basis.nodal_dofs[:1, top_right]])
+    u = sk_solve(*condense(K, f, D=fixed))
+    solution = FieldSolution(specimen, mesh, basis, u, radius)
+    solution.seconds = time.perf_counter() - start
+    return solution
