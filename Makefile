@@ -22,7 +22,7 @@ $(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plu
 	touch $@
 
 run: install
-	$(VENV)/bin/multiscale demo
+	$(VENV)/bin/mpiexec -n 2 $(VENV)/bin/multiscale run
 
 test: install
 	$(PY) -m pytest -q

@@ -64,7 +64,7 @@ class Case:
         for b in range(0, len(dataset) - batch_size + 1, batch_size):
             start = time.perf_counter()
             batch = dataset.batch(list(range(b, b + batch_size))).to(self.dtype)
-            loss, _, _ = batch_loss(self.model, batch, force_weight, create_graph=True)
+            loss, *_ = batch_loss(self.model, batch, force_weight, create_graph=True)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()

@@ -44,7 +44,8 @@ def xtb_oracle(method: str = "GFN2-xTB", charge: float = 0.0, multiplicity: int 
 
 def label(structures: Iterable[Atoms], calculator, progress: Callable[[str], None] | None = None,
           every: int = 50) -> list[Atoms]:
-    """Copies of ``structures`` carrying the calculator's energy and forces."""
+    """Copies of ``structures`` carrying the calculator's energy and forces, and for fully
+    periodic structures its stress (eV/Å^3, ASE's sign: positive = tensile) when it has one."""
     progress = progress or (lambda msg: print(msg, file=sys.stderr, flush=True))
     structures = list(structures)
     out = []
@@ -55,7 +56,10 @@ def label(structures: Iterable[Atoms], calculator, progress: Callable[[str], Non
             calculator.set(charge=atoms.info.get("charge", 0.0), multiplicity=atoms.info.get("spin", 1))
         atoms.calc = calculator
         energy, forces = atoms.get_potential_energy(), atoms.get_forces()
-        atoms.calc = SinglePointCalculator(atoms, energy=energy, forces=forces)
+        results = {"energy": energy, "forces": forces}
+        if atoms.pbc.all() and "stress" in getattr(calculator, "implemented_properties", ()):
+            results["stress"] = atoms.get_stress()
+        atoms.calc = SinglePointCalculator(atoms, **results)
         out.append(atoms)
         if (k + 1) % every == 0 or k + 1 == len(structures):
             progress(f"labelled {k + 1}/{len(structures)} structures")

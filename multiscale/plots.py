@@ -52,3 +52,29 @@ def active_learning_rounds(rounds: Sequence[dict], path: str | Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def parity(reference: dict, predicted: dict, path: str | Path, title: str = "") -> Path:
+    """Predicted against reference energies (eV/atom) and force components (eV/Å).
+
+    ``reference`` and ``predicted``: {"energy_per_atom": (n_structures,), "forces": (n_components,)}.
+    """
+    import numpy as np
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
+    for ax, key, unit in ((axes[0], "energy_per_atom", "eV/atom"), (axes[1], "forces", "eV/Å")):
+        x, y = np.asarray(reference[key]), np.asarray(predicted[key])
+        lo, hi = min(x.min(), y.min()), max(x.max(), y.max())
+        ax.plot([lo, hi], [lo, hi], color="0.6", lw=1)
+        ax.scatter(x, y, s=4, alpha=0.5)
+        err = np.abs(x - y).mean() if key == "energy_per_atom" else np.sqrt(((x - y) ** 2).mean())
+        label = f"MAE {1e3 * err:.2f} meV/atom" if key == "energy_per_atom" else f"RMSE {err:.3f} eV/Å"
+        ax.set_xlabel(f"reference ({unit})")
+        ax.set_ylabel(f"model ({unit})")
+        ax.set_title(f"{key.replace('_', ' ')}: {label}", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -24,15 +24,20 @@ SURFACES = {
 }
 
 
-def _lammps(plugin: bool):
-    from .sampling import _lammps as new
-    return new(plugin)
+def _lammps(plugin: bool, comm=None):
+    """A quiet LAMMPS instance on ``comm`` (default MPI_COMM_WORLD: every rank must call)."""
+    if comm is None:
+        from .sampling import _lammps as new
+        return new(plugin)
+    from .lammps import new_lammps
+    return new_lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"], comm=comm, plugin=plugin)
 
 
 def lattice_constant(pair_lines: Sequence[str], plugin: bool = False, guess: float = 5.431,
-                     element_mass: float = 28.0855) -> float:
-    """Equilibrium cubic lattice constant (Å) of the diamond structure."""
-    lmp = _lammps(plugin)
+                     element_mass: float = 28.0855, comm=None) -> float:
+    """Equilibrium cubic lattice constant (Å) of the diamond structure; LAMMPS runs on the
+    MPI communicator ``comm`` (default MPI_COMM_WORLD), as in the other functions here."""
+    lmp = _lammps(plugin, comm)
     try:
         lmp.commands_list([
             "units metal", "atom_style atomic", f"lattice diamond {guess}",
@@ -45,11 +50,11 @@ def lattice_constant(pair_lines: Sequence[str], plugin: bool = False, guess: flo
 
 
 def elastic_constants(pair_lines: Sequence[str], a: float, plugin: bool = False,
-                      strain: float = 1e-4, element_mass: float = 28.0855) -> dict:
+                      strain: float = 1e-4, element_mass: float = 28.0855, comm=None) -> dict:
     """C11, C12, C44 (GPa) from central differences of the stress, internal relaxation included."""
 
     def stress(kind: str, delta: float):
-        lmp = _lammps(plugin)
+        lmp = _lammps(plugin, comm)
         try:
             lmp.commands_list([
                 "units metal", "atom_style atomic", f"lattice diamond {a}",
@@ -72,14 +77,15 @@ def elastic_constants(pair_lines: Sequence[str], a: float, plugin: bool = False,
 
 
 def surface_energy(pair_lines: Sequence[str], a: float, surface: str = "111", plugin: bool = False,
-                   layers: int = 4, element_mass: float = 28.0855, relax: bool = True) -> float:
+                   layers: int = 4, element_mass: float = 28.0855, relax: bool = True,
+                   comm=None) -> float:
     """Surface energy in J/m^2 of a slab with two free (unreconstructed) surfaces, ``layers``
     periods thick; relaxed by minimisation unless ``relax`` is False."""
     x, y, z, spacing, cut = SURFACES[surface]
     spacing = " ".join(str(eval(v, {"sqrt": math.sqrt})) for v in spacing.split())
 
     def energy(vacuum: bool) -> tuple[float, int, float]:
-        lmp = _lammps(plugin)
+        lmp = _lammps(plugin, comm)
         try:
             lmp.commands_list([
                 "units metal", "atom_style atomic", "boundary p p p",

@@ -24,8 +24,9 @@ from .registry import DATA
 CONFIG = DATA / "si_ani.toml"
 
 
-def validate(model_file: str | Path, test_file: str | Path, log=print) -> dict:
-    """Held-out errors and material properties of ``model_file`` against native SW."""
+def validate(model_file: str | Path, test_file: str | Path, log=print, figure: Path | None = None) -> dict:
+    """Held-out errors and material properties of ``model_file`` against native SW;
+    ``figure``: where to draw the held-out parity plot."""
     from . import properties
     from .datasets.silicon import sw_pair_lines
     from .training import StructureDataset, read_structures
@@ -39,6 +40,8 @@ def validate(model_file: str | Path, test_file: str | Path, log=print) -> dict:
     errors = evaluate(module, dataset, range(len(test)))
     log(f"held-out set of {len(test)} structures: {errors}")
     result = {"test_structures": len(test), **errors, "properties": {}}
+    if figure is not None:
+        _parity(loaded, test, figure)
     engines = {"native_sw": (sw_pair_lines(), False),
                "model": ([f"pair_style multiscale {model_file}", "pair_coeff * * Si"], True)}
     for name, (lines, plugin) in engines.items():
@@ -52,6 +55,25 @@ def validate(model_file: str | Path, test_file: str | Path, log=print) -> dict:
     ref, ours = result["properties"]["native_sw"], result["properties"]["model"]
     result["relative_differences"] = {k: (ours[k] - ref[k]) / ref[k] for k in ref}
     return result
+
+
+def _parity(loaded, test, figure: Path) -> None:
+    import numpy as np
+    from .ase_calculator import MultiscaleCalculator
+    from .plots import parity
+    calc = MultiscaleCalculator(loaded)
+    ref = {"energy_per_atom": [], "forces": []}
+    ours = {"energy_per_atom": [], "forces": []}
+    for atoms in test:
+        ref["energy_per_atom"].append(atoms.get_potential_energy() / len(atoms))
+        ref["forces"].append(atoms.get_forces().ravel())
+        copy = atoms.copy()
+        copy.calc = calc
+        ours["energy_per_atom"].append(copy.get_potential_energy() / len(atoms))
+        ours["forces"].append(copy.get_forces().ravel())
+    for d in (ref, ours):
+        d["forces"] = np.concatenate(d["forces"])
+    parity(ref, ours, figure, title=f"held-out set vs Stillinger-Weber ({len(test)} structures)")
 
 
 def build(scale: float = 1.0, output: Path | None = None, log=print) -> Path:
@@ -73,7 +95,7 @@ def build(scale: float = 1.0, output: Path | None = None, log=print) -> Path:
     config = work / "si_ani.toml"
     shutil.copy(CONFIG, config)
     model = train_from_config(config, log=log)
-    report = validate(model, work / "test.h5", log=log)
+    report = validate(model, work / "test.h5", log=log, figure=work / "parity.png")
     target = Path(output) if output else DATA / "si_ani.pt"
     shutil.copy(model, target)
     (target.with_suffix(".json")).write_text(json.dumps(report, indent=2))

@@ -92,3 +92,23 @@ def test_config_errors(tmp_path):
     bad.write_text('[dta]\npath = "x.xyz"\n')
     with pytest.raises(ConfigError, match=r"unknown section\(s\) \['dta'\]"):
         read_config(bad)
+
+
+def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):
+    # the stress the loss sees is the ASE calculator's (edge-gradient virial / volume), in GPa;
+    # and the SW oracle labels periodic cells with LAMMPS' own stress
+    from multiscale.training.trainer import EV_PER_A3_TO_GPA, predict
+    model = StillingerWeber(si_sw_file, ["Si"]).double()
+    path = write_structures(tmp_path / "si.h5", si_data[:4])
+    back = read_structures(path)
+    assert np.allclose(back[0].get_stress(), si_data[0].get_stress(), rtol=0, atol=1e-12)
+    dataset = StructureDataset(back, ["Si"], model.metadata().cutoff)
+    _, _, sigma = predict(model, dataset.batch([0, 1, 2, 3]), create_graph=False, stress=True)
+    for k in range(4):
+        voigt = sigma[k].detach().numpy()[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+        # 1e-7 relative: ASE's LAMMPSlib converts LAMMPS' bar with its own unit constants
+        assert np.allclose(voigt, EV_PER_A3_TO_GPA * si_data[k].get_stress(), rtol=1e-6, atol=1e-5)
+    config = TrainConfig(epochs=1, batch_size=2, stress_weight=0.01)
+    from multiscale.training.trainer import evaluate
+    assert evaluate(model, dataset, range(4))["stress_rmse_GPa"] < 1e-5
+    assert config.stress_weight == 0.01

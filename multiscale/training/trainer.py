@@ -1,7 +1,8 @@
 """The training loop: energy + force loss, validation, early stopping, checkpoints.
 
-Loss per batch: mean(((E - E_ref) / N)^2) + force_weight * mean((F - F_ref)^2), E in eV,
-F in eV/Å, N atoms per structure.  Forces come from the edge-vector gradient exactly as
+Loss per batch: mean(((E - E_ref) / N)^2) + force_weight * mean((F - F_ref)^2)
++ stress_weight * mean((sigma - sigma_ref)^2), E in eV, F in eV/Å, sigma in GPa over the
+periodic structures that have a reference stress, N atoms per structure.  Forces come from the edge-vector gradient exactly as
 the engines compute them, so what is trained is what LAMMPS, OpenMM and ASE run.
 """
 
@@ -28,6 +29,7 @@ class TrainConfig:
     batch_size: int = 16
     learning_rate: float = 1e-3
     force_weight: float = 10.0
+    stress_weight: float = 0.0     # per GPa^2; needs reference stresses (periodic structures)
     validation_fraction: float = 0.1
     patience: int = 30             # epochs without improvement before stopping
     lr_factor: float = 0.5         # ReduceLROnPlateau factor
@@ -39,8 +41,13 @@ class TrainConfig:
     workers: int = 1               # ensemble members trained at once, one process each
 
 
-def predict(model: torch.nn.Module, batch: GraphBatch, create_graph: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Energies (S,) eV and forces (n, 3) eV/Å of a batch."""
+EV_PER_A3_TO_GPA = 160.21766208
+
+
+def predict(model: torch.nn.Module, batch: GraphBatch, create_graph: bool,
+            stress: bool = False) -> tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+    """Energies (S,) eV, forces (n, 3) eV/Å and, if asked, stresses (S, 3, 3) GPa (ASE's sign:
+    (1/V) dE/d(strain), from the same edge gradients; meaningless where ``batch.volume`` is 0)."""
     vectors = batch.edge_vectors.detach().requires_grad_(True)
     n = batch.species.shape[0]
     energies = model(batch.species, batch.edge_index, vectors, n, 0.0, 1)["energies"]
@@ -48,33 +55,53 @@ def predict(model: torch.nn.Module, batch: GraphBatch, create_graph: bool) -> tu
     (grad,) = torch.autograd.grad(energy.sum(), vectors, create_graph=create_graph)
     i, j = batch.edge_index
     forces = torch.zeros((n, 3), dtype=grad.dtype).index_add(0, i, grad).index_add(0, j, -grad)
-    return energy, forces
+    sigma = None
+    if stress:
+        per_edge = grad.unsqueeze(2) * vectors.detach().unsqueeze(1)  # dE/dr_a r_b
+        virial = torch.zeros((len(batch.n_atoms), 3, 3), dtype=grad.dtype).index_add(
+            0, batch.structure[i], per_edge)
+        volume = batch.volume.to(grad.dtype)
+        # a safe divisor where there is no cell (not NaN: NaN would poison the gradients of
+        # the periodic structures through the masked-out entries)
+        sigma = EV_PER_A3_TO_GPA * virial / torch.where(volume > 0, volume, 1.0).view(-1, 1, 1)
+    return energy, forces, sigma
 
 
-def batch_loss(model: torch.nn.Module, batch: GraphBatch, force_weight: float, create_graph: bool):
-    """(loss, per-atom energy errors (S,), force errors (n, 3)) of one batch."""
-    energy, forces = predict(model, batch, create_graph)
+def batch_loss(model: torch.nn.Module, batch: GraphBatch, force_weight: float, create_graph: bool,
+               stress_weight: float = 0.0):
+    """(loss, per-atom energy errors (S,), force errors (n, 3), stress errors (m, 3, 3) GPa of
+    the m structures with a reference stress) of one batch."""
+    energy, forces, sigma = predict(model, batch, create_graph, stress=True)
     n = batch.n_atoms.to(energy.dtype)
     e_err = (energy - batch.energy) / n
     f_err = forces - batch.forces
     loss = (e_err ** 2).mean() + force_weight * (f_err ** 2).mean()
-    return loss, e_err.detach(), f_err.detach()
+    has = torch.isfinite(batch.stress).all(dim=2).all(dim=1) & (batch.volume > 0)
+    s_err = sigma[has] - EV_PER_A3_TO_GPA * batch.stress[has]
+    if stress_weight > 0 and bool(has.any()):
+        loss = loss + stress_weight * (s_err ** 2).mean()
+    return loss, e_err.detach(), f_err.detach(), s_err.detach()
 
 
 def evaluate(model: torch.nn.Module, dataset: StructureDataset, indices, batch_size: int = 16) -> dict:
-    """Energy MAE (meV/atom) and force RMSE (eV/Å) of ``model`` on the given structures."""
-    dtype = next(model.parameters()).dtype
+    """Energy MAE (meV/atom), force RMSE (eV/Å) and, where there are reference stresses,
+    stress RMSE (GPa) of ``model`` on the given structures."""
+    tensors = [t for t in (*model.parameters(), *model.buffers()) if t.is_floating_point()]
+    dtype = tensors[0].dtype if tensors else torch.float64
     indices = list(indices)
-    e_errs, f_errs = [], []
+    e_errs, f_errs, s_errs = [], [], []
     for start in range(0, len(indices), batch_size):
         batch = dataset.batch(indices[start:start + batch_size]).to(dtype)
-        _, e_err, f_err = batch_loss(model, batch, 0.0, create_graph=False)
+        _, e_err, f_err, s_err = batch_loss(model, batch, 0.0, create_graph=False)
         e_errs.append(e_err)
         f_errs.append(f_err)
-    e = torch.cat(e_errs)
-    f = torch.cat(f_errs)
-    return {"energy_mae_meV_per_atom": 1e3 * float(e.abs().mean()),
-            "force_rmse_eV_per_A": float(f.pow(2).mean().sqrt())}
+        s_errs.append(s_err)
+    e, f, s = torch.cat(e_errs), torch.cat(f_errs), torch.cat(s_errs)
+    out = {"energy_mae_meV_per_atom": 1e3 * float(e.abs().mean()),
+           "force_rmse_eV_per_A": float(f.pow(2).mean().sqrt())}
+    if len(s):
+        out["stress_rmse_GPa"] = float(s.pow(2).mean().sqrt())
+    return out
 
 
 def fit_self_energies(dataset: StructureDataset, n_elements: int) -> np.ndarray:
@@ -145,7 +172,7 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------------
     def _loss(self, batch: GraphBatch, create_graph: bool):
-        return batch_loss(self.model, batch, self.config.force_weight, create_graph)
+        return batch_loss(self.model, batch, self.config.force_weight, create_graph, self.config.stress_weight)
 
     def evaluate(self, indices) -> dict:
         return evaluate(self.model, self.dataset, indices, self.config.batch_size)
@@ -163,7 +190,11 @@ class Trainer:
             total = 0.0
             for b in range(0, len(order), cfg.batch_size):
                 batch = self.dataset.batch(order[b:b + cfg.batch_size].tolist()).to(self.dtype)
-                loss, _, _ = self._loss(batch, create_graph=True)
+                loss, *_ = self._loss(batch, create_graph=True)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(
+                        f"training loss is {float(loss)} at epoch {self.epoch + 1}; lower the learning "
+                        "rate or check the data for non-finite energies, forces or stresses")
                 self.optimizer.zero_grad()
                 loss.backward()
                 self.optimizer.step()
@@ -171,7 +202,8 @@ class Trainer:
             self.model.eval()
             metrics = self.evaluate(self.validation) if self.validation else {}
             score = (metrics["energy_mae_meV_per_atom"] / 1e3) ** 2 + cfg.force_weight * \
-                metrics["force_rmse_eV_per_A"] ** 2 if metrics else total
+                metrics["force_rmse_eV_per_A"] ** 2 + cfg.stress_weight * \
+                metrics.get("stress_rmse_GPa", 0.0) ** 2 if metrics else total
             self.scheduler.step(score)
             self.epoch += 1
             if score < self.best:

@@ -1,0 +1,219 @@
+"""Configuration of a coupled crack run (``multiscale run CONFIG.toml``), validated up front.
+
+Every key, its type, default and unit is in docs/coupling.md; the embedded default is
+``multiscale/data/crack_run.toml``.  Errors are :class:`ConfigError` naming the key and the fix.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "data" / "crack_run.toml"
+
+# key -> (type, default, check description or None); None default = required or "computed"
+RUN_KEYS = {
+    "output": (str, "results/crack"),          # folder, relative to the current directory
+    "continuum": (str, "lefm"),
+    "max_increments": (int, 200),
+    "checkpoint_every": (int, 5),              # increments; 0 = never
+    "timeout": (float, 600.0),                 # s, per exchange with a group
+    "stop_after_advances": (int, 0),           # a region stops after this many advances; 0 = never
+}
+LOADING_KEYS = {
+    "unit": (str, "K_G"),                      # unit of k_start, k_step, k_max
+    "k_start": (float, 0.8),
+    "k_step": (float, 0.02),
+    "k_max": (float, 1.5),
+    "advance_threshold": (float, 2.0),         # Å
+}
+ATOMISTIC_KEYS = {                             # CrackRegion's spec
+    "potential": (str, "sw"),
+    "radius": (float, 20.0),                   # Å
+    "boundary": (float, 8.0),                  # Å
+    "lattice_constant": (float, None),         # Å; None = computed with the potential
+    "fmax": (float, 1e-3),                     # eV/Å
+    "max_iterations": (int, 2000),
+    "dump_every": (int, 0),                    # increments; 0 = never
+    "min_style": (str, "fire"),                # LAMMPS minimiser: fire, cg, sd, quickmin
+    "stress_radius": (float, None),            # Å around the tip for stress samples; None = interior
+    "broken_bond": (float, None),              # Å; None = 1.3 x the bond length
+}
+REGION_KEYS = {"name": (str, None), "ranks": (int, 1)}
+DEBUG_KEYS = {"region": (str, None), "inject_nan_at": (int, None), "hang_at": (int, None),
+              "exit_at": (int, None)}
+SECTIONS = {"run": RUN_KEYS, "loading": LOADING_KEYS, "atomistic": ATOMISTIC_KEYS,
+            "region": None, "debug": DEBUG_KEYS}
+CONTINUUM_MODELS = ("lefm", "fem", "predictor")
+K_UNITS = {"K_G": None, "GPa*sqrt(A)": 1.0, "MPa*sqrt(m)": 100.0}  # -> GPa sqrt(Å)
+POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary",
+            "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond"}
+NON_NEGATIVE = {"max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
+                "k_start", "inject_nan_at", "hang_at", "exit_at"}
+
+
+class ConfigError(ValueError):
+    """A run configuration that cannot be run; the message says what to change."""
+
+
+@dataclass
+class RegionConfig:
+    """One atomistic region: its name, MPI ranks, CrackRegion spec and loading parameters."""
+    name: str
+    ranks: int
+    spec: dict[str, Any]          # CrackRegion spec; potential resolved to "sw" or a file path
+    loading: dict[str, float]     # k_start, k_step, k_max (unit below), advance_threshold
+
+
+@dataclass
+class RunConfig:
+    path: Path | None
+    text: str
+    output: Path
+    continuum: str
+    max_increments: int
+    checkpoint_every: int
+    timeout: float
+    stop_after_advances: int
+    k_unit: str
+    regions: list[RegionConfig]
+    debug: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def world_size(self) -> int:
+        """Ranks needed for the parallel layout: rank 0 (continuum) + every region's ranks."""
+        return 1 + sum(r.ranks for r in self.regions)
+
+
+def _typed(where: str, key: str, value, kind):
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ConfigError(f"{where} {key} must be a {kind.__name__}, got {value!r} "
+                          f"({type(value).__name__}); e.g. {key} = {_example(kind)}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{where} {key} must be finite, got {value!r}")
+    if key in POSITIVE and value <= 0:
+        raise ConfigError(f"{where} {key} must be positive, got {value!r}")
+    if key in NON_NEGATIVE and value < 0:
+        raise ConfigError(f"{where} {key} must be >= 0, got {value!r}")
+    return value
+
+
+def _example(kind) -> str:
+    return {int: "3", float: "1.5", str: '"text"'}[kind]
+
+
+def _section(where: str, raw: dict, keys: dict, extra: dict | None = None) -> dict:
+    allowed = {**keys, **(extra or {})}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where} must be a table, e.g. {where}\\nkey = value")
+    unknown = sorted(raw.keys() - allowed.keys())
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys: {sorted(allowed)}")
+    return {k: _typed(where, k, v, allowed[k][0]) for k, v in raw.items()}
+
+
+def resolve_potential(potential: str, base: Path | None, where: str = "potential") -> str:
+    """``"sw"``, a shipped model's name (``multiscale models``) or a model file (relative to
+    the config's folder) -> ``"sw"`` or an absolute model file path."""
+    from ..registry import SHIPPED, model_path
+    if potential == "sw":
+        return "sw"
+    if potential in SHIPPED:
+        try:
+            return str(model_path(potential))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{where} = {potential!r}: {exc}") from None
+    path = Path(potential).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = base / path
+    if not path.is_file():
+        raise ConfigError(f"{where} = {potential!r}: no such model file {path}; use \"sw\" (native "
+                          f"Stillinger-Weber), a shipped model {sorted(SHIPPED)}, or the path of an "
+                          f"exported model file (relative to the config's folder)")
+    return str(path.resolve())
+
+
+def parse_config(text: str, path: Path | None = None, output: str | Path | None = None) -> RunConfig:
+    """Validate a configuration's TOML ``text`` (read from ``path``, used for messages and
+    relative model paths); ``output`` overrides [run] output."""
+    name = str(path) if path else "configuration"
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name} is not valid TOML: {exc}") from None
+    unknown = sorted(raw.keys() - SECTIONS.keys())
+    if unknown:
+        raise ConfigError(f"{name}: unknown section(s) {unknown}; known sections: {sorted(SECTIONS)}")
+    base = path.resolve().parent if path else None
+    run = {k: v[1] for k, v in RUN_KEYS.items()} | _section("[run]", raw.get("run", {}), RUN_KEYS)
+    loading = {k: v[1] for k, v in LOADING_KEYS.items()} | _section(
+        "[loading]", raw.get("loading", {}), LOADING_KEYS)
+    atomistic = {k: v[1] for k, v in ATOMISTIC_KEYS.items()} | _section(
+        "[atomistic]", raw.get("atomistic", {}), ATOMISTIC_KEYS)
+    debug = _section("[debug]", raw.get("debug", {}), DEBUG_KEYS)
+    if run["continuum"] not in CONTINUUM_MODELS:
+        raise ConfigError(f"[run] continuum must be one of {list(CONTINUUM_MODELS)}, got {run['continuum']!r}")
+    if loading["unit"] not in K_UNITS:
+        raise ConfigError(f"[loading] unit must be one of {list(K_UNITS)}, got {loading['unit']!r}")
+
+    entries = raw.get("region")
+    if not entries:
+        raise ConfigError(f"{name}: no atomistic region; add at least one\n[[region]]\nname = \"tip\"")
+    if not isinstance(entries, list):
+        raise ConfigError(f"{name}: write regions as an array of tables, [[region]], not [region]")
+    region_extra = {**ATOMISTIC_KEYS, **{k: v for k, v in LOADING_KEYS.items() if k != "unit"}}
+    regions, names = [], set()
+    for i, entry in enumerate(entries):
+        where = f"[[region]] #{i + 1}"
+        values = _section(where, entry, REGION_KEYS, region_extra)
+        rname = values.get("name")
+        if rname is None:
+            raise ConfigError(f"{where} needs a name, e.g. name = \"tip{i + 1}\"")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", rname):
+            raise ConfigError(f"{where} name {rname!r} may only use letters, digits, '_', '-', '.' "
+                              "(it names the region's output folder)")
+        if rname in names:
+            raise ConfigError(f"{where}: region name {rname!r} is used twice; names must be unique")
+        names.add(rname)
+        spec = {k: values.get(k, atomistic[k]) for k in ATOMISTIC_KEYS}
+        spec["potential"] = resolve_potential(spec["potential"], base, f"{where} ({rname}) potential")
+        load = {k: values.get(k, loading[k]) for k in LOADING_KEYS if k != "unit"}
+        if load["k_max"] < load["k_start"]:
+            raise ConfigError(f"{where} ({rname}): k_max = {load['k_max']} is below k_start = "
+                              f"{load['k_start']}; raise k_max")
+        if spec["boundary"] >= spec["radius"]:
+            raise ConfigError(f"{where} ({rname}): boundary = {spec['boundary']} Å must be thinner than "
+                              f"radius = {spec['radius']} Å; enlarge radius")
+        regions.append(RegionConfig(rname, values.get("ranks", 1), spec, load))
+    if debug:
+        target = debug.setdefault("region", regions[0].name)
+        if target not in names:
+            raise ConfigError(f"[debug] region {target!r} is not a region; regions: {sorted(names)}")
+    out = Path(output if output is not None else run["output"])
+    return RunConfig(path=path, text=text, output=out, continuum=run["continuum"],
+                     max_increments=run["max_increments"], checkpoint_every=run["checkpoint_every"],
+                     timeout=run["timeout"], stop_after_advances=run["stop_after_advances"],
+                     k_unit=loading["unit"], regions=regions, debug=debug)
+
+
+def read_config(path: str | Path | None = None, output: str | Path | None = None) -> RunConfig:
+    """Read and validate a run configuration; ``None`` = the embedded default."""
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"configuration {path} does not exist")
+    return parse_config(path.read_text(), path, output)
+
+
+def check_world_size(config: RunConfig, size: int) -> None:
+    """Rank layout: 1 rank runs everything in turn, else rank 0 + each region's ``ranks``."""
+    if size != 1 and size != config.world_size:
+        layout = " + ".join(f"{r.ranks} ({r.name})" for r in config.regions)
+        raise ConfigError(f"{size} MPI ranks do not fit the regions' layout: 1 (continuum) + {layout} = "
+                          f"{config.world_size}; run `mpiexec -n {config.world_size} multiscale run ...` "
+                          f"(or -n 1 to run every region in turn on one rank), or change the regions' ranks")

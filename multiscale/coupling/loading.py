@@ -1,0 +1,83 @@
+"""The quasi-static crack-growth rule: ramp K_I until the atomistic crack advances, then let the
+continuum tip follow it.  Pure Python (no MPI, no LAMMPS): the coordinator and the tests share it.
+
+Stress intensity factors in GPa sqrt(Å), positions in Å (the crack frame of
+:class:`multiscale.coupling.region.CrackRegion`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class QuasiStaticLoading:
+    """K-ramp with crack advance.
+
+    Each increment the region is relaxed at (K, tip); :meth:`next` reads its result: if the
+    atomistic tip moved along x by more than ``advance_threshold`` Å from the continuum tip,
+    the crack advanced, K is kept and the continuum tip moves to the atomistic tip; otherwise K
+    grows by ``k_step``.  The run ends (``None``) when K would exceed ``k_max`` or the tip
+    reached ``result["tip_limit"]`` (the region's edge, when the region reports one).
+    """
+
+    k_start: float
+    k_step: float
+    k_max: float
+    advance_threshold: float = 2.0
+    history: list[dict] = field(default_factory=list)
+    k: float = field(init=False)
+    tip: np.ndarray = field(init=False)
+
+    def __post_init__(self):
+        for name in ("k_start", "k_step", "k_max", "advance_threshold"):
+            if not math.isfinite(getattr(self, name)):
+                raise ValueError(f"QuasiStaticLoading: {name} = {getattr(self, name)} is not a finite number")
+        if self.k_start < 0 or self.k_step <= 0 or self.advance_threshold <= 0:
+            raise ValueError(f"QuasiStaticLoading needs k_start >= 0, k_step > 0 and advance_threshold > 0; "
+                             f"got k_start={self.k_start}, k_step={self.k_step}, "
+                             f"advance_threshold={self.advance_threshold}")
+        if self.k_max < self.k_start:
+            raise ValueError(f"QuasiStaticLoading: k_max = {self.k_max} is below k_start = {self.k_start}; "
+                             "raise k_max")
+        self.k = float(self.k_start)
+        self.tip = np.zeros(2)
+
+    def initial(self) -> tuple[float, np.ndarray]:
+        """(K, tip) of increment 0: k_start, tip at the origin."""
+        return self.k, self.tip.copy()
+
+    def next(self, result: dict) -> tuple[float, np.ndarray] | None:
+        """(K, tip) for the next increment from the region's ``result`` of this one, or None."""
+        atom_tip = np.asarray(result["tip"], float).reshape(2)
+        if not np.all(np.isfinite(atom_tip)):
+            raise ValueError(f"the region reported a non-finite crack tip {atom_tip}")
+        advanced = bool(atom_tip[0] - self.tip[0] > self.advance_threshold)
+        self.history.append({"increment": len(self.history), "K": self.k, "tip_x": float(atom_tip[0]),
+                             "tip_y": float(atom_tip[1]), "energy": float(result.get("energy", math.nan)),
+                             "advanced": advanced})
+        if atom_tip[0] >= float(result.get("tip_limit", math.inf)):
+            return None
+        if advanced:
+            self.tip = atom_tip.copy()
+        else:
+            k = self.k + self.k_step
+            if k > self.k_max * (1 + 1e-12):
+                return None
+            self.k = k
+        return self.k, self.tip.copy()
+
+    def first_advance(self) -> dict | None:
+        """The history row of the first crack advance (its K is the K at first advance)."""
+        return next((row for row in self.history if row["advanced"]), None)
+
+    def state(self) -> dict:
+        return {"k": self.k, "tip": self.tip.tolist(), "history": [dict(r) for r in self.history]}
+
+    def restore(self, state: dict) -> None:
+        self.k = float(state["k"])
+        self.tip = np.asarray(state["tip"], float).reshape(2).copy()
+        self.history = [dict(r) for r in state["history"]]

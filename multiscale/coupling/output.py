@@ -1,0 +1,143 @@
+"""Results of a coupled run: ``results.h5`` and the plots.
+
+results.h5 (written atomically):
+
+    /config                          the configuration's TOML text
+    /regions/NAME/                   attrs: K_G (GPa sqrt(Å)), potential, ranks, material constants
+        history/COLUMN               (n_increments,) increment, K, K_over_KG, tip_x, tip_y,
+                                     continuum_tip_x/_y (Å), energy (eV), advanced, iterations,
+                                     n_atoms, seconds_lammps, seconds_continuum, seconds_coupling,
+                                     seconds_increment
+        stress/                      near-tip stress samples of every increment, concatenated:
+            increment, K, tip        (n_increments,), (n_increments,), (n_increments, 2)
+            offsets                  (n_increments + 1,): rows of increment j are offsets[j]:offsets[j+1]
+            xy                       (m, 2) Å, atom positions
+            atomistic, continuum     (m, 3) GPa sigma_xx, sigma_yy, sigma_xy (LAMMPS; LEFM at the same points)
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+COLUMNS = ("increment", "K", "K_over_KG", "tip_x", "tip_y", "continuum_tip_x", "continuum_tip_y",
+           "energy", "advanced", "iterations", "n_atoms", "seconds_lammps", "seconds_continuum",
+           "seconds_coupling", "seconds_increment")
+
+
+def write_results(path: Path, config, tracks) -> Path:
+    import h5py
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        f["config"] = config.text
+        for t in tracks:
+            g = f.create_group(f"regions/{t.name}")
+            g.attrs["K_G"] = t.k_g
+            g.attrs["potential"] = t.config.spec["potential"]
+            g.attrs["ranks"] = t.group.world_ranks
+            for key, value in t.material.as_dict().items():
+                g.attrs[key] = value
+            for column in COLUMNS:
+                g[f"history/{column}"] = np.array([row[column] for row in t.rows])
+            s = t.samples
+            sizes = [len(x["xy"]) for x in s]
+            g["stress/increment"] = np.array([x["increment"] for x in s], dtype=int)
+            g["stress/K"] = np.array([x["K"] for x in s], dtype=float)
+            g["stress/tip"] = np.array([x["tip"] for x in s], dtype=float).reshape(-1, 2)
+            g["stress/offsets"] = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+            for key, width in (("xy", 2), ("atomistic", 3), ("continuum", 3)):
+                rows = [np.asarray(x[key], float).reshape(-1, width) for x in s]
+                g[f"stress/{key}"] = np.concatenate(rows) if rows else np.zeros((0, width))
+    os.replace(tmp, path)
+    return path
+
+
+def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """Region name -> column -> array, from a results.h5."""
+    import h5py
+    with h5py.File(path, "r") as f:
+        return {name: {c: g["history"][c][()] for c in g["history"]} | {"K_G": g.attrs["K_G"]}
+                for name, g in f["regions"].items()}
+
+
+def plot_all(folder: Path, tracks) -> list[Path]:
+    """``k_extension.png`` and ``stress_yy.png`` in ``folder``."""
+    return [plot_k_extension(folder / "k_extension.png", tracks),
+            plot_stress(folder / "stress_yy.png", tracks)]
+
+
+def _pyplot():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def plot_k_extension(path: Path, tracks) -> Path:
+    """K against crack extension (atomistic tip x minus the initial tip) per region, K_G dashed."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for j, t in enumerate(tracks):
+        if not t.rows:
+            continue
+        color = f"C{j}"
+        k = np.array([r["K"] for r in t.rows]) / 100
+        x = np.array([r["tip_x"] for r in t.rows]) - t.rows[0]["continuum_tip_x"]
+        ax.plot(x, k, "o-", ms=3, color=color, label=t.name)
+        ax.axhline(t.k_g / 100, color=color, ls="--", lw=1, label=f"$K_G$ {t.name}")
+    ax.set_xlabel("crack extension (Å)")
+    ax.set_ylabel(r"$K_I$ (MPa$\sqrt{m}$)")
+    ax.set_title("quasi-static crack growth")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _snapshot(t) -> dict | None:
+    """The stress sample of the last increment before the first advance (else the last)."""
+    if not t.samples:
+        return None
+    advanced = [r["advanced"] for r in t.rows]
+    j = advanced.index(True) if True in advanced else len(t.samples) - 1
+    return t.samples[max(j - 1, 0) if True in advanced else j]
+
+
+def plot_stress(path: Path, tracks) -> Path:
+    """Per region: atomistic and LEFM sigma_yy around the tip, and both ahead of the tip."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(len(tracks), 3, figsize=(13, 3.8 * len(tracks)), squeeze=False)
+    for row, t in zip(axes, tracks):
+        s = _snapshot(t)
+        if s is None or len(s["xy"]) == 0:
+            for ax in row:
+                ax.set_axis_off()
+            continue
+        xy, tip = np.asarray(s["xy"]), np.asarray(s["tip"])
+        atom, lefm = np.asarray(s["atomistic"])[:, 1], np.asarray(s["continuum"])[:, 1]
+        lim = np.nanpercentile(np.abs(np.concatenate([atom, lefm])), 95)
+        for ax, values, title in ((row[0], atom, "atomistic"), (row[1], lefm, "LEFM")):
+            sc = ax.scatter(xy[:, 0] - tip[0], xy[:, 1] - tip[1], c=values, s=12, cmap="RdBu_r",
+                            vmin=-lim, vmax=lim)
+            ax.set_aspect("equal")
+            ax.set_title(rf"{t.name}: {title} $\sigma_{{yy}}$, K = {s['K'] / t.k_g:.3f} $K_G$", fontsize=9)
+            ax.set_xlabel("x - tip (Å)")
+            ax.set_ylabel("y - tip (Å)")
+            fig.colorbar(sc, ax=ax, label="GPa")
+        d = xy - tip
+        ahead = (d[:, 0] > 0) & (np.abs(d[:, 1]) < 2.0)
+        ax = row[2]
+        ax.plot(d[ahead, 0], atom[ahead], "o", ms=4, label="atomistic")
+        r = np.linspace(max(d[ahead, 0].min(initial=1.0), 0.5), max(d[ahead, 0].max(initial=2.0), 2.0), 200)
+        ax.plot(r, s["K"] / np.sqrt(2 * np.pi * r), "-", label=r"LEFM $K/\sqrt{2\pi r}$")
+        ax.set_xlabel("distance ahead of the tip (Å)")
+        ax.set_ylabel(r"$\sigma_{yy}$ (GPa)")
+        ax.set_title(r"ahead of the tip, $|y - y_{tip}| < 2$ Å", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,110 @@
+"""The atomistic side of a coupled run: one group of ranks serving one CrackRegion.
+
+Every rank of the group runs :func:`serve`: the group root receives a command from the
+continuum (world rank 0), the group broadcasts it, every rank executes it (CrackRegion's
+methods are collective over the group), and the root sends the reply.  Commands:
+``init`` (build the region), ``relax``, ``state``, ``restore``, ``stop``.  Errors become
+replies ``{"ok": False, "error": {...}}`` naming the group, rank and increment, so the
+continuum can stop the run cleanly instead of hanging in a collective.
+
+The ``debug`` keys (tests only, docs/coupling.md) inject faults at one increment:
+``inject_nan_at`` (NaN boundary displacements), ``hang_at`` (the group sleeps forever) and
+``exit_at`` (the group's last rank exits at once, like a killed process).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import transport
+
+
+class RegionWorker:
+    """Executes commands for the region ``index`` on the group communicator ``comm``."""
+
+    def __init__(self, index: int, name: str, comm, world_ranks: list[int], output: Path,
+                 debug: dict | None = None, log=print):
+        self.index, self.name, self.comm = index, name, comm
+        self.world_ranks = world_ranks
+        self.output = output
+        self.debug = debug if debug and debug.get("region") == name else {}
+        self.log = log
+        self.region = None
+
+    @property
+    def world_rank(self) -> int:
+        return self.world_ranks[self.comm.rank]
+
+    def handle(self, command: dict) -> dict:
+        """Run ``command`` (collective over the group); the reply for the continuum."""
+        op, increment = command["op"], command.get("increment")
+        try:
+            if op == "init":
+                return {"ok": True, **self._init(command["spec"])}
+            if op == "relax":
+                displacements = self._inject(np.asarray(command["displacements"], float), increment)
+                return {"ok": True, "result": self.region.relax(displacements, increment)}
+            if op == "state":
+                return {"ok": True, "state": self.region.state()}
+            if op == "restore":
+                self.region.restore(command["state"])
+                return {"ok": True}
+            if op == "stop":
+                self.close()
+                return {"ok": True}
+            raise ValueError(f"unknown command {op!r}")
+        except Exception as exc:  # reported to the continuum, which stops the run
+            kind = getattr(exc, "kind", type(exc).__name__)
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            self.close()
+            return {"ok": False, "error": {"region": self.name, "group": self.index + 1,
+                                           "rank": self.world_rank, "ranks": self.world_ranks,
+                                           "increment": increment, "op": op, "kind": kind,
+                                           "message": message}}
+
+    def _init(self, spec: dict) -> dict:
+        from .region import CrackRegion
+        workdir = self.output / self.name
+        if self.comm.rank == 0:
+            workdir.mkdir(parents=True, exist_ok=True)
+        self.comm.Barrier()
+        log = self.log if self.comm.rank == 0 else (lambda *a, **k: None)
+        self.region = CrackRegion(spec, self.comm, workdir, log=log)
+        return {"boundary_reference": np.asarray(self.region.boundary_reference, float)}
+
+    def _inject(self, displacements: np.ndarray, increment: int) -> np.ndarray:
+        if self.debug.get("exit_at") == increment and self.comm.rank == self.comm.size - 1:
+            self.log(f"debug: world rank {self.world_rank} of region {self.name} exits at increment "
+                     f"{increment}", flush=True)
+            os._exit(9)
+        if self.debug.get("hang_at") == increment:
+            self.log(f"debug: region {self.name} hangs at increment {increment}", flush=True)
+            while True:
+                time.sleep(3600)
+        if self.debug.get("inject_nan_at") == increment:
+            displacements = np.full_like(displacements, np.nan)
+        return displacements
+
+    def close(self) -> None:
+        if self.region is not None:
+            region, self.region = self.region, None
+            region.close()
+
+
+def serve(world, comm, worker: RegionWorker) -> int:
+    """Serve commands until ``stop`` or an error; the exit status the run ends with."""
+    root = comm.rank == 0
+    while True:
+        command = transport.receive(world, 0, transport.TAG_COMMAND) if root else None
+        command = transport.broadcast(comm, command)
+        reply = worker.handle(command)
+        if root and command["op"] != "stop":
+            transport.wait(world.isend(reply, dest=0, tag=transport.TAG_REPLY))
+        if not reply["ok"]:
+            return 1
+        if command["op"] == "stop":
+            return int(command.get("status", 0))

@@ -1,0 +1,290 @@
+"""The coupled crack run (`multiscale run`): configuration errors, the LEFM continuum, checkpoints,
+and real runs under mpiexec (LAMMPS' native SW in small regions): rank layouts give the same
+history, restarts reproduce it, injected faults end the run with a clear one-line error."""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from multiscale.coupling import checkpoint
+from multiscale.coupling.config import ConfigError, check_world_size, read_config
+from multiscale.coupling.output import read_history
+
+BIN = Path(sys.executable).parent
+HISTORY = ("increment", "K", "tip_x", "tip_y", "energy", "advanced")
+
+# a small SW region, K from 0.95 K_G in steps of 0.1 K_G (whether and where the crack advances
+# is the region's physics, tested in test_crack_region.py; here the coupling is)
+BASE = """
+[run]
+output = "{output}"
+max_increments = {increments}
+checkpoint_every = {every}
+timeout = {timeout}
+[loading]
+k_start = 0.95
+k_step = 0.1
+k_max = 3.0
+[atomistic]
+potential = "sw"
+radius = 16.0
+boundary = 8.0
+fmax = 1e-3
+"""
+
+
+def write_config(folder: Path, name: str = "run", regions=(("tip", 1),), increments: int = 6,
+                 every: int = 3, timeout: float = 120, extra: str = "") -> Path:
+    text = BASE.format(output=folder / name, increments=increments, every=every, timeout=timeout)
+    for rname, ranks in regions:
+        text += f'[[region]]\nname = "{rname}"\nranks = {ranks}\n'
+    path = folder / f"{name}.toml"
+    path.write_text(text + extra)
+    return path
+
+
+def launch(config: Path, ranks: int, *args, timeout: float = 240) -> subprocess.CompletedProcess:
+    mpiexec = shutil.which("mpiexec", path=str(BIN)) or "mpiexec"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    return subprocess.run([mpiexec, "-n", str(ranks), str(BIN / "multiscale"), "run", str(config), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env, cwd=config.parent)
+
+
+def ok(proc) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, f"run failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def history(folder: Path, name: str = "run") -> dict:
+    return read_history(folder / name / "results.h5")
+
+
+def assert_same_history(a: dict, b: dict, rtol: float) -> None:
+    assert a.keys() == b.keys()
+    for region in a:
+        for column in HISTORY:
+            x, y = a[region][column], b[region][column]
+            assert x.shape == y.shape, (region, column, x, y)
+            np.testing.assert_allclose(x.astype(float), y.astype(float), rtol=rtol, atol=rtol,
+                                       err_msg=f"{region} {column}")
+
+
+# -- configuration ------------------------------------------------------------------------------
+GOOD = '[atomistic]\npotential = "sw"\n[[region]]\nname = "tip"\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[run]\ncontinum = \"lefm\"\n" + GOOD, "[run]: unknown key(s) ['continum']; known keys: ['checkpoint_every'"),
+    ("[runn]\n" + GOOD, "unknown section(s) ['runn']"),
+    ("[run]\ntimeout = \"long\"\n" + GOOD, "[run] timeout must be a float, got 'long'"),
+    ("[run]\nmax_increments = 2.5\n" + GOOD, "[run] max_increments must be a int"),
+    ("[run]\ntimeout = -1\n" + GOOD, "[run] timeout must be positive"),
+    ("[run]\ncontinuum = \"bem\"\n" + GOOD, "[run] continuum must be one of ['lefm', 'fem', 'predictor']"),
+    ("[loading]\nunit = \"ksi\"\n" + GOOD, "[loading] unit must be one of"),
+    ("[loading]\nk_start = 2.0\nk_max = 1.0\n" + GOOD, "k_max = 1.0 is below k_start = 2.0"),
+    ("[run]\n", "no atomistic region"),
+    ("[region]\nname = \"tip\"\n", "write regions as an array of tables, [[region]]"),
+    (GOOD + "ranks = 0\n", "[[region]] #1 ranks must be positive"),
+    (GOOD + "radus = 20.0\n", "[[region]] #1: unknown key(s) ['radus']; known keys:"),
+    ("[[region]]\nranks = 1\n", "[[region]] #1 needs a name"),
+    (GOOD + "[[region]]\nname = \"tip\"\n", "region name 'tip' is used twice"),
+    (GOOD + "potential = \"missing.pt\"\n", "no such model file"),
+    (GOOD + "radius = 5.0\nboundary = 8.0\n", "boundary = 8.0 Å must be thinner than radius = 5.0 Å"),
+    (GOOD + "[debug]\nregion = \"other\"\n", "[debug] region 'other' is not a region"),
+    ("[run\n", "is not valid TOML"),
+])
+def test_config_errors(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert message in str(err.value), str(err.value)
+
+
+def test_config_defaults_layout_and_embedded_default(tmp_path):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    text = ('[loading]\nk_step = 0.05\n[atomistic]\npotential = "sw"\n[[region]]\nname = "a"\nranks = 2\n'
+            '[[region]]\nname = "b"\npotential = "m.pt"\nk_step = 0.1\n')
+    (tmp_path / "c.toml").write_text(text)
+    config = read_config(tmp_path / "c.toml")
+    a, b = config.regions
+    assert (a.ranks, b.ranks, config.world_size) == (2, 1, 4)
+    assert a.spec["potential"] == "sw" and b.spec["potential"] == str(model.resolve())  # relative to the file
+    assert (a.loading["k_step"], b.loading["k_step"]) == (0.05, 0.1)
+    assert a.spec["radius"] == 20.0 and config.timeout == 600.0
+    check_world_size(config, 4)
+    check_world_size(config, 1)   # one rank runs every region in turn
+    with pytest.raises(ConfigError, match=r"1 \(continuum\) \+ 2 \(a\) \+ 1 \(b\) = 4; run `mpiexec -n 4"):
+        check_world_size(config, 3)
+    default = read_config()
+    assert default.regions and default.path.name == "crack_run.toml"
+
+
+# -- continuum model ----------------------------------------------------------------------------
+def test_lefm_continuum_is_the_k_field_at_the_tip():
+    from multiscale.coupling.continuum import LEFMContinuum, Material
+    mat = Material(5.431, 151.4, 76.4, 56.4, 1.36)
+    model = LEFMContinuum(mat)
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(-20, 20, (50, 2))
+    tip = np.array([3.0, 0.5])
+    u = model.boundary_displacements(xy, 60.0, tip)
+    np.testing.assert_allclose(u, model.boundary_displacements(xy - tip, 60.0, np.zeros(2)), atol=1e-12)
+    np.testing.assert_allclose(2 * u, model.boundary_displacements(xy, 120.0, tip), atol=1e-12)
+    # sigma_yy ahead of the tip is K / sqrt(2 pi r) whatever the anisotropy (the definition of K)
+    r = np.array([1.0, 4.0, 9.0])
+    s = model.stresses(np.stack([tip[0] + r, np.full(3, tip[1])], 1), 60.0, tip)
+    np.testing.assert_allclose(s[:, 1], 60.0 / np.sqrt(2 * math.pi * r), rtol=1e-10)
+    np.testing.assert_allclose(s[:, 2], 0.0, atol=1e-10)
+    # Griffith: G = K_G^2 / E' = 2 gamma (gamma in GPa Å = 10 J/m^2)
+    assert model.k_g ** 2 / model.field.plane_strain_modulus() == pytest.approx(2 * 1.36 * 10)
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    data = {"a": np.random.default_rng(1).random((4, 3)), "ids": np.arange(5),
+            "nested": {"history": [{"K": 0.1 + 0.2, "tip": np.array([1.5, -0.25]), "advanced": True}],
+                       "k": 61.52567014553658, "name": "tip"}}
+    path = checkpoint.save(tmp_path / "c.h5", data)
+    back = checkpoint.load(path)
+    assert not (tmp_path / "c.h5.tmp").exists()
+    np.testing.assert_array_equal(back["a"], data["a"])
+    np.testing.assert_array_equal(back["ids"], data["ids"])
+    row = back["nested"]["history"][0]
+    assert row["K"] == 0.1 + 0.2 and row["advanced"] is True
+    np.testing.assert_array_equal(row["tip"], [1.5, -0.25])
+    assert back["nested"]["k"] == 61.52567014553658 and back["nested"]["name"] == "tip"
+    with pytest.raises(FileNotFoundError, match="start without --restart"):
+        checkpoint.load(tmp_path / "none.h5")
+
+
+# -- runs under mpiexec -------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    """6 increments of one SW region, 1 continuum + 1 atomistic rank."""
+    folder = tmp_path_factory.mktemp("straight")
+    proc = ok(launch(write_config(folder), 2))
+    return folder, proc
+
+
+@pytest.mark.mpi
+def test_run_writes_results_plots_and_log(straight):
+    folder, proc = straight
+    h = history(folder)["tip"]
+    assert list(h["increment"]) == list(range(6))
+    kg = h["K_G"]
+    assert 55 < kg < 68                                       # SW: ~61.5 GPa sqrt(Å)
+    np.testing.assert_allclose(h["K_over_KG"], 0.95 + 0.1 * np.cumsum([0] + [not a for a in h["advanced"][:-1]]),
+                               rtol=1e-12)                    # K rises unless the crack advanced
+    assert not h["advanced"][0]                               # no advance below K_G
+    assert np.all(np.diff(h["energy"][~h["advanced"]]) > 0)   # loading the same crack raises E
+    assert all(h["seconds_lammps"] > 0)
+    out = folder / "run"
+    for name in ("results.h5", "checkpoint.h5", "run.log", "k_extension.png", "stress_yy.png", "config.toml"):
+        assert (out / name).is_file(), name
+    log = (out / "run.log").read_text()
+    assert "inc    5 | tip" in log and "K_G" in log and "done: results" in log
+
+
+@pytest.mark.mpi
+def test_group_of_two_ranks_and_one_rank_runs_match(straight, tmp_path):
+    folder, _ = straight
+    ok(launch(write_config(tmp_path, "two", regions=(("tip", 2),)), 3))
+    ok(launch(write_config(tmp_path, "one"), 1))
+    reference = history(folder)
+    assert_same_history(history(tmp_path, "two"), reference, 1e-6)
+    assert_same_history(history(tmp_path, "one"), reference, 1e-6)
+
+
+@pytest.mark.mpi
+def test_restart_reproduces_the_straight_history(straight, tmp_path):
+    folder, _ = straight
+    ok(launch(write_config(tmp_path, "part", increments=3), 2))
+    assert len(history(tmp_path, "part")["tip"]["K"]) == 3
+    proc = ok(launch(write_config(tmp_path, "part", increments=6), 2, "--restart"))
+    assert "restarted from" in proc.stdout and "at increment 3" in proc.stdout
+    assert_same_history(history(tmp_path, "part"), history(folder), 1e-8)
+
+
+@pytest.mark.mpi
+def test_restart_refuses_other_regions(straight, tmp_path):
+    folder, _ = straight
+    shutil.copytree(folder / "run", tmp_path / "run")
+    config = write_config(tmp_path, "run", regions=(("other", 1),))
+    proc = launch(config, 2, "--restart")
+    assert proc.returncode == 2
+    assert "was written for other regions or loads" in proc.stderr
+
+
+@pytest.mark.mpi
+def test_injected_nan_ends_the_run_cleanly(tmp_path):
+    config = write_config(tmp_path, extra="[debug]\ninject_nan_at = 2\n")
+    t0 = time.monotonic()
+    proc = launch(config, 2)
+    assert proc.returncode != 0
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert any("region tip (group 1, world rank 1) failed at increment 2 (relax)" in line for line in lines), proc.stderr
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert time.monotonic() - t0 < 120
+    h = history(tmp_path)["tip"]
+    assert list(h["increment"]) == [0, 1]                     # what it had, written on the way out
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_hung_group_ends_by_timeout(tmp_path):
+    config = write_config(tmp_path, timeout=8, extra="[debug]\nhang_at = 1\n")
+    proc = launch(config, 2)
+    assert proc.returncode != 0
+    assert ("region tip (group 1 (world ranks 1)) did not answer increment 1 within [run] timeout = 8 s"
+            in proc.stderr), proc.stderr
+    assert "did not answer increment 1" in (tmp_path / "run" / "run.log").read_text()
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_killed_rank_then_restart_completes(straight, tmp_path):
+    folder, _ = straight
+    config = write_config(tmp_path, every=1, timeout=30, extra="[debug]\nexit_at = 3\n")
+    proc = launch(config, 2)
+    assert proc.returncode != 0
+    assert checkpoint.load(tmp_path / "run" / "checkpoint.h5")["next_increment"] == 3
+    restart = write_config(tmp_path, every=1)                 # the same run without the fault
+    ok(launch(restart, 2, "--restart"))
+    assert_same_history(history(tmp_path), history(folder), 1e-8)
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_three_regions_on_seven_ranks(tmp_path):
+    config = write_config(tmp_path, regions=(("a", 2), ("b", 2), ("c", 2)), increments=2, every=0)
+    text = config.read_text().replace('name = "b"\n', 'name = "b"\nk_start = 1.2\n')
+    config.write_text(text)
+    proc = ok(launch(config, 7, timeout=400))
+    h = history(tmp_path)
+    assert sorted(h) == ["a", "b", "c"]
+    for name in h:
+        assert list(h[name]["increment"]) == [0, 1]
+    assert h["b"]["K_over_KG"][0] == pytest.approx(1.2) and h["a"]["K_over_KG"][0] == pytest.approx(0.95)
+    np.testing.assert_allclose(h["a"]["energy"], h["c"]["energy"], rtol=1e-6)   # same load, same result
+    assert "group 3 (world ranks 5-6)" in proc.stdout
+
+
+@pytest.mark.mpi
+def test_region_set_up_error_names_the_region_and_the_fix(tmp_path):
+    config = write_config(tmp_path)
+    config.write_text(config.read_text().replace("radius = 16.0", "radius = 12.0"))
+    proc = launch(config, 2)
+    assert proc.returncode == 1
+    assert "region tip (group 1, world rank 1) failed at set-up (init): ValueError: CrackRegion spec: " \
+           "boundary = 8.0 Å leaves no interior" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
