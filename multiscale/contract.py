@@ -123,5 +123,79 @@ def validate(meta: ModelMetadata) -> None:
         bad(f"unknown outputs {unknown}; known: {KNOWN_OUTPUTS}")
 
 
+FIELD_OUTPUTS = ("displacements", "stresses", "k")
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldMetadata:
+    """Metadata of a crack-field predictor file (``kind = "field"``, see docs/fields.md).
+
+    Its forward takes non-dimensional specimen tokens and query points and returns
+    non-dimensional displacements, stresses and stress intensity factors; ``scaling`` says
+    how they map to physical units and ``inputs`` fixes the token layout the file expects.
+    """
+
+    name: str
+    inputs: dict
+    scaling: str
+    kind: str = "field"
+    dtype: str = "float32"
+    version: str = "0"
+    citation: str = ""
+    description: str = ""
+    outputs: tuple[str, ...] = FIELD_OUTPUTS
+    architecture: dict = dataclasses.field(default_factory=dict)
+    training: dict = dataclasses.field(default_factory=dict)
+    contract_version: int = CONTRACT_VERSION
+
+    def __post_init__(self):
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+
+        def bad(msg: str):
+            raise ModelContractError(f"field model metadata: {msg}")
+
+        if self.kind != "field":
+            bad(f"kind must be 'field', got {self.kind!r}")
+        if self.contract_version != CONTRACT_VERSION:
+            bad(f"contract_version {self.contract_version} is not supported; re-export the model")
+        if not isinstance(self.name, str) or not self.name:
+            bad("name must be a non-empty string")
+        if self.dtype not in DTYPES:
+            bad(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        if set(self.outputs) != set(FIELD_OUTPUTS):
+            bad(f"outputs must be {FIELD_OUTPUTS}, got {self.outputs}")
+        missing = sorted({"token_features", "n_tokens", "global_features", "max_tips"} - set(self.inputs))
+        if missing:
+            bad(f"inputs lacks {missing}")
+
+    def to_json(self) -> str:
+        d = dataclasses.asdict(self)
+        d["format"] = "multiscale-model"
+        return json.dumps(d, indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FieldMetadata":
+        d = json.loads(text)
+        d.pop("format", None)
+        missing = sorted({"name", "inputs", "scaling"} - d.keys())
+        if missing:
+            raise ModelContractError(f"field model metadata lacks required field(s) {missing}")
+        unknown = sorted(d.keys() - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ModelContractError(f"field model metadata has unknown field(s) {unknown}")
+        return cls(**d)
+
+
+def metadata_from_json(text: str) -> "ModelMetadata | FieldMetadata":
+    """Parse a file's metadata: a field predictor if it says ``kind: "field"``, else a potential."""
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError:
+        d = None
+    if isinstance(d, dict) and d.get("format") == "multiscale-model" and d.get("kind") == "field":
+        return FieldMetadata.from_json(text)
+    return ModelMetadata.from_json(text)
+
+
 def as_dict(meta: ModelMetadata) -> dict[str, Any]:
     return json.loads(meta.to_json())

@@ -12,6 +12,11 @@ SHIPPED = {
         "description": "ANI-style silicon ensemble trained on Stillinger-Weber data (docs/silicon_model.md)",
         "regenerate": "multiscale build-silicon-model",
     },
+    "crack-fields": {
+        "file": "crack_fields.pt",
+        "description": "FieldPerceiver crack-field predictor (sent/ccp, FE-trained; docs/fields.md)",
+        "regenerate": "multiscale fields build-default",
+    },
 }
 
 

@@ -1,0 +1,137 @@
+"""Score a field predictor against FE fields: relative L2 errors and K from the predicted field.
+
+K from the field: the same domain interaction integral that gives the FE K
+(``multiscale.continuum.sif.interaction_integral``, same disc radius) evaluated on the
+predicted displacement field (gradients by autograd, stresses = C : strain) with polar
+Gauss quadrature about each tip.  As a second, cruder check the predicted displacements on
+rings (0.004 W < r < 0.02 W) are fitted with the K-fields plus an affine displacement; that
+fit has a bias of a few per cent even on the FE field itself (the field is not converged that
+close to the tip), which ``k1_fit_on_fe_field_rel_error`` shows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..continuum.lefm import NearTipField
+from . import data as fdata
+from .metrics import R0, field_errors, tip_distance
+from .predictor import FieldPredictor
+
+RING_RADII = (0.004, 0.02)  # K-fit annulus, in units of W
+
+
+def ring_points(spec, tip_index: int, n_r: int = 6, n_theta: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Points (n, 2) L on rings about a tip and the same points in its crack frame."""
+    tip, d = spec.tips()[tip_index], spec.tip_directions()[tip_index]
+    r = spec.width * np.geomspace(*RING_RADII, n_r)
+    t = np.linspace(-math.pi, math.pi, n_theta + 2)[1:-1]  # off the crack faces
+    rr, tt = np.meshgrid(r, t)
+    local = np.column_stack([(rr * np.cos(tt)).ravel(), (rr * np.sin(tt)).ravel()])
+    rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
+    return tip + local @ rot.T, local
+
+
+def fit_k(spec, tip_index: int, u_global: np.ndarray, local: np.ndarray) -> tuple[float, float]:
+    """K_I, K_II (GPa sqrt(L)) fitted to displacements (n, 2) L at ``local`` crack-frame points."""
+    d = spec.tip_directions()[tip_index]
+    rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
+    u = u_global @ rot  # crack-frame components
+    field = NearTipField.isotropic(spec.youngs_modulus, spec.poisson_ratio)
+    cols = [field.displacements(local, 1.0, 0.0), field.displacements(local, 0.0, 1.0)]
+    x, y, one, zero = local[:, 0] / spec.width, local[:, 1] / spec.width, np.ones(len(local)), np.zeros(len(local))
+    for a, b in ((one, zero), (zero, one), (x, zero), (y, zero), (zero, x), (zero, y)):
+        cols.append(np.column_stack([a, b]))
+    A = np.stack([c.ravel() for c in cols], axis=1)
+    coef = np.linalg.lstsq(A, u.ravel(), rcond=None)[0]
+    return float(coef[0]), float(coef[1])
+
+
+def domain_radius(spec) -> float:
+    """Interaction-integral disc radius (L): the FE solver's default, half the distance from a
+    tip to the nearest boundary, the other tip or the crack mouth."""
+    gaps = [spec.crack_length]
+    for x, y in spec.tips():
+        gaps += [x, spec.width - x, spec.height / 2 - y, spec.height / 2 + y]
+    return 0.5 * min(gaps)
+
+
+def k_from_field(predictor, spec, tip_index: int, n_r: int = 24, n_theta: int = 96) -> tuple[float, float]:
+    """K_I, K_II (GPa sqrt(L)) by the interaction integral on the predicted field."""
+    from ..continuum.sif import interaction_integral
+    radius = domain_radius(spec)
+    tip, d = spec.tips()[tip_index], spec.tip_directions()[tip_index]
+    g, gw = np.polynomial.legendre.leggauss(n_r)
+    r, wr = radius * (g + 1) / 2, radius / 2 * gw
+    t = np.linspace(-math.pi, math.pi, n_theta + 1)[:-1] + math.pi / n_theta
+    rr, tt = np.meshgrid(r, t)
+    weights = (rr * np.meshgrid(wr, t)[0]).ravel() * (2 * math.pi / n_theta)
+    local = np.column_stack([(rr * np.cos(tt)).ravel(), (rr * np.sin(tt)).ravel()])
+    xy = tip + local @ np.array([[d[0], -d[1]], [d[1], d[0]]]).T
+    grad = predictor.displacement_gradients(spec, xy)
+    eps = np.stack([grad[:, 0, 0], grad[:, 1, 1], grad[:, 0, 1] + grad[:, 1, 0]], axis=1)
+    s = eps @ spec.stiffness().T
+    stress = np.stack([np.stack([s[:, 0], s[:, 2]], 1), np.stack([s[:, 2], s[:, 1]], 1)], 1)
+    k1, k2 = interaction_integral(xy, weights, grad, stress, tip, d, radius,
+                                  spec.youngs_modulus, spec.poisson_ratio)
+    return float(k1), float(k2)
+
+
+def evaluate(model_path: str | Path, data_path: str | Path, fe_check: bool = True,
+             plots: str | Path | None = None, n_plots: int = 3) -> dict:
+    """Errors of the predictor on every specimen of an FE dataset (JSON-ready dict)."""
+    pred = FieldPredictor.load(model_path)
+    d = fdata.read(data_path)
+    errs_u, errs_s, k_field, k_head, k_fe_fit, k2_field, k_ring, times = [], [], [], [], [], [], [], []
+    for i in range(len(d)):
+        spec = d.specimen(i)
+        nt = len(spec.tips())
+        t0 = time.perf_counter()
+        p = pred.predict(spec, d.xy[i])
+        times.append(time.perf_counter() - t0)
+        rtip = tip_distance(d.xy[i], d.tips[i], nt) / spec.width
+        e = field_errors(p.displacements, d.u[i], p.stresses, d.sigma[i], rtip)
+        errs_u.append(e["displacement_rel_l2"]), errs_s.append(e["stress_rel_l2"])
+        sol = None
+        if fe_check:
+            from ..continuum.fem import solve
+            sol = solve(spec)
+        for j in range(nt):
+            kfe, k2fe = d.k[i, j]
+            k1, k2 = k_from_field(pred, spec, j)
+            k_field.append(abs(k1 - kfe) / abs(kfe))
+            k2_field.append(abs(k2 - k2fe) / abs(kfe))
+            xy, local = ring_points(spec, j)
+            k_ring.append(abs(fit_k(spec, j, pred.predict(spec, xy).displacements, local)[0] - kfe) / abs(kfe))
+            k_head.append(abs(p.k1[j] - kfe) / abs(kfe))
+            if sol is not None:
+                k_fe_fit.append(abs(fit_k(spec, j, sol.displacements(xy), local)[0] - kfe) / abs(kfe))
+        if plots and i < n_plots:
+            from .plots import compare_fields
+            if sol is None:
+                from ..continuum.fem import solve
+                sol = solve(spec)
+            compare_fields(spec, sol, pred, Path(plots) / f"fields_{i}.png")
+
+    def stats(x):
+        x = np.asarray(x)
+        return {"mean": float(x.mean()), "max": float(x.max())}
+
+    out = {"model": str(model_path), "data": str(data_path), "n_specimens": len(d),
+           "r0_over_w": R0,
+           "displacement_rel_l2": stats(errs_u),
+           "stress_rel_l2_outside_r0": stats(errs_s),
+           "k1_from_field_rel_error": stats(k_field),
+           "k2_from_field_error_over_k1": stats(k2_field),
+           "k1_from_head_rel_error": stats(k_head),
+           "k1_ring_fit_rel_error": stats(k_ring),
+           "k_fit_annulus_over_w": list(RING_RADII),
+           "predictor_seconds_per_specimen": float(np.median(times)),
+           "fe_seconds_per_specimen": float(np.median(d.seconds))}
+    if k_fe_fit:
+        out["k1_fit_on_fe_field_rel_error"] = stats(k_fe_fit)
+    return out

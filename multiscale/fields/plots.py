@@ -1,0 +1,46 @@
+"""Side-by-side plots of FE and predicted crack fields (matplotlib, Agg)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def compare_fields(spec, solution, predictor, path: str | Path, n: int = 140) -> Path:
+    """u_y and sigma_yy of ``solution`` (FE) and ``predictor`` on a grid, with their difference."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    W, H = spec.width, spec.height
+    x, y = np.linspace(0, W, n), np.linspace(-H / 2, H / 2, int(n * H / W))
+    gx, gy = np.meshgrid(x, y)
+    xy = np.column_stack([gx.ravel(), gy.ravel()])
+    ok = solution.inside(xy)
+    fe_u, fe_s = np.full((len(xy), 2), np.nan), np.full((len(xy), 3), np.nan)
+    fe_u[ok], fe_s[ok] = solution.displacements(xy[ok]), solution.stresses(xy[ok])
+    p = predictor.predict(spec, xy[ok])
+    pr_u, pr_s = np.full_like(fe_u, np.nan), np.full_like(fe_s, np.nan)
+    pr_u[ok], pr_s[ok] = p.displacements, p.stresses
+    fig, axes = plt.subplots(2, 3, figsize=(12, 7 * H / W), constrained_layout=True)
+    rows = [("u_y (L)", fe_u[:, 1], pr_u[:, 1], None), ("sigma_yy (GPa)", fe_s[:, 1], pr_s[:, 1], 4 * spec.stress)]
+    for ax_row, (name, fe, pr, cap) in zip(axes, rows):
+        lim = np.nanmax(np.abs(fe)) if cap is None else cap
+        for ax, val, title in zip(ax_row, (fe, pr, pr - fe), ("FE", "predictor", "predictor - FE")):
+            # the difference's scale: its 99th percentile (a few points at the tip are singular)
+            vmax = lim if title != "predictor - FE" else max(np.nanpercentile(np.abs(val), 99), 1e-12)
+            im = ax.pcolormesh(gx, gy, val.reshape(gx.shape), cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                               shading="auto")
+            ends = np.stack([spec.mouth(), spec.tips()[0]])
+            ax.plot(ends[:, 0], ends[:, 1], "k-", lw=1)
+            ax.set_aspect("equal")
+            ax.set_title(f"{name}: {title}")
+            fig.colorbar(im, ax=ax, shrink=0.8)
+    fig.suptitle(f"{spec.kind}, a/W = {spec.crack_length / W:.2f}, angle {spec.crack_angle:.0f} deg, "
+                 f"H/W = {H / W:.2f}, nu = {spec.poisson_ratio:.2f}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

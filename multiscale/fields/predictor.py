@@ -1,0 +1,103 @@
+"""Use a field predictor file in physical units: ``FieldPredictor.load(path).predict(specimen, xy)``."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..contract import FieldMetadata, ModelContractError
+from .inputs import GLOBAL_FEATURES, MAX_TIPS, N_CRACK_TOKENS, N_EDGE_TOKENS, TOKEN_FEATURES, model_inputs, scales
+
+SCALING = "x* = x/W, u* = u E/(s W), sigma* = sigma/s, K* = K/(s sqrt(W))"
+
+
+def input_spec() -> dict:
+    return {"token_features": TOKEN_FEATURES, "n_tokens": N_EDGE_TOKENS + N_CRACK_TOKENS,
+            "global_features": GLOBAL_FEATURES, "max_tips": MAX_TIPS}
+
+
+def batch_inputs(specimens, queries, dtype=torch.float32) -> list[torch.Tensor]:
+    """Network inputs for a list of specimens and their query points (each (Q, 2) L, same Q)."""
+    rows = [model_inputs(s) for s in specimens]
+    t = lambda key: torch.as_tensor(np.stack([r[key] for r in rows]), dtype=dtype)  # noqa: E731
+    q = np.stack([np.asarray(xy, float) / s.width for s, xy in zip(specimens, queries)])
+    return [t("tokens"), t("glob"), t("tips"), t("dirs"), t("tip_mask"), t("nu"),
+            torch.as_tensor(q, dtype=dtype)]
+
+
+@dataclass
+class FieldPrediction:
+    """Physical fields: displacements (n, 2) L, stresses (n, 3) GPa [xx, yy, xy], and
+    k1, k2 (n_tips,) GPa sqrt(L) from the network's K head."""
+
+    displacements: np.ndarray
+    stresses: np.ndarray
+    k1: np.ndarray
+    k2: np.ndarray
+
+
+class FieldPredictor:
+    """A loaded field predictor (TorchScript module + FieldMetadata)."""
+
+    def __init__(self, module, metadata: FieldMetadata):
+        self.module, self.metadata = module, metadata
+        self.dtype = torch.float32 if metadata.dtype == "float32" else torch.float64
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "FieldPredictor":
+        from ..artifact import load
+        loaded = load(path)
+        if not isinstance(loaded.metadata, FieldMetadata):
+            raise ModelContractError(f"{path} is an interatomic potential, not a field predictor "
+                                     "(its metadata has no kind 'field')")
+        if loaded.metadata.inputs != input_spec():
+            raise ModelContractError(f"{path} expects inputs {loaded.metadata.inputs}, this "
+                                     f"multiscale builds {input_spec()}; retrain or upgrade")
+        return cls(loaded.module, loaded.metadata)
+
+    @torch.no_grad()
+    def predict_batch(self, specimens, queries) -> list[FieldPrediction]:
+        """Fields for several specimens at once; ``queries`` a list of (Q, 2) arrays (same Q)."""
+        out = self.module(*batch_inputs(specimens, queries, self.dtype))
+        res = []
+        for i, spec in enumerate(specimens):
+            sc, nt = scales(spec), len(spec.tips())
+            k = out["k"][i, :nt].double().numpy() * sc["k"]
+            res.append(FieldPrediction(out["displacements"][i].double().numpy() * sc["displacement"],
+                                       out["stresses"][i].double().numpy() * sc["stress"],
+                                       k[:, 0], k[:, 1]))
+        return res
+
+    def displacement_gradients(self, specimen, xy) -> np.ndarray:
+        """du_i/dx_j (n, 2, 2) of the predicted field at points (n, 2) L, by autograd."""
+        inputs = batch_inputs([specimen], [np.asarray(xy, float).reshape(-1, 2)], self.dtype)
+        q = inputs[6].requires_grad_(True)
+        u = self.module(*inputs[:6], q)["displacements"][0]
+        rows = [torch.autograd.grad(u[:, i].sum(), q, retain_graph=i == 0)[0][0] for i in range(2)]
+        # u* = u E/(s W) and x* = x/W, so du/dx = (s/E) du*/dx*
+        return torch.stack(rows, dim=1).double().numpy() * specimen.stress / specimen.youngs_modulus
+
+    def predict(self, specimen, xy) -> FieldPrediction:
+        """Fields of ``specimen`` at points ``xy`` (n, 2) L."""
+        return self.predict_batch([specimen], [np.asarray(xy, float).reshape(-1, 2)])[0]
+
+
+def smoke_test(loaded) -> None:
+    """Run a field predictor file on one edge-cracked specimen; check shapes and finiteness."""
+    from ..continuum.specimen import Specimen
+    spec = Specimen("sent", 100.0, 150.0, 30.0)
+    xy = np.array([[50.0, 20.0], [80.0, -30.0], [31.0, 1.0]])
+    try:
+        out = loaded.module(*batch_inputs([spec], [xy], torch.float32 if loaded.metadata.dtype == "float32"
+                                          else torch.float64))
+    except Exception as exc:
+        raise ModelContractError(f"field model {loaded.path} fails on a test specimen: "
+                                 f"{str(exc).splitlines()[0]}") from None
+    shapes = {"displacements": (1, 3, 2), "stresses": (1, 3, 3), "k": (1, MAX_TIPS, 2)}
+    for key, shape in shapes.items():
+        if key not in out or tuple(out[key].shape) != shape or not torch.isfinite(out[key]).all():
+            raise ModelContractError(f"field model {loaded.path}: output {key!r} missing, not of "
+                                     f"shape {shape} or not finite")

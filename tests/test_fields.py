@@ -1,0 +1,158 @@
+"""Crack-field predictor: K-field basis, scaling, export/load, training and evaluation on FE data."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import multiscale
+from multiscale.continuum.lefm import NearTipField
+from multiscale.continuum.specimen import Specimen
+from multiscale.contract import FieldMetadata, ModelContractError
+from multiscale.fields import data as fdata
+from multiscale.fields.model import FieldPerceiver, _crack_frame, williams
+from multiscale.fields.predictor import FieldPredictor, batch_inputs
+from multiscale.fields.train import DEFAULTS, export_model, to_tensors, train, validate
+
+TINY = {"dim": 16, "latents": 8, "heads": 2, "layers": 1, "frequencies": 3}
+
+
+@pytest.fixture(scope="module")
+def fe_data(tmp_path_factory):
+    """Fourteen FE specimens (12 to train on, 2 held out), 128 query points each."""
+    folder = tmp_path_factory.mktemp("fields")
+    return (fdata.generate(folder / "train.h5", 12, n_query=128, seed=5, progress=False),
+            fdata.generate(folder / "test.h5", 3, n_query=128, seed=6, progress=False))
+
+
+def _config(tmp_path, train_file, test_file, epochs):
+    cfg = {k: dict(v) for k, v in DEFAULTS.items()}
+    cfg["data"].update(train=str(train_file), validation=str(test_file))
+    cfg["model"].update(TINY)
+    cfg["train"].update(epochs=epochs, batch_size=4, queries=64, learning_rate=3e-3, patience=1000,
+                        checkpoint=str(tmp_path / "ckpt.pt"))
+    cfg["output"].update(model=str(tmp_path / "tiny.pt"), report=str(tmp_path / "tiny.json"))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def tiny_model(fe_data, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny")
+    report = train(_config(folder, *fe_data, epochs=4), progress=False)
+    return folder / "tiny.pt", report
+
+
+def test_williams_basis_matches_matscipy_k_field():
+    """The network's singular basis equals NearTipField (matscipy) rotated into an inclined crack."""
+    nu, angle = 0.3, 0.4
+    d = np.array([math.cos(angle), math.sin(angle)])
+    tip = np.array([0.3, 0.1])
+    xy = np.random.default_rng(0).uniform(-0.2, 0.2, (30, 2)) + tip
+    rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
+    ref = NearTipField.isotropic(1.0, nu)
+    t = lambda x: torch.tensor(x, dtype=torch.float64)  # noqa: E731
+    r, theta = _crack_frame(t(xy)[None], t(tip)[None, None], t(d)[None, None])
+    u, s = williams(r, theta, t(d)[None, None], t([nu]))
+    for mode, (k1, k2) in enumerate([(1.0, 0.0), (0.0, 1.0)]):
+        np.testing.assert_allclose(u[0, :, 0, mode].numpy(), ref.displacements((xy - tip) @ rot, k1, k2) @ rot.T,
+                                   atol=1e-6)
+        sl = ref.stresses((xy - tip) @ rot, k1, k2)
+        tens = np.array([[[a, c], [c, b]] for a, b, c in sl])
+        g = rot @ tens @ rot.T
+        np.testing.assert_allclose(s[0, :, 0, mode].numpy(), np.stack([g[:, 0, 0], g[:, 1, 1], g[:, 0, 1]], 1),
+                                   atol=1e-8)
+
+
+def test_export_load_round_trip_and_torchscript_equals_eager(tmp_path):
+    torch.manual_seed(0)
+    model = FieldPerceiver(**TINY)
+    report = {"validation": {"displacement_rel_l2": 0.1}, "epochs": 1, "n_train": 1, "seconds": 0.0}
+    cfg = {"output": {"name": "tiny-fields", "model": str(tmp_path / "f.pt"), "description": ""}}
+    path = export_model(model, cfg, report)
+    loaded = multiscale.load(path)
+    assert isinstance(loaded.metadata, FieldMetadata) and loaded.metadata.kind == "field"
+    assert loaded.metadata.name == "tiny-fields" and loaded.metadata.architecture["dim"] == 16
+    assert loaded.metadata.training["validation"]["displacement_rel_l2"] == 0.1
+    spec = Specimen("ccp", 80.0, 120.0, 20.0, crack_angle=15.0, poisson_ratio=0.3)
+    xy = np.random.default_rng(1).uniform([0, -60], [80, 60], (50, 2))
+    inputs = batch_inputs([spec], [xy])
+    eager, scripted = model(*inputs), loaded.module(*inputs)
+    for key in ("displacements", "stresses", "k"):
+        torch.testing.assert_close(scripted[key], eager[key], rtol=1e-5, atol=1e-6)
+    assert torch.count_nonzero(eager["k"][0]) == 4  # two tips, two modes
+
+
+def test_potential_file_is_not_a_field_predictor(tmp_path):
+    from multiscale.potentials import LennardJones
+    path = multiscale.export(LennardJones(["Ar"], 0.0104, 3.4, 8.5), tmp_path / "lj.pt")
+    assert not isinstance(multiscale.load(path).metadata, FieldMetadata)
+    with pytest.raises(ModelContractError, match="not a field predictor"):
+        FieldPredictor.load(path)
+
+
+def test_fields_scale_exactly_with_stress_modulus_and_width(tiny_model):
+    pred = FieldPredictor.load(tiny_model[0])
+    base = Specimen("sent", 100.0, 150.0, 35.0, crack_angle=10.0, stress=1.0, youngs_modulus=150.0)
+    xy = np.random.default_rng(2).uniform([1, -70], [99, 70], (40, 2))
+    p0 = pred.predict(base, xy)
+    loaded = Specimen("sent", 100.0, 150.0, 35.0, crack_angle=10.0, stress=2.5, youngs_modulus=60.0)
+    p1 = pred.predict(loaded, xy)
+    np.testing.assert_allclose(p1.displacements, p0.displacements * 2.5 / 1.0 * 150.0 / 60.0, rtol=1e-6)
+    np.testing.assert_allclose(p1.stresses, p0.stresses * 2.5, rtol=1e-6)
+    np.testing.assert_allclose(p1.k1, p0.k1 * 2.5, rtol=1e-6)
+    big = Specimen("sent", 300.0, 450.0, 105.0, crack_angle=10.0)
+    p2 = pred.predict(big, 3 * xy)
+    np.testing.assert_allclose(p2.displacements, 3 * p0.displacements, rtol=1e-5)
+    np.testing.assert_allclose(p2.stresses, p0.stresses, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(p2.k1, p0.k1 * math.sqrt(3), rtol=1e-5)
+
+
+def test_training_reduces_held_out_error(fe_data, tmp_path):
+    train_file, test_file = fe_data
+    cfg = _config(tmp_path, train_file, test_file, epochs=25)
+    torch.manual_seed(cfg["train"]["seed"])
+    from multiscale.fields.train import build_model
+    tt = to_tensors(fdata.read(train_file))
+    before = validate(build_model(cfg["model"], tt), to_tensors(fdata.read(test_file)))
+    after = train(cfg, progress=False)["validation"]
+    assert after["displacement_rel_l2"] < 0.7 * before["displacement_rel_l2"]
+    assert after["stress_rel_l2"] < 0.85 * before["stress_rel_l2"]
+    # the checkpoint lets training resume where it stopped
+    saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
+    assert saved["state"]["epoch"] == 25 and len(saved["state"]["history"]) == 25
+
+
+def test_evaluate_json_keys(tiny_model, fe_data, tmp_path):
+    from multiscale.cli import main
+    import contextlib
+    import io
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        assert main(["fields", "evaluate", str(tiny_model[0]), "--data", str(fe_data[1]),
+                     "--plots", str(tmp_path / "plots")]) == 0
+    out = json.loads(buf.getvalue())
+    for key in ("displacement_rel_l2", "stress_rel_l2_outside_r0", "k1_from_field_rel_error",
+                "k1_from_head_rel_error", "k1_fit_on_fe_field_rel_error"):
+        assert set(out[key]) == {"mean", "max"} and out[key]["mean"] >= 0
+    assert out["r0_over_w"] == 0.02 and out["n_specimens"] == 3
+    assert (tmp_path / "plots" / "fields_0.png").stat().st_size > 10_000
+
+
+def test_dataset_rejects_bad_input(tmp_path):
+    with pytest.raises(ValueError, match="n >= 1"):
+        fdata.generate(tmp_path / "x.h5", 0)
+    with pytest.raises(FileNotFoundError, match="multiscale fields dataset"):
+        fdata.read(tmp_path / "missing.h5")
+
+
+@pytest.mark.slow
+def test_shipped_model_meets_targets_on_held_out_fe(tmp_path):
+    from multiscale.fields.evaluate import evaluate
+    from multiscale.registry import model_path
+    test = fdata.generate(tmp_path / "held_out.h5", 10, n_query=512, seed=777, progress=False)
+    out = evaluate(model_path("crack-fields"), test, fe_check=False)
+    assert out["displacement_rel_l2"]["mean"] <= 0.02
+    assert out["stress_rel_l2_outside_r0"]["mean"] <= 0.05
+    assert out["k1_from_head_rel_error"]["mean"] <= 0.03
