@@ -288,3 +288,112 @@ def test_region_set_up_error_names_the_region_and_the_fix(tmp_path):
     assert "region tip (group 1, world rank 1) failed at set-up (init): ValueError: CrackRegion spec: " \
            "boundary = 8.0 Å leaves no interior" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# -- specimen continua: finite elements and the field predictor ----------------------------------
+SW = dict(lattice_constant=5.431, C11=151.4, C12=76.4, C44=56.4, surface_energy=1.36)  # SW silicon
+SPECIMEN = {"kind": "sent", "width": 400.0, "height": 600.0, "crack_length": 160.0}
+
+
+def ring(radius: float, n: int = 60) -> np.ndarray:
+    """Points on a circle about the tip, the crack faces (theta = +-pi) left out."""
+    theta = np.linspace(-math.pi + 0.05, math.pi - 0.05, n)
+    return radius * np.stack([np.cos(theta), np.sin(theta)], axis=1)
+
+
+@pytest.fixture(scope="module")
+def fem_model():
+    from multiscale.coupling.continuum import FEMContinuum, Material
+    return FEMContinuum(Material(**SW), SPECIMEN)
+
+
+def test_fem_continuum_is_the_isotropic_k_field_near_the_tip(fem_model):
+    from multiscale.continuum.lefm import NearTipField
+    from multiscale.coupling.continuum import LEFMContinuum, Material, isotropic_equivalent
+    mat = Material(**SW)
+    E, nu = isotropic_equivalent(mat)
+    lefm = LEFMContinuum(mat)
+    # E' matched to the anisotropic crack's, so the Griffith load is the same as "lefm"'s
+    assert E / (1 - nu ** 2) == pytest.approx(lefm.field.plane_strain_modulus(), rel=1e-12)
+    assert fem_model.k_g == lefm.k_g
+    K, xy = 60.0, ring(12.0)                                  # 12 Å << a = 160 Å
+    u = fem_model.boundary_displacements(xy, K, np.zeros(2))
+    ref = NearTipField.isotropic(E, nu).displacements(xy, K)
+    diff = (u - ref) - (u - ref).mean(axis=0)                 # less the rigid translation
+    assert np.linalg.norm(diff) < 0.05 * np.linalg.norm(ref - ref.mean(axis=0))
+    # the tip's own displacement is subtracted: no big translation either (T-stress, mesh ~2 %)
+    assert np.linalg.norm(u - ref) < 0.05 * np.linalg.norm(ref)
+    # a 10 % different K is clearly told apart
+    assert np.linalg.norm(fem_model.boundary_displacements(xy, 1.1 * K, np.zeros(2)) - ref) > 0.08 * np.linalg.norm(ref)
+    # linear in K, and sigma_yy ahead of the tip ~ K / sqrt(2 pi r) (FE, within 5 % at r = 3-8 Å)
+    np.testing.assert_allclose(fem_model.boundary_displacements(xy, 2 * K, np.zeros(2)), 2 * u, rtol=1e-12)
+    r = np.array([3.0, 5.0, 8.0])
+    s = fem_model.stresses(np.stack([r, np.zeros(3)], 1), K, np.zeros(2))
+    np.testing.assert_allclose(s[:, 1], K / np.sqrt(2 * math.pi * r), rtol=0.05)
+
+
+def test_fem_continuum_crack_advance_resolves_a_longer_crack(fem_model):
+    from multiscale.continuum.fem import solve
+    from multiscale.continuum.specimen import Specimen
+    K, dx = 60.0, 6.0
+    xy = ring(12.0)
+    before = fem_model.boundary_displacements(xy, K, np.zeros(2))
+    after = fem_model.boundary_displacements(xy + [dx, 0.0], K, np.array([dx, 0.0]))
+    # the same field about the moved tip (same K), not the old one seen from elsewhere
+    assert np.linalg.norm(after - before) < 0.03 * np.linalg.norm(before)
+    old_tip = fem_model.boundary_displacements(xy + [dx, 0.0], K, np.zeros(2))
+    assert np.linalg.norm(old_tip - after) > 0.3 * np.linalg.norm(before)
+    # a crack longer by dx was solved; its unit K is that of the longer specimen's
+    a = SPECIMEN["crack_length"] + dx
+    assert a in fem_model._fields
+    np.testing.assert_allclose(fem_model._fields[a].tip, [a, 0.0])
+    E, nu = fem_model.specimen.youngs_modulus, fem_model.specimen.poisson_ratio
+    longer = solve(Specimen("sent", 400.0, 600.0, a, youngs_modulus=E, poisson_ratio=nu), tip_size=0.5)
+    assert fem_model._fields[a].k_unit == pytest.approx(longer.k1[0], rel=1e-9)
+    assert fem_model._fields[a].k_unit > fem_model._fields[SPECIMEN["crack_length"]].k_unit
+
+
+def test_predictor_continuum_agrees_with_fem(fem_model):
+    from multiscale.coupling.continuum import Material, PredictorContinuum
+    pred = PredictorContinuum(Material(**SW), SPECIMEN)
+    assert pred.k_g == fem_model.k_g
+    # K head vs FE interaction integral: documented 0.2 % mean, 1.1 % max
+    assert pred._field(np.zeros(2)).k_unit == pytest.approx(fem_model._field(np.zeros(2)).k_unit, rel=0.011)
+    for radius in (12.0, 30.0):   # near-tip displacements: documented field accuracy <= 3 %
+        xy = ring(radius)
+        u_fem = fem_model.boundary_displacements(xy, 60.0, np.zeros(2))
+        u_pred = pred.boundary_displacements(xy, 60.0, np.zeros(2))
+        assert np.linalg.norm(u_pred - u_fem) < 0.03 * np.linalg.norm(u_fem), radius
+    s_fem, s_pred = (m.stresses(ring(30.0), 60.0, np.zeros(2)) for m in (fem_model, pred))
+    assert np.linalg.norm(s_pred - s_fem) < 0.05 * np.linalg.norm(s_fem)   # documented stresses <= 5 %
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[continuum]\nwidth = 400.0\n' + GOOD, '[continuum] describes the specimen of continuum = "fem"'),
+    ('[run]\ncontinuum = "fem"\n[continuum]\nwidht = 400.0\n' + GOOD, "[continuum]: unknown key(s) ['widht']"),
+    ('[run]\ncontinuum = "fem"\n[continuum]\nkind = "dcb"\n' + GOOD, "[continuum] kind must be one of ['sent', 'ccp']"),
+    ('[run]\ncontinuum = "fem"\n[continuum]\ncrack_length = 15.0\n' + GOOD, "crack_length = 15 Å is shorter than the region's radius"),
+    ('[run]\ncontinuum = "fem"\n[continuum]\nheight = 30.0\n' + GOOD, "is not inside the 400 x 30 Å specimen"),
+    ('[run]\ncontinuum = "fem"\n[continuum]\nwidth = 190.0\n' + GOOD, "the crack grown by the region's radius is impossible"),
+    ('[run]\ncontinuum = "fem"\n[continuum]\npoisson_ratio = 0.6\n' + GOOD, "poisson_ratio must lie in (-1, 0.5)"),
+    ('[run]\ncontinuum = "predictor"\n[continuum]\nheight = 1000.0\n' + GOOD, "the predictor was trained for"),
+])
+def test_specimen_config_errors(tmp_path, text, message):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        read_config(path)
+    assert message in str(err.value), str(err.value)
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_fem_continuum_run_completes(tmp_path, ranks):
+    config = write_config(tmp_path, increments=3, every=0,
+                          extra='[continuum]\nwidth = 300.0\nheight = 400.0\ncrack_length = 100.0\n')
+    config.write_text(config.read_text().replace("[run]\n", '[run]\ncontinuum = "fem"\n'))
+    proc = ok(launch(config, ranks))
+    h = history(tmp_path)["tip"]
+    assert list(h["increment"]) == [0, 1, 2] and np.all(np.isfinite(h["energy"]))
+    assert 55 < h["K_G"] < 68                                 # the same Griffith load as "lefm"
+    assert "continuum 'fem'" in proc.stdout

@@ -92,6 +92,9 @@ def test_config_errors(tmp_path):
     bad.write_text('[dta]\npath = "x.xyz"\n')
     with pytest.raises(ConfigError, match=r"unknown section\(s\) \['dta'\]"):
         read_config(bad)
+    bad.write_text('[data]\npath = "x.xyz"\n[model]\nkind = "ani"\nelements = ["Si"]\nhiden = [8]\n')
+    with pytest.raises(ConfigError, match=r"unknown \[model\] key\(s\) \['hiden'\] for kind 'ani'.*'hidden'"):
+        read_config(bad)
 
 
 def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):

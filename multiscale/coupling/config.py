@@ -43,14 +43,25 @@ ATOMISTIC_KEYS = {                             # CrackRegion's spec
     "stress_radius": (float, None),            # Å around the tip for stress samples; None = interior
     "broken_bond": (float, None),              # Å; None = 1.3 x the bond length
 }
+CONTINUUM_KEYS = {                             # the specimen of continuum = "fem" / "predictor"
+    "kind": (str, "sent"),                     # "sent" (edge crack) or "ccp" (centre crack, region at the right tip)
+    "width": (float, 400.0),                   # Å
+    "height": (float, 600.0),                  # Å
+    "crack_length": (float, 160.0),            # Å; sent: edge crack length, ccp: half length
+    "youngs_modulus": (float, None),           # GPa; None = isotropic equivalent of the potential (E' matched)
+    "poisson_ratio": (float, None),            # None = Voigt average of the potential's constants
+}
+# the shipped predictor's training range (docs/fields.md): crack_length/width per kind, height/width
+PREDICTOR_RANGE = {"sent": (0.15, 0.55), "ccp": (0.10, 0.35), "aspect": (1.0, 2.0)}
 REGION_KEYS = {"name": (str, None), "ranks": (int, 1)}
 DEBUG_KEYS = {"region": (str, None), "inject_nan_at": (int, None), "hang_at": (int, None),
               "exit_at": (int, None)}
 SECTIONS = {"run": RUN_KEYS, "loading": LOADING_KEYS, "atomistic": ATOMISTIC_KEYS,
-            "region": None, "debug": DEBUG_KEYS}
+            "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS}
 CONTINUUM_MODELS = ("lefm", "fem", "predictor")
 K_UNITS = {"K_G": None, "GPa*sqrt(A)": 1.0, "MPa*sqrt(m)": 100.0}  # -> GPa sqrt(Å)
-POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary",
+POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary", "width", "height",
+            "crack_length", "youngs_modulus",
             "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond"}
 NON_NEGATIVE = {"max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
                 "k_start", "inject_nan_at", "hang_at", "exit_at"}
@@ -82,6 +93,7 @@ class RunConfig:
     k_unit: str
     regions: list[RegionConfig]
     debug: dict[str, Any] = field(default_factory=dict)
+    specimen: dict[str, Any] = field(default_factory=dict)   # [continuum] with defaults; {} for "lefm"
 
     @property
     def world_size(self) -> int:
@@ -191,6 +203,7 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
             raise ConfigError(f"{where} ({rname}): boundary = {spec['boundary']} Å must be thinner than "
                               f"radius = {spec['radius']} Å; enlarge radius")
         regions.append(RegionConfig(rname, values.get("ranks", 1), spec, load))
+    specimen = _specimen(raw, run["continuum"], regions)
     if debug:
         target = debug.setdefault("region", regions[0].name)
         if target not in names:
@@ -199,7 +212,49 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
     return RunConfig(path=path, text=text, output=out, continuum=run["continuum"],
                      max_increments=run["max_increments"], checkpoint_every=run["checkpoint_every"],
                      timeout=run["timeout"], stop_after_advances=run["stop_after_advances"],
-                     k_unit=loading["unit"], regions=regions, debug=debug)
+                     k_unit=loading["unit"], regions=regions, debug=debug, specimen=specimen)
+
+
+def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
+    """The [continuum] table with defaults, checked against every region's disc (and, for the
+    predictor, its training range); {} for "lefm", which has no specimen."""
+    if continuum == "lefm":
+        if "continuum" in raw:
+            raise ConfigError('[continuum] describes the specimen of continuum = "fem" or "predictor"; '
+                              'continuum = "lefm" (the near-tip K-field) has none: remove [continuum] '
+                              'or set [run] continuum = "fem"')
+        return {}
+    from ..continuum.specimen import KINDS, Specimen
+    sp = {k: v[1] for k, v in CONTINUUM_KEYS.items()} | _section(
+        "[continuum]", raw.get("continuum", {}), CONTINUUM_KEYS)
+    if sp["kind"] not in KINDS:
+        raise ConfigError(f"[continuum] kind must be one of {list(KINDS)}, got {sp['kind']!r}")
+    W, H, a = sp["width"], sp["height"], sp["crack_length"]
+    nu = sp["poisson_ratio"]
+    if nu is not None and not -1.0 < nu < 0.5:
+        raise ConfigError(f"[continuum] poisson_ratio must lie in (-1, 0.5), got {nu}")
+    tip_x = a if sp["kind"] == "sent" else W / 2 + a
+    for rc in regions:
+        R, where = rc.spec["radius"], f"[continuum] with region {rc.name} (radius = {rc.spec['radius']:g} Å)"
+        if a <= R:
+            raise ConfigError(f"{where}: crack_length = {a:g} Å is shorter than the region's radius; "
+                              f"the disc would reach past the crack's start; make crack_length > {R:g} Å")
+        if tip_x + R >= W or R >= H / 2:
+            raise ConfigError(f"{where}: the region's disc around the tip ({tip_x:g}, 0) is not inside the "
+                              f"{W:g} x {H:g} Å specimen; enlarge width/height or shorten crack_length")
+        try:   # the crack may grow by up to the region's radius during the run
+            Specimen(sp["kind"], W, H, a + R, 0.0, 1.0, sp["youngs_modulus"] or 150.0, nu or 0.25)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: the crack grown by the region's radius is impossible: {exc}") from None
+        if continuum == "predictor":
+            lo, hi = PREDICTOR_RANGE[sp["kind"]]
+            alo, ahi = PREDICTOR_RANGE["aspect"]
+            if not (lo <= a / W and (a + R) / W <= hi and alo <= H / W <= ahi):
+                raise ConfigError(f"{where}: the predictor was trained for crack_length/width in [{lo}, {hi}] "
+                                  f"({sp['kind']}) and height/width in [{alo}, {ahi}]; this specimen has "
+                                  f"{a / W:.3f}-{(a + R) / W:.3f} (crack growth by the radius included) and "
+                                  f"{H / W:.3f}; change the specimen or use continuum = \"fem\"")
+    return sp
 
 
 def read_config(path: str | Path | None = None, output: str | Path | None = None) -> RunConfig:

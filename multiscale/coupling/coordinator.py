@@ -186,7 +186,7 @@ class Coordinator:
                 self.log(f"material for {Path(rc.spec['potential']).name}: a = {m.lattice_constant:.5f} Å, "
                          f"C11/C12/C44 = {m.C11:.1f}/{m.C12:.1f}/{m.C44:.1f} GPa, gamma(111) = "
                          f"{m.surface_energy:.3f} J/m^2 ({time.perf_counter() - t0:.1f} s)")
-            model = build_continuum(self.config.continuum, materials[key])
+            model = build_continuum(self.config.continuum, materials[key], self.config.specimen)
             unit = K_UNITS[self.config.k_unit] or model.k_g
             load = rc.loading
             loading = QuasiStaticLoading(k_start=load["k_start"] * unit, k_step=load["k_step"] * unit,

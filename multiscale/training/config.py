@@ -32,14 +32,25 @@ from .trainer import TrainConfig
 SECTIONS = {"data", "model", "training", "output", "active"}  # [active]: multiscale.active_learning
 
 
-def _build_message_passing(elements, **kwargs):
+def _message_passing():
     from ..potentials import MessagePassingPotential
-    return MessagePassingPotential(elements, **kwargs)
+    return MessagePassingPotential
+
+
+def _ani():
+    from ..potentials.ani import build_ani
+    return build_ani
+
+
+def _build_message_passing(elements, **kwargs):
+    return _message_passing()(elements, **kwargs)
 
 
 def _build_ani(elements, **kwargs):
-    from ..potentials.ani import build_ani
-    return build_ani(elements, **kwargs)
+    return _ani()(elements, **kwargs)
+
+
+_TARGETS = {"message-passing": _message_passing, "ani": _ani}  # whose keywords [model] may set
 
 
 BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {
@@ -98,6 +109,14 @@ def read_config(path: str | Path) -> RunConfig:
     dtype_name = model.pop("dtype", "float64")
     if dtype_name not in ("float64", "float32"):
         raise ConfigError(f"{path}: [model] dtype must be float64 or float32")
+    import inspect
+    params = inspect.signature(_TARGETS[kind]() if kind in _TARGETS else BUILDERS[kind]).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        allowed = sorted(set(params) - {"elements", "seed"})
+        bad = sorted(model.keys() - set(allowed))
+        if bad:
+            raise ConfigError(f"{path}: unknown [model] key(s) {bad} for kind {kind!r}; allowed: "
+                              f"{sorted(allowed + ['kind', 'elements', 'ensemble', 'dtype'])}")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     training = raw.get("training", {})
     bad = sorted(training.keys() - fields)
