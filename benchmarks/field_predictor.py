@@ -2,16 +2,22 @@
 
     .venv/bin/python benchmarks/field_predictor.py [--quick] [--json FILE] [--figure FILE]
 
-For each random specimen: the FE time is mesh + assembly + solve + K (``FieldSolution.seconds``)
-plus evaluating the field at Q points; the predictor time is one call for that specimen
-(single) or one call for all specimens together (batched, per specimen).  Both on one thread.
+For each random specimen: the FE time is mesh + assembly + solve + K plus evaluating the
+field at Q points (wall time of the whole); the predictor time is one call for that specimen
+(single) or one call for all specimens together (batched, per specimen).  Both on one thread,
+interleaved in rounds, medians reported.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")  # one thread for FE too (OpenBLAS' idle threads spin and
+                                      # would steal the core the predictor runs on next)
+import argparse  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path
 
 import numpy as np
@@ -35,37 +41,37 @@ def main() -> int:
 
     pred = FieldPredictor.load(model_path("crack-fields"))
     rng = np.random.default_rng(2024)
-    n = 4 if args.quick else 16
-    specs, queries, fe = [], [], []
-    for _ in range(n):
-        spec = random_specimen(rng)
-        sol = solve(spec)
-        xy = query_points(spec, sol.inside, args.queries, rng)
-        t1 = time.perf_counter()
-        sol.displacements(xy), sol.stresses(xy)
-        fe.append(sol.seconds + time.perf_counter() - t1)
-        specs.append(spec), queries.append(xy)
-    pred.predict(specs[0], queries[0])  # warm-up (TorchScript profiling runs)
-    pred.predict(specs[0], queries[0])
-    single = []
-    for spec, xy in zip(specs, queries):
+    n, repeats = (4, 3) if args.quick else (16, 3)
+    specs = [random_specimen(rng) for _ in range(n)]
+    pred.predict(specs[0], np.array([[1.0, 0.0]]))  # warm-up (TorchScript profiling runs)
+    pred.predict(specs[0], np.array([[1.0, 0.0]]))
+    # Each round times every FE solve, then every single prediction, then the batch, so FE and
+    # predictor see the same machine load (this machine's speed drifts by 2x within minutes);
+    # each figure is the median over rounds and specimens.
+    fe, single, k_only, batched, queries = [[] for _ in range(n)], [[] for _ in range(n)], \
+        [[] for _ in range(n)], [], [None] * n
+    for _ in range(repeats):
+        for i, spec in enumerate(specs):
+            t0 = time.perf_counter()
+            sol = solve(spec)
+            if queries[i] is None:
+                queries[i] = query_points(spec, sol.inside, args.queries, np.random.default_rng(i))
+            sol.displacements(queries[i]), sol.stresses(queries[i])
+            fe[i].append(time.perf_counter() - t0)
+        for store, m in ((single, args.queries), (k_only, 1)):
+            for i, spec in enumerate(specs):
+                t0 = time.perf_counter()
+                pred.predict(spec, queries[i][:m])
+                store[i].append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        pred.predict(spec, xy)
-        single.append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    pred.predict_batch(specs, queries)
-    batched = (time.perf_counter() - t0) / n
-    k_only = []  # K needs the encoder and the K head only: one query point
-    for spec, xy in zip(specs, queries):
-        t0 = time.perf_counter()
-        pred.predict(spec, xy[:1])
-        k_only.append(time.perf_counter() - t0)
-    out = {"specimens": n, "queries": args.queries, "fe_seconds": float(np.median(fe)),
-           "predictor_single_seconds": float(np.median(single)), "predictor_batched_seconds": batched,
-           "speedup_single": float(np.median(fe) / np.median(single)),
-           "speedup_batched": float(np.median(fe) / batched),
-           "predictor_k_only_seconds": float(np.median(k_only)),
-           "speedup_k_only": float(np.median(fe) / np.median(k_only)), "threads": 1}
+        pred.predict_batch(specs, queries)
+        batched.append((time.perf_counter() - t0) / n)
+    med = lambda rows: float(np.median([np.median(r) for r in rows]))  # noqa: E731
+    fe, single, k_only, batched = med(fe), med(single), med(k_only), float(np.median(batched))
+    out = {"specimens": n, "queries": args.queries, "rounds": repeats, "fe_seconds": fe,
+           "predictor_single_seconds": single, "predictor_batched_seconds": batched,
+           "speedup_single": fe / single, "speedup_batched": fe / batched,
+           "predictor_k_only_seconds": k_only, "speedup_k_only": fe / k_only, "threads": 1}
     print(json.dumps(out, indent=2))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1))

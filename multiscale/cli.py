@@ -89,7 +89,8 @@ def _fields(args) -> int:
     elif args.fields_command == "evaluate":
         from .fields.evaluate import evaluate
         from .registry import model_path
-        model = model_path("crack-fields") if args.model == "crack-fields" else args.model
+        from .registry import SHIPPED
+        model = model_path(args.model) if args.model in SHIPPED else args.model
         if args.data is None:  # fresh held-out specimens, solved by FE now
             import tempfile
             from pathlib import Path
@@ -99,6 +100,17 @@ def _fields(args) -> int:
                 print(json.dumps(evaluate(model, data, plots=args.plots), indent=2))
         else:
             print(json.dumps(evaluate(model, args.data, plots=args.plots), indent=2))
+    elif args.fields_command == "atomistic-data":
+        from .fields.atomistic import build as build_atomistic_data
+        train, test = build_atomistic_data(args.work, args.potential)
+        print(f"wrote {train} and {test}")
+    elif args.fields_command == "finetune":
+        from .fields.finetune import finetune_from_config
+        report = finetune_from_config(args.config)
+        print(json.dumps({k: report[k] for k in ("before", "after")}, indent=2))
+    elif args.fields_command == "build-atomistic":
+        from .fields.build import build_atomistic
+        build_atomistic(args.work, args.potential)
     else:
         from .fields.build import build
         build(args.work)
@@ -194,13 +206,22 @@ def parser() -> argparse.ArgumentParser:
     ftrain = fsub.add_parser("train", help="train a field predictor from a TOML configuration")
     ftrain.add_argument("config")
     feval = fsub.add_parser("evaluate", help="errors of a field predictor against FE, as JSON")
-    feval.add_argument("model", help="field predictor file, or crack-fields for the shipped one")
+    feval.add_argument("model", help="field predictor file, or a shipped name (crack-fields, crack-fields-si)")
     feval.add_argument("--data", help="FE dataset (HDF5); default: --n fresh specimens")
     feval.add_argument("--n", type=int, default=20, help="fresh specimens when --data is not given")
     feval.add_argument("--seed", type=int, default=12345)
     feval.add_argument("--plots", help="folder for PNGs of predicted vs FE fields")
     fbuild = fsub.add_parser("build-default", help="regenerate the shipped crack-field predictor")
     fbuild.add_argument("--work", default="results/crack_fields", help="folder for data and checkpoints")
+    fatom = fsub.add_parser("atomistic-data", help="near-tip stresses of LAMMPS crack regions (HDF5)")
+    fatom.add_argument("--work", default="results/crack_fields", help="folder for atomistic_{train,test}.h5")
+    fatom.add_argument("--potential", default="si-ani", help="silicon model file or shipped name, or sw")
+    ftune = fsub.add_parser("finetune", help="fine-tune a field predictor on atomistic stresses (TOML)")
+    ftune.add_argument("config")
+    fbatom = fsub.add_parser("build-atomistic",
+                             help="regenerate crack-fields-si: atomistic data, then fine-tuning")
+    fbatom.add_argument("--work", default="results/crack_fields", help="folder for data and checkpoints")
+    fbatom.add_argument("--potential", default="si-ani", help="silicon model file or shipped name")
     fields.set_defaults(func=_fields)
 
     demo = sub.add_parser("demo", help="the main job on the embedded defaults")

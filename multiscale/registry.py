@@ -17,6 +17,11 @@ SHIPPED = {
         "description": "FieldPerceiver crack-field predictor (sent/ccp, FE-trained; docs/fields.md)",
         "regenerate": "multiscale fields build-default",
     },
+    "crack-fields-si": {
+        "file": "crack_fields_si.pt",
+        "description": "crack-fields fine-tuned on si-ani near-tip stresses from LAMMPS (docs/fields.md)",
+        "regenerate": "multiscale fields build-atomistic",
+    },
 }
 
 

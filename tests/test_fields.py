@@ -84,6 +84,36 @@ def test_export_load_round_trip_and_torchscript_equals_eager(tmp_path):
     assert torch.count_nonzero(eager["k"][0]) == 4  # two tips, two modes
 
 
+def test_k_of_the_predicted_field_is_the_k_head(tmp_path):
+    """With the smooth part switched off the field is the K head's Williams field: the
+    interaction integral on it (autograd gradients, disc of 0.02 W) returns the K head's K_I
+    and K_II; a random smooth part (no sqrt(r) features) adds an error that vanishes with the
+    disc like sqrt(radius)."""
+    from multiscale.fields.evaluate import k_from_field
+    torch.manual_seed(3)
+    model = FieldPerceiver(**TINY)
+    report = {"validation": {}, "epochs": 0, "n_train": 0, "seconds": 0.0}
+    spec = Specimen("ccp", 80.0, 120.0, 16.0, crack_angle=20.0, poisson_ratio=0.3, stress=1.5,
+                    youngs_modulus=120.0)
+    with torch.no_grad():
+        model.head[-1].weight.zero_(), model.head[-1].bias.zero_()
+        model.k_head[-1].bias.copy_(torch.tensor([1.1, 0.2, 0.9, -0.15]))
+    path = export_model(model, {"output": {"name": "t", "model": str(tmp_path / "k.pt"),
+                                           "description": ""}}, report)
+    pred = FieldPredictor.load(path)
+    head = pred.predict(spec, spec.tips())
+    for tip in range(2):
+        k1, k2 = k_from_field(pred, spec, tip)
+        assert abs(k1 - head.k1[tip]) < 2e-3 * abs(head.k1[tip])
+        assert abs(k2 - head.k2[tip]) < 2e-3 * abs(head.k1[tip])
+    with torch.no_grad():   # a random smooth part: bounded stress at the tip, so its share of
+        model.head[-1].weight.normal_(0, 0.3)   # the integral falls like sqrt(disc radius)
+    pred = FieldPredictor.load(export_model(model, {"output": {"name": "t", "model": str(tmp_path / "r.pt"),
+                                                               "description": ""}}, report))
+    err = [abs(k_from_field(pred, spec, 0, radius=f * spec.width)[0] / head.k1[0] - 1) for f in (0.02, 0.005)]
+    assert err[1] < 0.6 * err[0]
+
+
 def test_potential_file_is_not_a_field_predictor(tmp_path):
     from multiscale.potentials import LennardJones
     path = multiscale.export(LennardJones(["Ar"], 0.0104, 3.4, 8.5), tmp_path / "lj.pt")
@@ -111,7 +141,7 @@ def test_fields_scale_exactly_with_stress_modulus_and_width(tiny_model):
 
 def test_training_reduces_held_out_error(fe_data, tmp_path):
     train_file, test_file = fe_data
-    cfg = _config(tmp_path, train_file, test_file, epochs=25)
+    cfg = _config(tmp_path, train_file, test_file, epochs=60)
     torch.manual_seed(cfg["train"]["seed"])
     from multiscale.fields.train import build_model
     tt = to_tensors(fdata.read(train_file))
@@ -121,7 +151,7 @@ def test_training_reduces_held_out_error(fe_data, tmp_path):
     assert after["stress_rel_l2"] < 0.85 * before["stress_rel_l2"]
     # the checkpoint lets training resume where it stopped
     saved = torch.load(tmp_path / "ckpt.pt", weights_only=False)
-    assert saved["state"]["epoch"] == 25 and len(saved["state"]["history"]) == 25
+    assert saved["state"]["epoch"] == 60 and len(saved["state"]["history"]) == 60
 
 
 def test_evaluate_json_keys(tiny_model, fe_data, tmp_path):
@@ -134,9 +164,10 @@ def test_evaluate_json_keys(tiny_model, fe_data, tmp_path):
                      "--plots", str(tmp_path / "plots")]) == 0
     out = json.loads(buf.getvalue())
     for key in ("displacement_rel_l2", "stress_rel_l2_outside_r0", "k1_from_field_rel_error",
-                "k1_from_head_rel_error", "k1_fit_on_fe_field_rel_error"):
+                "k1_field_integral_fe_disc_rel_error", "k1_from_head_rel_error", "k1_fit_on_fe_field_rel_error"):
         assert set(out[key]) == {"mean", "max"} and out[key]["mean"] >= 0
     assert out["r0_over_w"] == 0.02 and out["n_specimens"] == 3
+    assert set(out["k1_field_integral_rel_error"]) == {"0.02", "0.01", "0.005", "0.0025"}
     assert (tmp_path / "plots" / "fields_0.png").stat().st_size > 10_000
 
 
@@ -156,3 +187,6 @@ def test_shipped_model_meets_targets_on_held_out_fe(tmp_path):
     assert out["displacement_rel_l2"]["mean"] <= 0.02
     assert out["stress_rel_l2_outside_r0"]["mean"] <= 0.05
     assert out["k1_from_head_rel_error"]["mean"] <= 0.03
+    assert out["k1_from_field_rel_error"]["mean"] <= 0.03        # displacement fit of the field
+    by_disc = out["k1_field_integral_rel_error"]                  # interaction integral: converges
+    assert by_disc["0.0025"]["mean"] < by_disc["0.02"]["mean"]    # to the head's K as the disc shrinks

@@ -50,6 +50,7 @@ CONTINUUM_KEYS = {                             # the specimen of continuum = "fe
     "crack_length": (float, 160.0),            # Å; sent: edge crack length, ccp: half length
     "youngs_modulus": (float, None),           # GPa; None = isotropic equivalent of the potential (E' matched)
     "poisson_ratio": (float, None),            # None = Voigt average of the potential's constants
+    "model": (str, None),                      # predictor only: file or shipped name; None = "crack-fields"
 }
 # the shipped predictor's training range (docs/fields.md): crack_length/width per kind, height/width
 PREDICTOR_RANGE = {"sent": (0.15, 0.55), "ccp": (0.10, 0.35), "aspect": (1.0, 2.0)}
@@ -231,6 +232,14 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
         raise ConfigError(f"[continuum] kind must be one of {list(KINDS)}, got {sp['kind']!r}")
     W, H, a = sp["width"], sp["height"], sp["crack_length"]
     nu = sp["poisson_ratio"]
+    if sp["model"] is not None and continuum != "predictor":
+        raise ConfigError(f'[continuum] model = {sp["model"]!r} names a field predictor, used only with '
+                          f'[run] continuum = "predictor" (this run uses "{continuum}"); remove it')
+    if sp["model"] is not None:
+        from ..registry import SHIPPED
+        if sp["model"] not in SHIPPED and not Path(sp["model"]).is_file():
+            raise ConfigError(f"[continuum] model {sp['model']!r} is neither a shipped field predictor "
+                              f"({sorted(SHIPPED)}) nor an existing file")
     if nu is not None and not -1.0 < nu < 0.5:
         raise ConfigError(f"[continuum] poisson_ratio must lie in (-1, 0.5), got {nu}")
     tip_x = a if sp["kind"] == "sent" else W / 2 + a

@@ -117,6 +117,7 @@ class SpecimenContinuum:
     def __init__(self, mat: Material, options: dict | None = None):
         from ..continuum.specimen import Specimen
         options = dict(options or {})
+        options.pop("model", None)             # the predictor's file; not part of the specimen
         self.k_g = LEFMContinuum(mat).k_g      # same Griffith load as "lefm": the K ramp means the same
         E, nu = isotropic_equivalent(mat)
         if options.get("poisson_ratio") is not None:
@@ -183,18 +184,26 @@ class FEMContinuum(SpecimenContinuum):
 
 
 class PredictorContinuum(SpecimenContinuum):
-    """The specimen's field from the shipped attention field predictor ("crack-fields",
-    docs/fields.md); K_unit from its K head, whose Williams field its displacements contain."""
+    """The specimen's field from an attention field predictor (``[continuum] model``: a file or
+    a shipped name, default "crack-fields"; "crack-fields-si" is the one fine-tuned on the
+    shipped silicon model's near-tip stresses, docs/fields.md); K_unit from its K head, whose
+    Williams field its displacements contain."""
 
-    _predictor = None
+    _loaded: dict = {}   # model path -> FieldPredictor, per process
+
+    def __init__(self, mat: Material, options: dict | None = None):
+        from ..registry import SHIPPED, model_path
+        options = dict(options or {})
+        name = options.pop("model", None) or "crack-fields"
+        super().__init__(mat, options)
+        self.model_path = str(model_path(name) if name in SHIPPED else name)
 
     def _solve(self, spec):
-        if PredictorContinuum._predictor is None:
+        if self.model_path not in self._loaded:
             from ..fields.predictor import FieldPredictor
-            from ..registry import model_path
-            PredictorContinuum._predictor = FieldPredictor.load(model_path("crack-fields"))
-        sol = (PredictorContinuum._predictor, spec)
-        return sol, PredictorContinuum._predictor.predict(spec, spec.tips()[:1]).k1[0]
+            PredictorContinuum._loaded[self.model_path] = FieldPredictor.load(self.model_path)
+        predictor = self._loaded[self.model_path]
+        return (predictor, spec), predictor.predict(spec, spec.tips()[:1]).k1[0]
 
     @staticmethod
     def _displacements(sol, xy):

@@ -8,11 +8,14 @@ point cross-attends to the latents.  Each query's output is
     field(x) = smooth part (MLP on the query's attention read-out)
              + sum over tips of w(r) * Williams K-field(K*_I, K*_II),
 
-where K* per tip is read from the pooled latents and w(r) = (1 - (r/a)^2)^2 confines the
+where K* per tip is read from the pooled latents and w(r) = (1 - (r/a)^4)^2 confines the
 singular term to the crack's neighbourhood (beyond it the Williams field of one tip would
 open a false cut along the other tip's extension).  Queries carry Fourier features and
-crack-aware features: sqrt(r) angular functions about each tip and the Westergaard function
-sqrt(Z^2 - a^2), which jumps across the crack faces and nowhere else.
+crack-aware features: r^(3/2) angular functions about each tip and (Z^2 - a^2)^(3/2) of the
+complex coordinate Z about the crack, which jump across the crack faces and nowhere else.
+No feature has a sqrt(r) singularity, so the smooth part's stress stays bounded at a tip
+and the K of the predicted field is the K head's: the interaction integral on the
+predicted field recovers it as the integration disc shrinks (docs/fields.md).
 
 Everything here is non-dimensional (see ``inputs``): x* = x/W, u* = u E/(s W), sigma* =
 sigma/s, K* = K/(s sqrt W), so the physical fields follow from linearity exactly.
@@ -28,21 +31,48 @@ from torch import nn
 
 from .inputs import GLOBAL_FEATURES, MAX_TIPS, TOKEN_FEATURES
 
+TIP_FEATURES = 5  # per tip: r^(3/2) cos/sin(theta/2, 3 theta/2), r
+
+
+class _Attention(nn.Module):
+    """Multi-head attention of queries (B, L, dim) on keys/values (B, S, kv_dim).
+
+    Written out (one packed key/value projection and ``scaled_dot_product_attention``) rather
+    than ``nn.MultiheadAttention``, whose TorchScript graph costs ~40 small ops per call: the
+    decoder runs on every query point and the predictor is timed against FE in ``benchmarks/``."""
+
+    def __init__(self, dim: int, heads: int, kv_dim: int):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"attention width {dim} is not divisible by {heads} heads")
+        self.heads = heads
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(kv_dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
+        b, n, dim = x.shape
+        h = self.heads
+        q = self.q(x).view(b, n, h, dim // h).transpose(1, 2)
+        k, v = self.kv(kv).view(b, kv.shape[1], 2, h, dim // h).permute(2, 0, 3, 1, 4).unbind(0)
+        o = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return self.out(o.transpose(1, 2).reshape(b, n, dim))
+
 
 class _Block(nn.Module):
     """Pre-norm attention (cross or self) followed by an MLP, both residual."""
 
-    def __init__(self, dim: int, heads: int):
+    def __init__(self, dim: int, heads: int, kv_dim: int = 0):
         super().__init__()
+        kv_dim = kv_dim or dim
         self.norm_q = nn.LayerNorm(dim)
-        self.norm_kv = nn.LayerNorm(dim)
-        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_kv = nn.LayerNorm(kv_dim)
+        self.attn = _Attention(dim, heads, kv_dim)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor) -> torch.Tensor:
-        k = self.norm_kv(kv)
-        q = q + self.attn(self.norm_q(q), k, k, need_weights=False)[0]
+        q = q + self.attn(self.norm_q(q), self.norm_kv(kv))
         return q + self.mlp(self.norm_mlp(q))
 
 
@@ -57,26 +87,38 @@ def _crack_frame(query: torch.Tensor, tips: torch.Tensor, dirs: torch.Tensor):
     return r, torch.atan2(y, x)
 
 
-def williams(r: torch.Tensor, theta: torch.Tensor, dirs: torch.Tensor, nu: torch.Tensor):
-    """Plane-strain K-fields per unit K* with E = 1, in the global frame.
+def k_field(r: torch.Tensor, theta: torch.Tensor, dirs: torch.Tensor, nu: torch.Tensor,
+            k1: torch.Tensor, k2: torch.Tensor):
+    """Plane-strain Williams K-fields with E = 1 in the global frame, per tip.
 
-    r, theta: (B, Q, T); dirs: (B, T, 2); nu: (B,).  Returns displacements (B, Q, T, 2, 2) and
-    stresses (B, Q, T, 2, 3); axis -2 is the mode (I, II), the last axis the component."""
-    nu = nu.view(-1, 1, 1)
-    mu = 1.0 / (2.0 * (1.0 + nu))
-    kappa = 3.0 - 4.0 * nu
-    ch, sh = torch.cos(theta / 2), torch.sin(theta / 2)
-    c3, s3 = torch.cos(1.5 * theta), torch.sin(1.5 * theta)
-    g = torch.sqrt(r / (2 * math.pi)) / (2 * mu)
-    ux1, uy1 = g * ch * (kappa - 1 + 2 * sh * sh), g * sh * (kappa + 1 - 2 * ch * ch)
-    ux2, uy2 = g * sh * (kappa + 1 + 2 * ch * ch), -g * ch * (kappa - 1 - 2 * sh * sh)
+    r, theta, k1, k2: (B, Q, T) (k1, k2 the mode I and II intensities at each query);
+    dirs: (B, T, 2); nu: (B,).  Returns displacements (B, Q, T, 2) and stresses (B, Q, T, 3)
+    [xx, yy, xy].  Every term is a multiple of cos or sin of theta/2, 3 theta/2 and 5 theta/2
+    (products of half-angle functions expanded), which keeps the graph short."""
+    kappa = (3.0 - 4.0 * nu).view(-1, 1, 1)
+    mult = torch.tensor([0.5, 1.5, 2.5], dtype=r.dtype, device=r.device)
+    ang = theta.unsqueeze(-1) * mult
+    c, s = torch.cos(ang), torch.sin(ang)
+    c1, c3, c5 = c.unbind(-1)
+    s1, s3, s5 = s.unbind(-1)
+    g = torch.sqrt(r / (2 * math.pi)) * (1.0 + nu.view(-1, 1, 1))   # sqrt(r/2pi) / (2 mu), E = 1
+    ux = g * (k1 * ((kappa - 0.5) * c1 - 0.5 * c3) + k2 * ((kappa + 1.5) * s1 + 0.5 * s3))
+    uy = g * (k1 * ((kappa + 0.5) * s1 - 0.5 * s3) - k2 * ((kappa - 1.5) * c1 + 0.5 * c3))
     f = 1.0 / torch.sqrt(2 * math.pi * r)
-    sx1, sy1, sxy1 = f * ch * (1 - sh * s3), f * ch * (1 + sh * s3), f * sh * ch * c3
-    sx2, sy2, sxy2 = -f * sh * (2 + ch * c3), f * sh * ch * c3, f * ch * (1 - sh * s3)
-    c, s = dirs[..., 0].unsqueeze(1), dirs[..., 1].unsqueeze(1)
-    u = torch.stack([_rotate_vector(ux1, uy1, c, s), _rotate_vector(ux2, uy2, c, s)], dim=-2)
-    sig = torch.stack([_rotate_tensor(sx1, sy1, sxy1, c, s), _rotate_tensor(sx2, sy2, sxy2, c, s)], dim=-2)
-    return u, sig
+    sx = f * (k1 * (0.75 * c1 + 0.25 * c5) - k2 * (1.75 * s1 + 0.25 * s5))
+    sy = f * (k1 * (1.25 * c1 - 0.25 * c5) + k2 * 0.25 * (s5 - s1))
+    sxy = f * (k1 * 0.25 * (s5 - s1) + k2 * (0.75 * c1 + 0.25 * c5))
+    cd, sd = dirs[..., 0].unsqueeze(1), dirs[..., 1].unsqueeze(1)
+    return _rotate_vector(ux, uy, cd, sd), _rotate_tensor(sx, sy, sxy, cd, sd)
+
+
+def williams(r: torch.Tensor, theta: torch.Tensor, dirs: torch.Tensor, nu: torch.Tensor):
+    """Unit K-fields per mode: displacements (B, Q, T, 2, 2) and stresses (B, Q, T, 2, 3);
+    axis -2 is the mode (I, II), the last axis the component (see :func:`k_field`)."""
+    one, zero = torch.ones_like(r), torch.zeros_like(r)
+    u1, s1 = k_field(r, theta, dirs, nu, one, zero)
+    u2, s2 = k_field(r, theta, dirs, nu, zero, one)
+    return torch.stack([u1, u2], dim=-2), torch.stack([s1, s2], dim=-2)
 
 
 def _rotate_vector(ux, uy, c, s):
@@ -86,21 +128,28 @@ def _rotate_vector(ux, uy, c, s):
 
 def _rotate_tensor(sx, sy, sxy, c, s):
     """Crack-frame stress components to global [xx, yy, xy]."""
-    return torch.stack([c * c * sx + s * s * sy - 2 * c * s * sxy,
-                        s * s * sx + c * c * sy + 2 * c * s * sxy,
-                        c * s * (sx - sy) + (c * c - s * s) * sxy], dim=-1)
+    cc, ss, cs = c * c, s * s, c * s
+    return torch.stack([cc * sx + ss * sy - 2 * cs * sxy,
+                        ss * sx + cc * sy + 2 * cs * sxy,
+                        cs * (sx - sy) + (cc - ss) * sxy], dim=-1)
 
 
 class FieldPerceiver(nn.Module):
     """forward(tokens (B, N, TOKEN_FEATURES), glob (B, GLOBAL_FEATURES), tips (B, 2, 2),
     dirs (B, 2, 2), tip_mask (B, 2), nu (B,), query (B, Q, 2)) -> {"displacements" (B, Q, 2),
-    "stresses" (B, Q, 3) [xx, yy, xy], "k" (B, 2, 2) [tip, mode]}, all non-dimensional."""
+    "stresses" (B, Q, 3) [xx, yy, xy], "k" (B, 2, 2) [tip, mode]}, all non-dimensional.
+
+    ``dim``: width of tokens and latents; ``decoder_dim`` (default ``dim``): width of the
+    per-query path, which dominates the cost of a dense field."""
 
     def __init__(self, dim: int = 64, latents: int = 32, heads: int = 4, layers: int = 2,
-                 frequencies: int = 6):
+                 frequencies: int = 6, decoder_dim: int = 0, decoder_heads: int = 0):
         super().__init__()
+        decoder_dim = decoder_dim or dim
+        decoder_heads = decoder_heads or heads
         self.config = {"dim": dim, "latents": latents, "heads": heads, "layers": layers,
-                       "frequencies": frequencies}
+                       "frequencies": frequencies, "decoder_dim": decoder_dim,
+                       "decoder_heads": decoder_heads}
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32))
         fourier = 2 + 4 * frequencies
         self.token_in = nn.Linear(TOKEN_FEATURES + fourier, dim)
@@ -108,10 +157,13 @@ class FieldPerceiver(nn.Module):
         self.latents = nn.Parameter(0.02 * torch.randn(latents, dim))
         self.encode = _Block(dim, heads)
         self.process = nn.ModuleList([_Block(dim, heads) for _ in range(layers)])
-        query_features = fourier + MAX_TIPS * 9 + 4
-        self.query_in = nn.Sequential(nn.Linear(query_features, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.decode = _Block(dim, heads)
-        self.head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(), nn.Linear(dim, 5))
+        query_features = fourier + MAX_TIPS * TIP_FEATURES + 2
+        self.query_in = nn.Sequential(nn.Linear(query_features, decoder_dim), nn.GELU(),
+                                      nn.Linear(decoder_dim, decoder_dim))
+        self.decode = _Block(decoder_dim, decoder_heads, kv_dim=dim)
+        # no LayerNorm on the per-query path's output: on 1024 queries it costs more than the
+        # two linear layers together
+        self.head = nn.Sequential(nn.Linear(decoder_dim, decoder_dim), nn.GELU(), nn.Linear(decoder_dim, 5))
         self.k_head = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
                                     nn.Linear(dim, 2 * MAX_TIPS))
         # per-channel output scales of the smooth part, set from the training data
@@ -140,29 +192,33 @@ class FieldPerceiver(nn.Module):
         dirs = dirs + unused * torch.tensor([1.0, 0.0], dtype=dirs.dtype, device=dirs.device)
         a = glob[:, 3].view(-1, 1, 1)
         r, theta = _crack_frame(query, tips, dirs)
-        w = torch.clamp(1.0 - (r / a) ** 2, min=0.0) ** 2 * tip_mask.unsqueeze(1)
-        sr = torch.sqrt(r)
-        tip_feats = torch.stack([sr * torch.cos(theta / 2), sr * torch.sin(theta / 2),
-                                 sr * torch.cos(1.5 * theta), sr * torch.sin(1.5 * theta),
-                                 r * sr * torch.cos(theta / 2), r * sr * torch.sin(theta / 2),
-                                 r * sr * torch.cos(1.5 * theta), r * sr * torch.sin(1.5 * theta),
-                                 r], dim=-1) * w.unsqueeze(-1)
-        # Westergaard function sqrt(Z - a) sqrt(Z + a), Z in the crack frame about the crack
-        # centre (sent: its mouth), principal branches: discontinuous on the crack only
+        # window of the K-field: 1 - 2 (r/a)^4 near the tip, so the windowed field's stress
+        # intensity equals K even over a disc of finite radius (a (1 - (r/a)^2)^2 window
+        # costs an interaction integral over r < 0.1 a about 2 %)
+        w = torch.clamp(1.0 - (r / a) ** 4, min=0.0) ** 2 * tip_mask.unsqueeze(1)
+        # The smooth part sees no sqrt(r) function of a tip: its stresses stay bounded there,
+        # so the field's stress intensity is exactly the K head's (the Williams term below).
+        # r^(3/2) angular functions carry the crack-face jumps beyond the K-field.
+        mult = torch.tensor([0.5, 1.5], dtype=r.dtype, device=r.device)
+        ang = theta.unsqueeze(-1) * mult
+        r32 = (r * torch.sqrt(r)).unsqueeze(-1)
+        tip_feats = torch.cat([r32 * torch.cos(ang), r32 * torch.sin(ang), r.unsqueeze(-1)], dim=-1)
+        tip_feats = tip_feats * w.unsqueeze(-1)
+        # (Z^2 - a^2)^(3/2), Z in the crack frame about the crack centre (sent: its mouth),
+        # principal branches: discontinuous on the crack only, r^(3/2) at both crack ends
         centre = tips[:, 0] - a.view(-1, 1) * dirs[:, 0]
         d = query - centre.unsqueeze(1)
         c, s = dirs[:, 0, 0].unsqueeze(1), dirs[:, 0, 1].unsqueeze(1)
         zx, zy = d[..., 0] * c + d[..., 1] * s, -d[..., 0] * s + d[..., 1] * c
-        r1, t1 = torch.sqrt((zx - a[:, 0]) ** 2 + zy ** 2 + 1e-12), torch.atan2(zy, zx - a[:, 0])
-        r2, t2 = torch.sqrt((zx + a[:, 0]) ** 2 + zy ** 2 + 1e-12), torch.atan2(zy, zx + a[:, 0])
-        mod, arg = torch.sqrt(r1 * r2), 0.5 * (t1 + t2)
-        west = torch.stack([mod * torch.cos(arg), mod * torch.sin(arg),
-                            mod * r1 * torch.cos(arg + t1), mod * r1 * torch.sin(arg + t1)], dim=-1)
+        r1sq, t1 = (zx - a[:, 0]) ** 2 + zy ** 2 + 1e-12, torch.atan2(zy, zx - a[:, 0])
+        r2sq, t2 = (zx + a[:, 0]) ** 2 + zy ** 2 + 1e-12, torch.atan2(zy, zx + a[:, 0])
+        mod, arg = (r1sq * r2sq) ** 0.75, 1.5 * (t1 + t2)
+        west = torch.stack([mod * torch.cos(arg), mod * torch.sin(arg)], dim=-1)
         feats = torch.cat([self._fourier(query), tip_feats.flatten(-2), west], dim=-1)
         out = self.head(self.decode(self.query_in(feats), lat)) * self.out_std + self.out_mean
 
-        ub, sb = williams(r, theta, dirs, nu)  # (B, Q, T, mode, comp)
         kw = k.unsqueeze(1) * w.unsqueeze(-1)   # (B, Q, T, mode)
-        u = out[..., :2] + (ub * kw.unsqueeze(-1)).sum(dim=(2, 3))
-        sig = out[..., 2:] + (sb * kw.unsqueeze(-1)).sum(dim=(2, 3))
+        ub, sb = k_field(r, theta, dirs, nu, kw[..., 0], kw[..., 1])
+        u = out[..., :2] + ub.sum(dim=2)
+        sig = out[..., 2:] + sb.sum(dim=2)
         return {"displacements": u, "stresses": sig, "k": k}

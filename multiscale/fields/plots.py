@@ -44,3 +44,42 @@ def compare_fields(spec, solution, predictor, path: str | Path, n: int = 140) ->
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def atomistic_profiles(data_path, model_paths, labels, path: str | Path, sample: int | None = None) -> Path:
+    """sigma_xx, sigma_yy, sigma_xy around two rings about the tip: coarse-grained atomistic
+    stresses of one sample of an atomistic dataset against each model's prediction."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from . import data as fdata
+    from .predictor import FieldPredictor
+    d = fdata.read(data_path)
+    i = len(d) // 2 if sample is None else sample
+    spec = d.specimen(i)
+    rel = d.xy[i] - spec.tips()[0]
+    r, theta = np.hypot(rel[:, 0], rel[:, 1]), np.degrees(np.arctan2(rel[:, 1], rel[:, 0]))
+    radii = np.unique(np.round(r, 6))
+    rings = [radii[1], radii[-2]]
+    preds = [FieldPredictor.load(p).predict(spec, d.xy[i]).stresses for p in model_paths]
+    fig, axes = plt.subplots(2, 3, figsize=(12, 6.5), constrained_layout=True, sharex=True)
+    for row, ring in zip(axes, rings):
+        on = np.abs(r - ring) < 1e-4
+        order = np.argsort(theta[on])
+        for c, (ax, name) in enumerate(zip(row, ("xx", "yy", "xy"))):
+            ax.plot(theta[on][order], d.sigma[i][on][order, c], "ko", ms=4, label="atomistic (coarse-grained)")
+            for p, lab in zip(preds, labels):
+                ax.plot(theta[on][order], p[on][order, c], "-", label=lab)
+            ax.set_title(f"sigma_{name}, r = {ring:.1f} Å")
+            ax.set_ylabel("GPa")
+    for ax in axes[1]:
+        ax.set_xlabel("angle about the tip (deg)")
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"near-tip stresses, a = {spec.crack_length:.0f} Å, W = {spec.width:.0f} Å, "
+                 f"K_I = {d.k[i, 0, 0]:.1f} GPa sqrt(Å) (held out)")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
