@@ -88,9 +88,8 @@ def _fields(args) -> int:
         print(json.dumps(report["validation"], indent=2))
     elif args.fields_command == "evaluate":
         from .fields.evaluate import evaluate
-        from .registry import model_path
-        from .registry import SHIPPED
-        model = model_path(args.model) if args.model in SHIPPED else args.model
+        from .registry import resolve
+        model = resolve(args.model)
         if args.data is None:  # fresh held-out specimens, solved by FE now
             import tempfile
             from pathlib import Path

@@ -35,6 +35,11 @@ def shipped_models() -> dict[str, dict]:
     return out
 
 
+def resolve(name_or_path) -> Path:
+    """A shipped model's file for a shipped name, else the argument as a path."""
+    return model_path(name_or_path) if name_or_path in SHIPPED else Path(name_or_path)
+
+
 def model_path(name: str) -> Path:
     """The file of a shipped model; a clear error if it is unknown or missing."""
     if name not in SHIPPED:

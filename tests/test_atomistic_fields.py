@@ -162,7 +162,7 @@ def test_coupled_run_takes_the_finetuned_predictor():
     assert tuned.model_path.endswith("crack_fields_si.pt") and base.model_path.endswith("crack_fields.pt")
     assert tuned.k_g == base.k_g
     # the K head is held by the fine-tuning: the same K per unit load, so the same loading
-    assert tuned._field(np.zeros(2)).k_unit == pytest.approx(base._field(np.zeros(2)).k_unit, rel=0.02)
+    assert tuned.k_per_stress(np.zeros(2)) == pytest.approx(base.k_per_stress(np.zeros(2)), rel=0.02)
     xy = ring_points(4.0, 12.0, n_r=3, n_theta=12)
     s_base, s_tuned = base.stresses(xy, 60.0, np.zeros(2)), tuned.stresses(xy, 60.0, np.zeros(2))
     assert np.isfinite(s_tuned).all()

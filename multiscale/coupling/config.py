@@ -232,11 +232,11 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
         raise ConfigError(f"[continuum] kind must be one of {list(KINDS)}, got {sp['kind']!r}")
     W, H, a = sp["width"], sp["height"], sp["crack_length"]
     nu = sp["poisson_ratio"]
-    if sp["model"] is not None and continuum != "predictor":
-        raise ConfigError(f'[continuum] model = {sp["model"]!r} names a field predictor, used only with '
-                          f'[run] continuum = "predictor" (this run uses "{continuum}"); remove it')
     if sp["model"] is not None:
         from ..registry import SHIPPED
+        if continuum != "predictor":
+            raise ConfigError(f'[continuum] model = {sp["model"]!r} names a field predictor, used only with '
+                              f'[run] continuum = "predictor" (this run uses "{continuum}"); remove it')
         if sp["model"] not in SHIPPED and not Path(sp["model"]).is_file():
             raise ConfigError(f"[continuum] model {sp['model']!r} is neither a shipped field predictor "
                               f"({sorted(SHIPPED)}) nor an existing file")

@@ -141,6 +141,10 @@ class SpecimenContinuum:
             self._fields[a] = _TipField(sol, at, u_tip, float(k1))
         return self._fields[a]
 
+    def k_per_stress(self, tip) -> float:
+        """K_I (GPa sqrt(Å)) per GPa of remote stress with the region's tip at ``tip`` (2,) Å."""
+        return self._field(tip).k_unit
+
     def _points(self, f: _TipField, xy, tip) -> np.ndarray:
         return f.tip + np.asarray(xy, float).reshape(-1, 2) - np.asarray(tip, float).reshape(2)
 
@@ -192,11 +196,9 @@ class PredictorContinuum(SpecimenContinuum):
     _loaded: dict = {}   # model path -> FieldPredictor, per process
 
     def __init__(self, mat: Material, options: dict | None = None):
-        from ..registry import SHIPPED, model_path
-        options = dict(options or {})
-        name = options.pop("model", None) or "crack-fields"
+        from ..registry import resolve
         super().__init__(mat, options)
-        self.model_path = str(model_path(name) if name in SHIPPED else name)
+        self.model_path = str(resolve((options or {}).get("model") or "crack-fields"))
 
     def _solve(self, spec):
         if self.model_path not in self._loaded:

@@ -95,7 +95,7 @@ def _potential(name: str) -> tuple[list[str], bool, float, str]:
         from ..datasets.silicon import sw_pair_lines
         return sw_pair_lines(), False, SW_CUTOFF, "native Stillinger-Weber (Si.sw)"
     from .. import artifact, registry
-    path = registry.model_path(name) if name in registry.SHIPPED else pathlib.Path(name)
+    path = registry.resolve(name)
     if not path.is_file():
         raise FileNotFoundError(f"CrackRegion potential {name!r} is neither 'sw', a shipped model "
                                 f"({sorted(registry.SHIPPED)}) nor an existing model file")

@@ -67,8 +67,8 @@ def silicon(potential: str = "si-ani", comm=None, cache: Path | None = None):
     from mpi4py import MPI
 
     from ..coupling.continuum import Material, material
-    from ..registry import SHIPPED, model_path
-    resolved = str(model_path(potential)) if potential in SHIPPED else potential
+    from ..registry import resolve
+    resolved = potential if potential == "sw" else str(resolve(potential))
     key = potential if potential == "sw" else f"{resolved}:{Path(resolved).stat().st_size}:{Path(resolved).stat().st_mtime}"
     if cache is not None and cache.is_file():
         saved = json.loads(cache.read_text())
@@ -121,8 +121,7 @@ def generate(path: str | Path, crack_lengths, k_over_kg, potential: str = "si-an
                     raise RuntimeError(f"a = {a} Å, K = {frac} K_G: the crack advanced (tip at "
                                        f"{res['tip'][0]:.2f} Å); use loads below the fracture load")
                 sigma = coarse_grain(points, res["stress_xy"], res["stress"], smoothing)
-                field = continuum._field(tip)
-                stress = k1 / field.k_unit                      # remote stress of this K, GPa
+                stress = k1 / continuum.k_per_stress(tip)       # remote stress of this K, GPa
                 spec = Specimen("sent", width, height, float(a), 0.0, stress, E, nu)
                 tips, kk = np.zeros((2, 2)), np.zeros((2, 2))
                 tips[0], kk[0, 0] = spec.tips()[0], k1

@@ -76,11 +76,9 @@ def build_atomistic(work: str | Path = "results/crack_fields", potential: str = 
     shutil.copy(work / "crack_fields_si.pt", model)
     from .plots import atomistic_profiles
     atomistic_profiles(work / "atomistic_test.h5", [DATA / "crack_fields.pt", model],
-                       ["FE-trained", "fine-tuned"], Path("docs/figures/fields_atomistic.png"))
-    for entry in report.get("fe_held_out", {}).values():
-        entry["data"] = TEST_DATA
-    report.get("fe_held_out", {}).get("base", {})["model"] = "multiscale/data/crack_fields.pt"
-    report.get("fe_held_out", {}).get("finetuned", {})["model"] = "multiscale/data/crack_fields_si.pt"
+                       ["FE-trained", "fine-tuned"], work / "plots" / "fields_atomistic.png")
+    report["fe_held_out"]["base"].update(model="multiscale/data/crack_fields.pt", data=TEST_DATA)
+    report["fe_held_out"]["finetuned"].update(model="multiscale/data/crack_fields_si.pt", data=TEST_DATA)
     out = {k: v for k, v in report.items() if k != "history"}
     with h5py.File(work / "atomistic_train.h5", "r") as f:    # the potential's silicon, for tests
         out["material"] = json.loads(f.attrs["material"])

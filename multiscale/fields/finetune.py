@@ -26,7 +26,6 @@ import json
 import math
 import sys
 import time
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +34,7 @@ import torch
 from . import data as fdata
 from .model import FieldPerceiver
 from .predictor import FieldPredictor
-from .train import Tensors, losses, to_tensors
+from .train import Tensors, losses, read_sections, to_tensors
 
 DEFAULTS = {
     "data": {"atomistic": None, "atomistic_test": None, "fe": None, "fe_test": None},
@@ -49,26 +48,8 @@ DEFAULTS = {
 
 def read_config(path: str | Path) -> dict:
     """Configuration with defaults; paths relative to the file's folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"fine-tuning configuration {path} does not exist")
-    with open(path, "rb") as f:
-        user = tomllib.load(f)
-    cfg = {}
-    for section, defaults in DEFAULTS.items():
-        given = user.pop(section, {})
-        unknown = sorted(set(given) - set(defaults))
-        if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown} in [{section}]; known: {sorted(defaults)}")
-        cfg[section] = {**defaults, **given}
-    if user:
-        raise ValueError(f"{path}: unknown section(s) {sorted(user)}; known: {sorted(DEFAULTS)}")
-    for key in ("atomistic", "atomistic_test", "fe", "fe_test"):
-        if cfg["data"][key] is not None:
-            cfg["data"][key] = str((path.parent / cfg["data"][key]).resolve())
-    for key in ("model", "report"):
-        if cfg["output"][key] is not None:
-            cfg["output"][key] = str((path.parent / cfg["output"][key]).resolve())
+    cfg = read_sections(path, DEFAULTS, [("data", k) for k in ("atomistic", "atomistic_test", "fe", "fe_test")]
+                        + [("output", "model"), ("output", "report")], what="fine-tuning")
     missing = [k for k in ("atomistic", "fe") if cfg["data"][k] is None] + \
               (["output.model"] if cfg["output"]["model"] is None else [])
     if missing:
@@ -78,9 +59,8 @@ def read_config(path: str | Path) -> dict:
 
 def base_model(name_or_path: str) -> tuple[FieldPerceiver, FieldPredictor]:
     """An eager, trainable copy of a predictor file (or a shipped name) and the file loaded."""
-    from ..registry import SHIPPED, model_path
-    path = model_path(name_or_path) if name_or_path in SHIPPED else Path(name_or_path)
-    pred = FieldPredictor.load(path)
+    from ..registry import resolve
+    pred = FieldPredictor.load(resolve(name_or_path))
     arch = {k: v for k, v in pred.metadata.architecture.items() if k != "class"}
     model = FieldPerceiver(**arch)
     model.load_state_dict(pred.module.state_dict())
@@ -100,7 +80,7 @@ def atomistic_errors(model, t: Tensors) -> dict:
             "component_rel_l2": dict(zip(("xx", "yy", "xy"), comp.tolist()))}
 
 
-DECODER = ("query_in", "decode", "head")   # the per-query path; the encoder and K head stay fixed
+DECODER = ("query_in", "decode", "head")   # the per-query path, what trainable = "decoder" trains
 
 
 def trainable_parameters(model: FieldPerceiver, which: str) -> list:
@@ -168,18 +148,13 @@ def finetune(cfg: dict, progress: bool = True) -> dict:
               "history": history}
     path = _export(model, cfg, report)
     if cfg["data"]["fe_test"]:
+        from ..registry import resolve
         from .evaluate import evaluate
-        report["fe_held_out"] = {"base": evaluate(base_path(cfg), cfg["data"]["fe_test"], fe_check=False),
+        report["fe_held_out"] = {"base": evaluate(resolve(cfg["model"]["base"]), cfg["data"]["fe_test"], fe_check=False),
                                  "finetuned": evaluate(path, cfg["data"]["fe_test"], fe_check=False)}
     if cfg["output"]["report"]:
         Path(cfg["output"]["report"]).write_text(json.dumps(report, indent=1))
     return report
-
-
-def base_path(cfg) -> Path:
-    from ..registry import SHIPPED, model_path
-    name = cfg["model"]["base"]
-    return model_path(name) if name in SHIPPED else Path(name)
 
 
 def _export(model, cfg, report) -> Path:

@@ -87,18 +87,19 @@ def _crack_frame(query: torch.Tensor, tips: torch.Tensor, dirs: torch.Tensor):
     return r, torch.atan2(y, x)
 
 
-def k_field(r: torch.Tensor, theta: torch.Tensor, dirs: torch.Tensor, nu: torch.Tensor,
+HALF_ANGLES = (0.5, 1.5, 2.5)   # the Williams fields' angular multiples of theta
+
+
+def k_field(r: torch.Tensor, c: torch.Tensor, s: torch.Tensor, dirs: torch.Tensor, nu: torch.Tensor,
             k1: torch.Tensor, k2: torch.Tensor):
     """Plane-strain Williams K-fields with E = 1 in the global frame, per tip.
 
-    r, theta, k1, k2: (B, Q, T) (k1, k2 the mode I and II intensities at each query);
-    dirs: (B, T, 2); nu: (B,).  Returns displacements (B, Q, T, 2) and stresses (B, Q, T, 3)
-    [xx, yy, xy].  Every term is a multiple of cos or sin of theta/2, 3 theta/2 and 5 theta/2
-    (products of half-angle functions expanded), which keeps the graph short."""
+    r, k1, k2: (B, Q, T) (k1, k2 the mode I and II intensities at each query); c, s: (B, Q, T, 3)
+    cos and sin of theta times HALF_ANGLES; dirs: (B, T, 2); nu: (B,).  Returns displacements
+    (B, Q, T, 2) and stresses (B, Q, T, 3) [xx, yy, xy].  Every term is a multiple of cos or sin
+    of theta/2, 3 theta/2 and 5 theta/2 (products of half-angle functions expanded), which keeps
+    the graph short; the caller's c, s also feed the query features."""
     kappa = (3.0 - 4.0 * nu).view(-1, 1, 1)
-    mult = torch.tensor([0.5, 1.5, 2.5], dtype=r.dtype, device=r.device)
-    ang = theta.unsqueeze(-1) * mult
-    c, s = torch.cos(ang), torch.sin(ang)
     c1, c3, c5 = c.unbind(-1)
     s1, s3, s5 = s.unbind(-1)
     g = torch.sqrt(r / (2 * math.pi)) * (1.0 + nu.view(-1, 1, 1))   # sqrt(r/2pi) / (2 mu), E = 1
@@ -116,8 +117,10 @@ def williams(r: torch.Tensor, theta: torch.Tensor, dirs: torch.Tensor, nu: torch
     """Unit K-fields per mode: displacements (B, Q, T, 2, 2) and stresses (B, Q, T, 2, 3);
     axis -2 is the mode (I, II), the last axis the component (see :func:`k_field`)."""
     one, zero = torch.ones_like(r), torch.zeros_like(r)
-    u1, s1 = k_field(r, theta, dirs, nu, one, zero)
-    u2, s2 = k_field(r, theta, dirs, nu, zero, one)
+    ang = theta.unsqueeze(-1) * torch.tensor(HALF_ANGLES, dtype=r.dtype)
+    c, s = torch.cos(ang), torch.sin(ang)
+    u1, s1 = k_field(r, c, s, dirs, nu, one, zero)
+    u2, s2 = k_field(r, c, s, dirs, nu, zero, one)
     return torch.stack([u1, u2], dim=-2), torch.stack([s1, s2], dim=-2)
 
 
@@ -151,6 +154,7 @@ class FieldPerceiver(nn.Module):
                        "frequencies": frequencies, "decoder_dim": decoder_dim,
                        "decoder_heads": decoder_heads}
         self.register_buffer("freqs", math.pi * 2.0 ** torch.arange(frequencies, dtype=torch.float32))
+        self.register_buffer("half_angles", torch.tensor(HALF_ANGLES))
         fourier = 2 + 4 * frequencies
         self.token_in = nn.Linear(TOKEN_FEATURES + fourier, dim)
         self.glob_in = nn.Sequential(nn.Linear(GLOBAL_FEATURES, dim), nn.GELU(), nn.Linear(dim, dim))
@@ -199,10 +203,10 @@ class FieldPerceiver(nn.Module):
         # The smooth part sees no sqrt(r) function of a tip: its stresses stay bounded there,
         # so the field's stress intensity is exactly the K head's (the Williams term below).
         # r^(3/2) angular functions carry the crack-face jumps beyond the K-field.
-        mult = torch.tensor([0.5, 1.5], dtype=r.dtype, device=r.device)
-        ang = theta.unsqueeze(-1) * mult
+        ang = theta.unsqueeze(-1) * self.half_angles
+        cos, sin = torch.cos(ang), torch.sin(ang)       # shared with the K-field below
         r32 = (r * torch.sqrt(r)).unsqueeze(-1)
-        tip_feats = torch.cat([r32 * torch.cos(ang), r32 * torch.sin(ang), r.unsqueeze(-1)], dim=-1)
+        tip_feats = torch.cat([r32 * cos[..., :2], r32 * sin[..., :2], r.unsqueeze(-1)], dim=-1)
         tip_feats = tip_feats * w.unsqueeze(-1)
         # (Z^2 - a^2)^(3/2), Z in the crack frame about the crack centre (sent: its mouth),
         # principal branches: discontinuous on the crack only, r^(3/2) at both crack ends
@@ -218,7 +222,7 @@ class FieldPerceiver(nn.Module):
         out = self.head(self.decode(self.query_in(feats), lat)) * self.out_std + self.out_mean
 
         kw = k.unsqueeze(1) * w.unsqueeze(-1)   # (B, Q, T, mode)
-        ub, sb = k_field(r, theta, dirs, nu, kw[..., 0], kw[..., 1])
+        ub, sb = k_field(r, cos, sin, dirs, nu, kw[..., 0], kw[..., 1])
         u = out[..., :2] + ub.sum(dim=2)
         sig = out[..., 2:] + sb.sum(dim=2)
         return {"displacements": u, "stresses": sig, "k": k}

@@ -7,6 +7,15 @@ from pathlib import Path
 import numpy as np
 
 
+def _save(fig, path) -> Path:
+    import matplotlib.pyplot as plt
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def compare_fields(spec, solution, predictor, path: str | Path, n: int = 140) -> Path:
     """u_y and sigma_yy of ``solution`` (FE) and ``predictor`` on a grid, with their difference."""
     import matplotlib
@@ -39,11 +48,7 @@ def compare_fields(spec, solution, predictor, path: str | Path, n: int = 140) ->
             fig.colorbar(im, ax=ax, shrink=0.8)
     fig.suptitle(f"{spec.kind}, a/W = {spec.crack_length / W:.2f}, angle {spec.crack_angle:.0f} deg, "
                  f"H/W = {H / W:.2f}, nu = {spec.poisson_ratio:.2f}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def atomistic_profiles(data_path, model_paths, labels, path: str | Path, sample: int | None = None) -> Path:
@@ -78,8 +83,4 @@ def atomistic_profiles(data_path, model_paths, labels, path: str | Path, sample:
     axes[0, 0].legend(fontsize=8)
     fig.suptitle(f"near-tip stresses, a = {spec.crack_length:.0f} Å, W = {spec.width:.0f} Å, "
                  f"K_I = {d.k[i, 0, 0]:.1f} GPa sqrt(Å) (held out)")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

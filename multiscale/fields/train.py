@@ -38,26 +38,33 @@ DEFAULTS = {
 }
 
 
-def read_config(path: str | Path) -> dict:
-    """Configuration with defaults filled in and paths made relative to the file's folder."""
+def read_sections(path: str | Path, defaults: dict, paths, what: str = "training") -> dict:
+    """A TOML file's sections over ``defaults`` (unknown sections or keys are errors), with the
+    (section, key) entries in ``paths`` made relative to the file's folder."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"training configuration {path} does not exist")
+        raise FileNotFoundError(f"{what} configuration {path} does not exist")
     with open(path, "rb") as f:
         user = tomllib.load(f)
     cfg = {}
-    for section, defaults in DEFAULTS.items():
+    for section, known in defaults.items():
         given = user.pop(section, {})
-        unknown = sorted(set(given) - set(defaults))
+        unknown = sorted(set(given) - set(known))
         if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown} in [{section}]; known: {sorted(defaults)}")
-        cfg[section] = {**defaults, **given}
+            raise ValueError(f"{path}: unknown key(s) {unknown} in [{section}]; known: {sorted(known)}")
+        cfg[section] = {**known, **given}
     if user:
-        raise ValueError(f"{path}: unknown section(s) {sorted(user)}; known: {sorted(DEFAULTS)}")
-    for section, key in (("data", "train"), ("data", "validation"), ("train", "checkpoint"),
-                         ("output", "model"), ("output", "report")):
+        raise ValueError(f"{path}: unknown section(s) {sorted(user)}; known: {sorted(defaults)}")
+    for section, key in paths:
         if cfg[section][key] is not None:
             cfg[section][key] = str((path.parent / cfg[section][key]).resolve())
+    return cfg
+
+
+def read_config(path: str | Path) -> dict:
+    """Configuration with defaults filled in and paths made relative to the file's folder."""
+    cfg = read_sections(path, DEFAULTS, (("data", "train"), ("data", "validation"), ("train", "checkpoint"),
+                                         ("output", "model"), ("output", "report")))
     if cfg["data"]["train"] is None or cfg["output"]["model"] is None:
         raise ValueError(f"{path}: [data] train and [output] model are required")
     return cfg
