@@ -62,8 +62,7 @@ def base_model(name_or_path: str) -> tuple[FieldPerceiver, FieldPredictor]:
     from ..registry import resolve
     pred = FieldPredictor.load(resolve(name_or_path))
     arch = {k: v for k, v in pred.metadata.architecture.items() if k != "class"}
-    model = FieldPerceiver(**arch)
-    model.load_state_dict(pred.module.state_dict())
+    model = FieldPerceiver(**arch).load_weights(pred.module)
     return model, pred
 
 

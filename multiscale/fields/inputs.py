@@ -31,53 +31,61 @@ def crack_geometry(spec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     in the specimen's tip order (sent: one tip; ccp: right, left); unused slots are zero."""
     if spec.kind not in KINDS:
         raise ValueError(f"specimen kind {spec.kind!r} is not supported; use one of {KINDS}")
-    tips, dirs = np.zeros((MAX_TIPS, 2)), np.zeros((MAX_TIPS, 2))
-    t, d = spec.tips(), spec.tip_directions()
-    tips[:len(t)], dirs[:len(d)] = t, d
-    return np.stack([spec.mouth(), t[0]]), tips, dirs
+    t = math.radians(spec.crack_angle)
+    c, s, a = math.cos(t), math.sin(t), spec.crack_length
+    if spec.kind == "sent":
+        tips, dirs = np.array([[a * c, a * s], [0.0, 0.0]]), np.array([[c, s], [0.0, 0.0]])
+        return np.array([[0.0, 0.0], [a * c, a * s]]), tips, dirs
+    x = spec.width / 2
+    tips, dirs = np.array([[x + a * c, a * s], [x - a * c, -a * s]]), np.array([[c, s], [-c, -s]])
+    return tips[::-1].copy(), tips, dirs
 
 
 def n_tips(spec) -> int:
     return 1 if spec.kind == "sent" else 2
 
 
-def tokens(spec) -> tuple[np.ndarray, np.ndarray]:
+# Token layout along the outer boundary, walked counter-clockwise from (0, -H/2): the sides
+# bottom, right, top, left; channels 2: free edge, 3: loaded edge (remote tension on the bottom
+# and top), 4: crack face, 5-6: outward normal.
+_SIDE_CHANNELS = np.array([[0, 1, 0, 0, -1], [1, 0, 0, 1, 0], [0, 1, 0, 0, 1], [1, 0, 0, -1, 0]], dtype=float)
+_CORNER_X = np.array([0.0, 1.0, 1.0, 0.0, 0.0])
+_CORNER_Y = np.array([-1.0, -1.0, 1.0, 1.0, -1.0])   # in units of H / (2 W)
+_EDGE_ARC = (np.arange(N_EDGE_TOKENS) + 0.5) / N_EDGE_TOKENS
+_CRACK_ARC = ((np.arange(N_CRACK_TOKENS) + 0.5) / N_CRACK_TOKENS)[:, None]
+
+
+def tokens(spec, ends: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Boundary and crack tokens (N_EDGE_TOKENS + N_CRACK_TOKENS, TOKEN_FEATURES) and the global
-    token (GLOBAL_FEATURES,), all non-dimensional."""
+    token (GLOBAL_FEATURES,), all non-dimensional; ``ends`` the crack ends (2, 2) L if known.
+    (Called for every prediction, so a handful of array operations: the boundary points are
+    equally spaced in arc length, i.e. a piecewise-linear interpolation of the corners.)"""
     W, H = spec.width, spec.height
     h = H / (2 * W)
-    # outer boundary, walked counter-clockwise, equally spaced in arc length
-    corners = np.array([[0, -h], [1, -h], [1, h], [0, h], [0, -h]])
-    normals = np.array([[0, -1], [1, 0], [0, 1], [-1, 0]], dtype=float)
-    loaded = np.array([1, 0, 1, 0])  # remote tension acts on the bottom and top edges
-    lengths = np.linalg.norm(np.diff(corners, axis=0), axis=1)
-    s = (np.arange(N_EDGE_TOKENS) + 0.5) / N_EDGE_TOKENS * lengths.sum()
-    side = np.minimum(np.searchsorted(np.cumsum(lengths), s, side="right"), 3)
-    local = (s - np.concatenate([[0], np.cumsum(lengths)])[side]) / lengths[side]
-    xy = corners[side] + local[:, None] * (corners[side + 1] - corners[side])
-    edge = np.zeros((N_EDGE_TOKENS, TOKEN_FEATURES))
-    edge[:, :2] = xy
-    edge[np.arange(N_EDGE_TOKENS), 2 + loaded[side]] = 1.0  # column 2 free, 3 loaded
-    edge[:, 5:] = normals[side]
-    ends, _, _ = crack_geometry(spec)
-    f = (np.arange(N_CRACK_TOKENS) + 0.5) / N_CRACK_TOKENS
-    crack = np.zeros((N_CRACK_TOKENS, TOKEN_FEATURES))
-    crack[:, :2] = (ends[0] + f[:, None] * (ends[1] - ends[0])) / W
+    knots = np.array([0.0, 1.0, 1.0 + 2.0 * h, 2.0 + 2.0 * h, 2.0 + 4.0 * h])
+    s = _EDGE_ARC * knots[4]
+    out = np.zeros((N_EDGE_TOKENS + N_CRACK_TOKENS, TOKEN_FEATURES))
+    out[:N_EDGE_TOKENS, 0] = np.interp(s, knots, _CORNER_X)
+    out[:N_EDGE_TOKENS, 1] = np.interp(s, knots, _CORNER_Y) * h
+    out[:N_EDGE_TOKENS, 2:] = _SIDE_CHANNELS[np.searchsorted(knots[1:4], s, side="right")]
+    if ends is None:
+        ends = crack_geometry(spec)[0]
+    crack = out[N_EDGE_TOKENS:]
+    crack[:, :2] = (ends[0] + _CRACK_ARC * (ends[1] - ends[0])) / W
     crack[:, 4] = 1.0
     t = math.radians(spec.crack_angle)
-    crack[:, 5:] = [-math.sin(t), math.cos(t)]  # normal of the upper face
+    crack[:, 5], crack[:, 6] = -math.sin(t), math.cos(t)  # normal of the upper face
     glob = np.array([spec.kind == "sent", spec.kind == "ccp", spec.poisson_ratio,
                      spec.crack_length / W, H / W, math.cos(t), math.sin(t)], dtype=float)
-    return np.concatenate([edge, crack]), glob
+    return out, glob
 
 
 def model_inputs(spec) -> dict[str, np.ndarray]:
     """Everything the network takes about one specimen, non-dimensional (float64)."""
-    tok, glob = tokens(spec)
-    _, tips, dirs = crack_geometry(spec)
-    mask = np.zeros(MAX_TIPS)
-    mask[:n_tips(spec)] = 1.0
-    return {"tokens": tok, "glob": glob, "tips": tips / spec.width, "dirs": dirs, "tip_mask": mask,
+    ends, tips, dirs = crack_geometry(spec)
+    tok, glob = tokens(spec, ends)
+    return {"tokens": tok, "glob": glob, "tips": tips / spec.width, "dirs": dirs,
+            "tip_mask": np.array([1.0, 0.0] if spec.kind == "sent" else [1.0, 1.0]),
             "nu": np.array(spec.poisson_ratio, dtype=float)}
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from ..contract import FieldMetadata, ModelContractError
-from .inputs import GLOBAL_FEATURES, MAX_TIPS, N_CRACK_TOKENS, N_EDGE_TOKENS, TOKEN_FEATURES, model_inputs, scales
+from .inputs import (GLOBAL_FEATURES, MAX_TIPS, N_CRACK_TOKENS, N_EDGE_TOKENS, TOKEN_FEATURES, model_inputs,
+                     n_tips, scales)
 
 SCALING = "x* = x/W, u* = u E/(s W), sigma* = sigma/s, K* = K/(s sqrt(W))"
 
@@ -19,13 +20,21 @@ def input_spec() -> dict:
             "global_features": GLOBAL_FEATURES, "max_tips": MAX_TIPS}
 
 
+KEYS = ("tokens", "glob", "tips", "dirs", "tip_mask", "nu")
+
+
 def batch_inputs(specimens, queries, dtype=torch.float32) -> list[torch.Tensor]:
     """Network inputs for a list of specimens and their query points (each (Q, 2) L, same Q)."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    if len(specimens) == 1:   # one prediction: the fewest array operations (see benchmarks/)
+        spec, xy = specimens[0], queries[0]
+        row = model_inputs(spec)
+        return [torch.from_numpy(row[key].astype(np_dtype)[None]) for key in KEYS] + \
+            [torch.from_numpy((np.asarray(xy, np_dtype) / np_dtype(spec.width))[None])]
     rows = [model_inputs(s) for s in specimens]
-    t = lambda key: torch.as_tensor(np.stack([r[key] for r in rows]), dtype=dtype)  # noqa: E731
-    q = np.stack([np.asarray(xy, float) / s.width for s, xy in zip(specimens, queries)])
-    return [t("tokens"), t("glob"), t("tips"), t("dirs"), t("tip_mask"), t("nu"),
-            torch.as_tensor(q, dtype=dtype)]
+    stack = lambda arrays: torch.from_numpy(np.stack(arrays).astype(np_dtype))  # noqa: E731
+    return [stack([r[key] for r in rows]) for key in KEYS] + \
+        [stack([np.asarray(xy, float) / s.width for s, xy in zip(specimens, queries)])]
 
 
 @dataclass
@@ -45,6 +54,17 @@ class FieldPredictor:
     def __init__(self, module, metadata: FieldMetadata):
         self.module, self.metadata = module, metadata
         self.dtype = torch.float32 if metadata.dtype == "float32" else torch.float64
+        self._frozen = None
+
+    def _inference_module(self):
+        """The module frozen and optimised for inference (parameters inlined as constants,
+        constant subgraphs folded: ~10 % faster for one specimen); ``module`` stays as loaded
+        (trainable, differentiable)."""
+        if self._frozen is None:
+            self._frozen = self.module
+            if isinstance(self.module, torch.jit.ScriptModule):
+                self._frozen = torch.jit.optimize_for_inference(torch.jit.freeze(self.module.eval()))
+        return self._frozen
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FieldPredictor":
@@ -58,17 +78,17 @@ class FieldPredictor:
                                      f"multiscale builds {input_spec()}; retrain or upgrade")
         return cls(loaded.module, loaded.metadata)
 
-    @torch.no_grad()
+    @torch.inference_mode()   # no autograd bookkeeping per op: ~10 % of a single call
     def predict_batch(self, specimens, queries) -> list[FieldPrediction]:
         """Fields for several specimens at once; ``queries`` a list of (Q, 2) arrays (same Q)."""
-        out = self.module(*batch_inputs(specimens, queries, self.dtype))
+        out = self._inference_module()(*batch_inputs(specimens, queries, self.dtype))
+        u, sig, k = (out[key].numpy() for key in ("displacements", "stresses", "k"))
         res = []
         for i, spec in enumerate(specimens):
-            sc, nt = scales(spec), len(spec.tips())
-            k = out["k"][i, :nt].double().numpy() * sc["k"]
-            res.append(FieldPrediction(out["displacements"][i].double().numpy() * sc["displacement"],
-                                       out["stresses"][i].double().numpy() * sc["stress"],
-                                       k[:, 0], k[:, 1]))
+            sc, nt = scales(spec), n_tips(spec)
+            ki = np.multiply(k[i, :nt], sc["k"], dtype=float)
+            res.append(FieldPrediction(np.multiply(u[i], sc["displacement"], dtype=float),
+                                       np.multiply(sig[i], sc["stress"], dtype=float), ki[:, 0], ki[:, 1]))
         return res
 
     def displacement_gradients(self, specimen, xy) -> np.ndarray:
@@ -82,7 +102,7 @@ class FieldPredictor:
 
     def predict(self, specimen, xy) -> FieldPrediction:
         """Fields of ``specimen`` at points ``xy`` (n, 2) L."""
-        return self.predict_batch([specimen], [np.asarray(xy, float).reshape(-1, 2)])[0]
+        return self.predict_batch([specimen], [np.reshape(xy, (-1, 2))])[0]
 
 
 def smoke_test(loaded) -> None:

@@ -30,7 +30,7 @@ from .predictor import SCALING, batch_inputs, input_spec
 DEFAULTS = {
     "data": {"train": None, "validation": None, "validation_fraction": 0.15},
     "model": {"dim": 64, "latents": 32, "heads": 4, "layers": 2, "frequencies": 6,
-              "decoder_dim": 0, "decoder_heads": 0},
+              "decoder_dim": 0, "decoder_heads": 0, "decoder_block": 1, "activation": "gelu"},
     "train": {"seed": 0, "epochs": 400, "batch_size": 8, "queries": 512, "learning_rate": 2e-3,
               "k_weight": 1.0, "stress_radius": 0.01, "patience": 60, "max_minutes": 20.0,
               "checkpoint": None, "resume": True, "threads": 1},
