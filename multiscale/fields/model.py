@@ -42,7 +42,8 @@ class _Attention(nn.Module):
     ``many_queries`` (the decoder, one query per field point) computes the same attention with
     the heads laid out block-diagonally and the query and output projections folded into the
     keys and values, so each query costs two matrix products and a softmax, with no head
-    transposes: half the time of the plain path for 1024 queries (benchmarks/field_predictor.py)."""
+    transposes or copies (the CPU attention kernel and the head reshapes cost more per query
+    than the products themselves, benchmarks/field_predictor.py)."""
 
     def __init__(self, dim: int, heads: int, kv_dim: int, many_queries: bool = False):
         super().__init__()
