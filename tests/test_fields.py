@@ -181,6 +181,14 @@ def test_fields_scale_exactly_with_stress_modulus_and_width(tiny_model):
     np.testing.assert_allclose(p2.displacements, 3 * p0.displacements, rtol=1e-5)
     np.testing.assert_allclose(p2.stresses, p0.stresses, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(p2.k1, p0.k1 * math.sqrt(3), rtol=1e-5)
+    # one call for all three specimens gives each one's fields (frozen inference module)
+    for one, batched in zip((p0, p1, p2), pred.predict_batch([base, loaded, big], [xy, xy, 3 * xy])):
+        np.testing.assert_allclose(batched.stresses, one.stresses, rtol=1e-5, atol=1e-6 * np.abs(one.stresses).max())
+        np.testing.assert_allclose(batched.k1, one.k1, rtol=1e-5)
+    # and the frozen module is the file's module
+    with torch.no_grad():
+        direct = pred.module(*batch_inputs([base], [xy]))["stresses"][0].double().numpy() * base.stress
+    np.testing.assert_allclose(p0.stresses, direct, rtol=1e-5, atol=1e-6 * np.abs(direct).max())
 
 
 def test_training_reduces_held_out_error(fe_data, tmp_path):

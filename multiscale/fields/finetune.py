@@ -34,7 +34,7 @@ import torch
 from . import data as fdata
 from .model import FieldPerceiver
 from .predictor import FieldPredictor
-from .train import Tensors, losses, read_sections, to_tensors
+from .train import Tensors, losses, read_sections, seeded, to_tensors
 
 DEFAULTS = {
     "data": {"atomistic": None, "atomistic_test": None, "fe": None, "fe_test": None},
@@ -97,9 +97,7 @@ def trainable_parameters(model: FieldPerceiver, which: str) -> list:
 
 def finetune(cfg: dict, progress: bool = True) -> dict:
     tc = cfg["train"]
-    torch.set_num_threads(int(tc["threads"]))
-    torch.manual_seed(tc["seed"])
-    rng = np.random.default_rng(tc["seed"])
+    rng = seeded(tc)
     model, base = base_model(cfg["model"]["base"])
     ta = to_tensors(fdata.read(cfg["data"]["atomistic"]))
     tf = to_tensors(fdata.read(cfg["data"]["fe"]))

@@ -85,7 +85,7 @@ def model_inputs(spec) -> dict[str, np.ndarray]:
     ends, tips, dirs = crack_geometry(spec)
     tok, glob = tokens(spec, ends)
     return {"tokens": tok, "glob": glob, "tips": tips / spec.width, "dirs": dirs,
-            "tip_mask": np.array([1.0, 0.0] if spec.kind == "sent" else [1.0, 1.0]),
+            "tip_mask": (np.arange(MAX_TIPS) < n_tips(spec)).astype(float),
             "nu": np.array(spec.poisson_ratio, dtype=float)}
 
 

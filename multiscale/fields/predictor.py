@@ -20,21 +20,19 @@ def input_spec() -> dict:
             "global_features": GLOBAL_FEATURES, "max_tips": MAX_TIPS}
 
 
-KEYS = ("tokens", "glob", "tips", "dirs", "tip_mask", "nu")
+KEYS = ("tokens", "glob", "tips", "dirs", "tip_mask", "nu", "query")   # the module's argument order
 
 
 def batch_inputs(specimens, queries, dtype=torch.float32) -> list[torch.Tensor]:
     """Network inputs for a list of specimens and their query points (each (Q, 2) L, same Q)."""
     np_dtype = np.float32 if dtype == torch.float32 else np.float64
-    if len(specimens) == 1:   # one prediction: the fewest array operations (see benchmarks/)
-        spec, xy = specimens[0], queries[0]
-        row = model_inputs(spec)
-        return [torch.from_numpy(row[key].astype(np_dtype)[None]) for key in KEYS] + \
-            [torch.from_numpy((np.asarray(xy, np_dtype) / np_dtype(spec.width))[None])]
     rows = [model_inputs(s) for s in specimens]
-    stack = lambda arrays: torch.from_numpy(np.stack(arrays).astype(np_dtype))  # noqa: E731
-    return [stack([r[key] for r in rows]) for key in KEYS] + \
-        [stack([np.asarray(xy, float) / s.width for s, xy in zip(specimens, queries)])]
+    rows = [r | {"query": np.asarray(xy, float) / s.width} for r, s, xy in zip(rows, specimens, queries)]
+
+    def batch(key: str) -> torch.Tensor:   # numpy casts: a torch op per input costs more here
+        arrays = [r[key] for r in rows]
+        return torch.from_numpy((arrays[0][None] if len(arrays) == 1 else np.stack(arrays)).astype(np_dtype))
+    return [batch(key) for key in KEYS]
 
 
 @dataclass

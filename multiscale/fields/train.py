@@ -154,12 +154,17 @@ def build_model(cfg_model: dict, t: Tensors) -> FieldPerceiver:
     return model
 
 
+def seeded(tc: dict) -> np.random.Generator:
+    """Apply [train] threads and seed (torch) and return the numpy generator of that seed."""
+    torch.set_num_threads(int(tc["threads"]))
+    torch.manual_seed(tc["seed"])
+    return np.random.default_rng(tc["seed"])
+
+
 def train(cfg: dict, progress: bool = True) -> dict:
     """Run training as configured; returns the report (also written to [output] report)."""
     tc = cfg["train"]
-    torch.set_num_threads(int(tc["threads"]))
-    torch.manual_seed(tc["seed"])
-    rng = np.random.default_rng(tc["seed"])
+    rng = seeded(tc)
     train_d, val_d = _split(cfg)
     tt, tv = to_tensors(train_d), to_tensors(val_d)
     model = build_model(cfg["model"], tt)
