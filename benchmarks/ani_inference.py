@@ -35,7 +35,7 @@ from ase.calculators.calculator import all_changes  # noqa: E402
 from scipy.spatial.transform import Rotation  # noqa: E402
 
 import multiscale  # noqa: E402
-from multiscale import neighbors  # noqa: E402
+from multiscale.engines import neighbors  # noqa: E402
 from multiscale.potentials import from_torchani  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "ani_inference.json"

@@ -27,8 +27,8 @@ def main() -> int:
     p.add_argument("--json", default=str(HERE / "results" / "field_fno.json"))
     args = p.parse_args()
     torch.set_num_threads(1)
-    from multiscale.fields.fno import perceiver_on_grid, rasterise, train_fno
-    from multiscale.registry import model_path
+    from fno_baseline import perceiver_on_grid, rasterise, train_fno
+    from multiscale.model.registry import model_path
     work = Path(args.work)
     train_grid, test_grid = work / "fno_train.h5", work / "fno_test.h5"
     if not test_grid.is_file():

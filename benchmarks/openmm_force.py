@@ -48,11 +48,11 @@ import openmm.unit as unit  # noqa: E402
 
 import multiscale  # noqa: E402
 from multiscale.potentials import MessagePassingPotential, from_torchani  # noqa: E402
-from multiscale_openmm import create_force, create_module, create_python_force  # noqa: E402
+from multiscale.engines.openmm import create_force, create_module, create_python_force  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "openmm_force.json"
 ANI2X_SYMBOLS = ("H", "C", "N", "O", "S", "F", "Cl")
-EV_TO_KJ_PER_MOL = 96.48533212331002
+from multiscale.units import EV_TO_KJ_PER_MOL
 
 
 def water_box(edge_nm: float):

@@ -1,6 +1,6 @@
 """Training throughput of the shipped silicon ANI configuration (multiscale/data/si_ani.toml), CPU.
 
-One training step is what ``multiscale.training.Trainer`` does per batch: assemble the batch
+One training step is what ``multiscale.learning.Trainer`` does per batch: assemble the batch
 graph, energies and forces (forces by the edge-vector gradient, with create_graph so the
 force loss can be differentiated), the energy + force loss, backward through both, Adam
 step.  Reported per step of one ensemble member, as structures/s and atom-steps/s (atoms
@@ -27,10 +27,10 @@ import numpy as np
 import torch
 from ase.build import bulk
 
-from multiscale.oracles import label, lammps_oracle
-from multiscale.training import StructureDataset, read_structures
-from multiscale.training.config import read_config
-from multiscale.training.trainer import batch_loss
+from multiscale.reference.oracles import label, lammps_oracle
+from multiscale.learning import StructureDataset, read_structures
+from multiscale.learning.config import read_config
+from multiscale.learning.trainer import batch_loss
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "multiscale" / "data" / "si_ani.toml"

@@ -10,9 +10,9 @@ import importlib
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "export": "artifact", "load": "artifact", "LoadedModel": "artifact",
-    "ModelMetadata": "contract", "ModelContractError": "contract",
-    "MultiscaleCalculator": "ase_calculator",
+    "export": "model.artifact", "load": "model.artifact", "LoadedModel": "model.artifact",
+    "ModelMetadata": "model.contract", "FieldMetadata": "model.contract",
+    "ModelContractError": "model.contract", "MultiscaleCalculator": "engines.ase_calculator",
 }
 __all__ = sorted(_PUBLIC)
 

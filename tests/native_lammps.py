@@ -27,7 +27,7 @@ def single_point(atoms: Atoms, pair_lines: list[str], plugin: bool = False,
         write_lammps_data(str(data), atoms, specorder=specorder, masses=True, units="metal",
                           force_skew=True)
         if plugin:
-            from multiscale.lammps import new_lammps
+            from multiscale.engines.lammps import new_lammps
             lmp = new_lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
         else:
             lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])

@@ -15,7 +15,7 @@ import openmm.app as app
 import openmm.unit as unit
 from ase import Atoms
 
-EV_TO_KJ_PER_MOL = 96.48533212331002  # the factor the OpenMM module uses (e N_A / 1000)
+from multiscale.units import EV_TO_KJ_PER_MOL  # the factor the OpenMM module uses
 
 
 def topology_of(atoms: Atoms) -> app.Topology:

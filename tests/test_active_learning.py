@@ -9,11 +9,13 @@ import pytest
 from ase.build import bulk
 
 import multiscale
-from multiscale import active_learning
-from multiscale.datasets.silicon import sw_pair_lines
-from multiscale.oracles import label, lammps_oracle
-from multiscale.sampling import md_snapshots
-from multiscale.training import write_structures
+from multiscale.learning import active_learning
+from multiscale.engines.lammps import pair_lines
+from multiscale.reference.oracles import label, lammps_oracle
+from multiscale.reference.sampling import md_snapshots
+from multiscale.learning import write_structures
+
+SW_LINES = pair_lines("sw")[0]   # native Stillinger-Weber (LAMMPS Si.sw)
 
 CONFIG = Path(__file__).resolve().parent / "data" / "si_active.toml"
 
@@ -32,7 +34,7 @@ def run_folder(tmp_path) -> Path:
         seeds.append(atoms)
     test = []
     for k, temperature in enumerate((300.0, 900.0, 1500.0)):
-        test += md_snapshots(bulk("Si", "diamond", a=5.431, cubic=True), sw_pair_lines(), temperature,
+        test += md_snapshots(bulk("Si", "diamond", a=5.431, cubic=True), SW_LINES, temperature,
                              count=5, interval=100, seed=11 + k)
     oracle = lammps_oracle()
     write_structures(tmp_path / "seed.extxyz", label(seeds, oracle, progress=lambda _m: None))

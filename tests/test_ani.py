@@ -17,7 +17,7 @@ import torchani  # noqa: E402
 from torchani.aev import AEVComputer as TorchaniAEV  # noqa: E402
 
 import multiscale  # noqa: E402
-from multiscale import neighbors  # noqa: E402
+from multiscale.engines import neighbors  # noqa: E402
 from multiscale.potentials import (AEVComputer, AEVParameters, ANIEnsemble, ANIModel,  # noqa: E402
                                    committee_disagreement, from_torchani)
 from multiscale.potentials.aev import ANI1X_ELEMENTS, ANI2X_ELEMENTS  # noqa: E402

@@ -1,6 +1,7 @@
 """The ASE calculator: finite differences, invariances, cell types."""
 
 import numpy as np
+import torch
 import pytest
 from ase import Atoms
 from ase.build import bulk, molecule
@@ -147,3 +148,45 @@ def test_energy_is_continuous_at_the_cutoff(model):
         atoms.calc = multiscale.MultiscaleCalculator(model)
         energies.append(atoms.get_potential_energy())
     assert abs(energies[0] - energies[1]) < 1e-9
+
+
+class _ChargeEnergy(torch.nn.Module):
+    """E = charge + 10 (spin - 1) on atom 0, plus a harmonic pair term: a model whose energy
+    tells which charge and spin the engine passed."""
+
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, species, edge_index, edge_vectors, n_local: int, charge: float, spin: int):
+        e = torch.zeros(species.shape[0], dtype=edge_vectors.dtype)
+        e = e.index_add(0, edge_index[0], 0.5 * (edge_vectors * edge_vectors).sum(1))
+        e[0] = e[0] + charge + 10.0 * (spin - 1)
+        return {"energies": e}
+
+    def metadata(self):
+        return multiscale.ModelMetadata(name="charge-probe", elements=["Si"], cutoff=3.0,
+                                        uses_charge=True, uses_spin=True)
+
+
+def test_charge_and_spin_are_parameters_that_reset_results(model_dir):
+    path = multiscale.export(_ChargeEnergy(), model_dir / "charge_probe.pt")
+    atoms = cluster()
+    atoms.calc = multiscale.MultiscaleCalculator(path)
+    e0 = atoms.get_potential_energy()
+    assert atoms.calc.parameters.charge == 0.0 and atoms.calc.parameters.spin == 1
+    atoms.calc.set(charge=2.0)
+    assert atoms.calc.results == {}                      # ASE's rule: a changed parameter clears results
+    assert atoms.get_potential_energy() == pytest.approx(e0 + 2.0, rel=1e-12)
+    atoms.calc.set(spin=3)
+    assert atoms.get_potential_energy() == pytest.approx(e0 + 22.0, rel=1e-12)
+    atoms.info["charge"] = -1.0                          # per-structure override
+    atoms.calc.reset()
+    assert atoms.get_potential_energy() == pytest.approx(e0 - 1.0 + 20.0, rel=1e-12)
+
+
+def test_shipped_names_and_wrong_kind():
+    atoms = bulk("Si", "diamond", a=5.43, cubic=True)
+    atoms.calc = multiscale.MultiscaleCalculator("si-ani")
+    assert np.isfinite(atoms.get_potential_energy())
+    with pytest.raises(multiscale.ModelContractError, match="is a crack-field predictor, not an interatomic"):
+        multiscale.MultiscaleCalculator("crack-fields")

@@ -9,7 +9,10 @@ import torch
 
 from multiscale.continuum.lefm import NearTipField
 from multiscale.fields import data as fdata
-from multiscale.fields.atomistic import coarse_grain, generate, ring_points, silicon
+from multiscale.config import ConfigError
+from multiscale.continuum.sif import ring_points
+from multiscale.fields.atomistic import coarse_grain, generate
+from multiscale.reference.material import Material, material
 from multiscale.fields.finetune import DEFAULTS, atomistic_errors, finetune, read_config
 from multiscale.fields.train import DEFAULTS as TRAIN_DEFAULTS
 from multiscale.fields.train import to_tensors, train
@@ -38,7 +41,7 @@ def test_ring_points_avoid_the_crack_faces():
 def sw_samples(tmp_path_factory):
     """Native Stillinger-Weber regions (R = 22 Å) at the tip of two edge cracks, two loads each."""
     folder = tmp_path_factory.mktemp("atomistic")
-    mat = silicon("sw", cache=folder / "material.json")
+    mat = material("sw")
     path = generate(folder / "sw.h5", (48.0, 60.0), (0.8, 1.2), potential="sw", mat=mat,
                     radius=22.0, boundary=6.0, progress=False)
     return path, mat
@@ -112,7 +115,7 @@ def test_finetune_config_errors(tmp_path):
     bad.write_text('[train]\nsteps = 3\n')
     with pytest.raises(ValueError, match="required"):
         read_config(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(ConfigError, match="missing.toml does not exist"):
         read_config(tmp_path / "missing.toml")
 
 
@@ -133,12 +136,11 @@ def test_continuum_model_key_needs_the_predictor(tmp_path):
 def test_shipped_finetuned_predictor_is_closer_to_fresh_atomistic_stresses(tmp_path):
     """Fresh si-ani crack regions (a crack length and loads the fine-tuning never saw) through
     the plugin: the fine-tuned predictor's near-tip stresses are closer to them than the
-    FE-only predictor's (documented: 23.8 % -> 14.5 % on the held-out set)."""
+    FE-only predictor's (documented in docs/fields.md: 23.8 % -> 17.1 % on the held-out set)."""
     import json
 
-    from multiscale.coupling.continuum import Material
     from multiscale.fields.finetune import base_model
-    from multiscale.registry import DATA, shipped_models
+    from multiscale.model.registry import DATA, shipped_models
     assert {"crack-fields", "crack-fields-si"} <= set(shipped_models())
     report = json.loads((DATA / "crack_fields_si.json").read_text())
     mat = Material(**report["material"])       # si-ani's constants, as computed by build-atomistic
@@ -154,7 +156,7 @@ def test_coupled_run_takes_the_finetuned_predictor():
     """`[continuum] model = "crack-fields-si"` puts the fine-tuned predictor behind the region:
     same Griffith load, a different near-tip field on the fine-tuning's specimen size (the
     predictor is scale-free, so its near-tip corrections sit at fixed r/W: docs/fields.md)."""
-    from multiscale.coupling.continuum import Material, PredictorContinuum
+    from multiscale.coupling.continuum import PredictorContinuum
     sw = dict(lattice_constant=5.431, C11=151.4, C12=76.4, C44=56.4, surface_energy=1.36)
     spec = {"kind": "sent", "width": 160.0, "height": 320.0, "crack_length": 64.0}
     base = PredictorContinuum(Material(**sw), spec)

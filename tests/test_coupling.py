@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import multiscale
 from multiscale.coupling import checkpoint
 from multiscale.coupling.config import ConfigError, check_world_size, read_config
 from multiscale.coupling.output import read_history
+from multiscale.potentials import StillingerWeber
 
 BIN = Path(sys.executable).parent
 HISTORY = ("increment", "K", "tip_x", "tip_y", "energy", "advanced")
@@ -98,7 +100,15 @@ GOOD = '[atomistic]\npotential = "sw"\n[[region]]\nname = "tip"\n'
     ("[[region]]\nranks = 1\n", "[[region]] #1 needs a name"),
     (GOOD + "[[region]]\nname = \"tip\"\n", "region name 'tip' is used twice"),
     (GOOD + "potential = \"missing.pt\"\n", "no such model file"),
-    (GOOD + "radius = 5.0\nboundary = 8.0\n", "boundary = 8.0 Å must be thinner than radius = 5.0 Å"),
+    (GOOD + "radius = 5.0\nboundary = 8.0\n", "boundary = 8.0 Å leaves no interior in radius = 5.0 Å"),
+    # caught by the config, not by a worker after the material step: the region's own checks
+    (GOOD + "radius = 12.0\nboundary = 8.0\n", "boundary = 8.0 Å leaves no interior in radius = 12.0 Å "
+                                                "(need radius > boundary + 6 Å)"),
+    (GOOD + "boundary = 3.0\n", "boundary = 3.0 Å is thinner than the potential's range 3.77 Å"),
+    (GOOD + "min_style = \"newton\"\n", "min_style 'newton' is not one of fire, cg, sd, quickmin"),
+    (GOOD + "potential = \"crack-fields\"\n", "crack_fields.pt' is a crack-field predictor, not a potential"),
+    ("[run]\ncontinuum = \"predictor\"\n[continuum]\nmodel = \"si-ani\"\n" + GOOD,
+     "[continuum] model 'si-ani' is an interatomic potential, not a crack-field predictor"),
     (GOOD + "[debug]\nregion = \"other\"\n", "[debug] region 'other' is not a region"),
     ("[run\n", "is not valid TOML"),
 ])
@@ -111,8 +121,7 @@ def test_config_errors(tmp_path, text, message):
 
 
 def test_config_defaults_layout_and_embedded_default(tmp_path):
-    model = tmp_path / "m.pt"
-    model.write_bytes(b"")
+    model = multiscale.export(StillingerWeber("Si.sw", ["Si"]), tmp_path / "m.pt")
     text = ('[loading]\nk_step = 0.05\n[atomistic]\npotential = "sw"\n[[region]]\nname = "a"\nranks = 2\n'
             '[[region]]\nname = "b"\npotential = "m.pt"\nk_step = 0.1\n')
     (tmp_path / "c.toml").write_text(text)
@@ -132,7 +141,8 @@ def test_config_defaults_layout_and_embedded_default(tmp_path):
 
 # -- continuum model ----------------------------------------------------------------------------
 def test_lefm_continuum_is_the_k_field_at_the_tip():
-    from multiscale.coupling.continuum import LEFMContinuum, Material
+    from multiscale.continuum.boundary import LEFMContinuum
+    from multiscale.reference.material import Material
     mat = Material(5.431, 151.4, 76.4, 56.4, 1.36)
     model = LEFMContinuum(mat)
     rng = np.random.default_rng(0)
@@ -280,13 +290,31 @@ def test_three_regions_on_seven_ranks(tmp_path):
 
 
 @pytest.mark.mpi
-def test_region_set_up_error_names_the_region_and_the_fix(tmp_path):
+def test_region_spec_error_is_a_config_error_before_any_material_step(tmp_path):
+    """radius = 12, boundary = 8 is refused by the configuration (exit 2, both keys named),
+    not by a worker after the potential's material constants were computed."""
     config = write_config(tmp_path)
     config.write_text(config.read_text().replace("radius = 16.0", "radius = 12.0"))
+    start = time.perf_counter()
     proc = launch(config, 2)
-    assert proc.returncode == 1
-    assert "region tip (group 1, world rank 1) failed at set-up (init): ValueError: CrackRegion spec: " \
-           "boundary = 8.0 Å leaves no interior" in proc.stderr, proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert "boundary = 8.0 Å leaves no interior in radius = 12.0 Å" in proc.stderr, proc.stderr
+    assert "material" not in proc.stdout and "Traceback" not in proc.stderr
+    assert time.perf_counter() - start < 30   # the whole mpiexec, interpreter start-up included
+
+
+@pytest.mark.mpi
+def test_region_set_up_error_names_the_region_and_the_fix(tmp_path):
+    """An error only a worker sees (here: its work folder cannot be made, a file is in the way)
+    comes back naming the region, group and rank, and promises no checkpoint."""
+    config = write_config(tmp_path)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "tip").write_text("in the way")
+    proc = launch(config, 2)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "region tip (group 1, world rank 1) failed at set-up (init): FileExistsError" in proc.stderr, \
+        proc.stderr
+    assert "no checkpoint was written yet" in proc.stderr and "--restart" not in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -303,13 +331,15 @@ def ring(radius: float, n: int = 60) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def fem_model():
-    from multiscale.coupling.continuum import FEMContinuum, Material
+    from multiscale.continuum.boundary import FEMContinuum
+    from multiscale.reference.material import Material
     return FEMContinuum(Material(**SW), SPECIMEN)
 
 
 def test_fem_continuum_is_the_isotropic_k_field_near_the_tip(fem_model):
     from multiscale.continuum.lefm import NearTipField
-    from multiscale.coupling.continuum import LEFMContinuum, Material, isotropic_equivalent
+    from multiscale.continuum.boundary import LEFMContinuum, isotropic_equivalent
+    from multiscale.reference.material import Material
     mat = Material(**SW)
     E, nu = isotropic_equivalent(mat)
     lefm = LEFMContinuum(mat)
@@ -354,7 +384,8 @@ def test_fem_continuum_crack_advance_resolves_a_longer_crack(fem_model):
 
 
 def test_predictor_continuum_agrees_with_fem(fem_model):
-    from multiscale.coupling.continuum import Material, PredictorContinuum
+    from multiscale.coupling.continuum import PredictorContinuum
+    from multiscale.reference.material import Material
     pred = PredictorContinuum(Material(**SW), SPECIMEN)
     assert pred.k_g == fem_model.k_g
     # K head vs FE interaction integral: documented 0.2 % mean, 1.1 % max

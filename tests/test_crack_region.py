@@ -1,4 +1,4 @@
-"""The atomistic (111)[1-10] crack-tip region (multiscale.coupling.region) with native SW, and the
+"""The atomistic (111)[1-10] crack-tip region (multiscale.atomistic.region) with native SW, and the
 quasi-static loading rule (multiscale.coupling.loading).
 
 References: the crystal is checked against ASE's independently generated diamond lattice; loads
@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from multiscale import properties
+from multiscale.reference import properties
 from multiscale.coupling.loading import QuasiStaticLoading
-from multiscale.coupling.region import CrackRegion, RegionError
-from multiscale.coupling.tip import find_tip
-from multiscale.datasets.silicon import sw_pair_lines
+from multiscale.atomistic.region import CrackRegion, RegionError
+from multiscale.atomistic.tip import find_tip
+from multiscale.engines.lammps import pair_lines
+
+SW_LINES = pair_lines("sw")[0]   # native Stillinger-Weber (LAMMPS Si.sw)
 
 RADIUS, BOUNDARY = 26.0, 8.0
 # lattice trapping band of the (111) shuffle crack with native SW, measured in docs/crack_region.md
@@ -31,8 +33,8 @@ BAND = (1.0, 2.5)
 
 @pytest.fixture(scope="module")
 def sw():
-    a = properties.lattice_constant(sw_pair_lines())
-    gamma = properties.surface_energy(sw_pair_lines(), a, "111")
+    a = properties.lattice_constant(SW_LINES)
+    gamma = properties.surface_energy(SW_LINES, a, "111")
     return {"a": a, "gamma": gamma}
 
 
@@ -195,7 +197,7 @@ MPI_SCRIPT = """
 import json, sys
 import numpy as np
 from mpi4py import MPI
-from multiscale.coupling.region import CrackRegion
+from multiscale.atomistic.region import CrackRegion
 a, k1, k2, out = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 spec = {"potential": "sw", "radius": %r, "boundary": %r, "lattice_constant": a, "fmax": 1e-4,
         "max_iterations": 5000, "dump_every": 0}
@@ -303,7 +305,7 @@ def first_advance(reg, k_g, factors):
 def test_ml_model_first_advance_is_in_the_band_and_near_sw(sw, tmp_path):
     import torch
 
-    from multiscale import registry
+    from multiscale.model import registry
     torch.set_num_threads(1)
     if "si-ani" not in registry.shipped_models():
         pytest.skip("the shipped si-ani model is not built; run `multiscale build-silicon-model`")

@@ -10,9 +10,10 @@ import torch
 import multiscale
 from multiscale.continuum.lefm import NearTipField
 from multiscale.continuum.specimen import Specimen
-from multiscale.contract import FieldMetadata, ModelContractError
+from multiscale.model.contract import FieldMetadata, ModelContractError
 from multiscale.fields import data as fdata
-from multiscale.fields.model import FieldPerceiver, _crack_frame, williams
+from multiscale.fields.model import FieldPerceiver
+from multiscale.fields.williams import _crack_frame, williams
 from multiscale.fields.predictor import FieldPredictor, batch_inputs
 from multiscale.fields.train import DEFAULTS, export_model, to_tensors, train, validate
 
@@ -22,7 +23,7 @@ TINY = {"dim": 16, "latents": 8, "heads": 2, "layers": 1, "frequencies": 3, "dec
 
 @pytest.fixture(scope="module")
 def fe_data(tmp_path_factory):
-    """Fourteen FE specimens (12 to train on, 2 held out), 128 query points each."""
+    """Fifteen FE specimens (12 to train on, 3 held out), 128 query points each."""
     folder = tmp_path_factory.mktemp("fields")
     return (fdata.generate(folder / "train.h5", 12, n_query=128, seed=5, progress=False),
             fdata.generate(folder / "test.h5", 3, n_query=128, seed=6, progress=False))
@@ -98,7 +99,7 @@ def test_specimen_tokens_follow_the_geometry():
 def test_folded_attention_equals_multi_head_attention():
     """The decoder's attention (heads block-diagonal, projections folded into keys and values)
     is the same multi-head attention as the plain scaled_dot_product_attention path."""
-    from multiscale.fields.model import _Attention
+    from multiscale.fields.attention import _Attention
     torch.manual_seed(0)
     for heads in (1, 2, 4):
         att = _Attention(32, heads, kv_dim=48).double()
@@ -233,7 +234,7 @@ def test_dataset_rejects_bad_input(tmp_path):
 @pytest.mark.slow
 def test_shipped_model_meets_targets_on_held_out_fe(tmp_path):
     from multiscale.fields.evaluate import evaluate
-    from multiscale.registry import model_path
+    from multiscale.model.registry import model_path
     test = fdata.generate(tmp_path / "held_out.h5", 10, n_query=512, seed=777, progress=False)
     out = evaluate(model_path("crack-fields"), test, fe_check=False)
     assert out["displacement_rel_l2"]["mean"] <= 0.02

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from multiscale import export
-from multiscale.lammps import load_plugin, new_lammps, plugin_path
+from multiscale.engines.lammps import load_plugin, new_lammps, plugin_path
 from multiscale.potentials import LennardJones
 
 EPSILON, SIGMA, CUTOFF = 0.0104, 3.40, 8.5  # argon: eV, Å, Å

@@ -22,7 +22,7 @@ from ase.neighborlist import natural_cutoffs, neighbor_list
 
 import multiscale
 from multiscale.potentials import LennardJones, MessagePassingPotential
-from multiscale_openmm import create_force, create_python_force
+from multiscale.engines.openmm import create_force, create_python_force
 from native_lammps import relative, single_point as lammps_single_point
 from openmm_systems import (EV_TO_KJ_PER_MOL, single_point, solvated_capped_alanine, system_of,
                             topology_of)

@@ -1,4 +1,4 @@
-"""Material properties computed in LAMMPS (multiscale.properties), checked against closed forms
+"""Material properties computed in LAMMPS (multiscale.reference.properties), checked against closed forms
 for Stillinger-Weber silicon and against the same computation through the plugin."""
 
 import math
@@ -6,9 +6,11 @@ import math
 import pytest
 
 import multiscale
-from multiscale import properties
-from multiscale.datasets.silicon import sw_pair_lines
+from multiscale.reference import properties
+from multiscale.engines.lammps import pair_lines
 from multiscale.potentials import StillingerWeber
+
+SW_LINES = pair_lines("sw")[0]   # native Stillinger-Weber (LAMMPS Si.sw)
 
 SW_EPSILON = 2.1683  # eV, Si.sw: the energy of one bond at the diamond nearest-neighbour distance
 SW_A = 5.430949  # Å: SW's diamond minimum (sigma 2.0951 Å x 2^(1/6) x 4/sqrt(3))
@@ -16,7 +18,7 @@ SW_A = 5.430949  # Å: SW's diamond minimum (sigma 2.0951 Å x 2^(1/6) x 4/sqrt(
 
 @pytest.fixture(scope="module")
 def sw_a():
-    return properties.lattice_constant(sw_pair_lines())
+    return properties.lattice_constant(SW_LINES)
 
 
 def test_lattice_constant(sw_a):
@@ -32,14 +34,14 @@ def test_unrelaxed_surface_energy_counts_broken_bonds(sw_a, surface, bonds_per_a
     # In SW, all three-body terms vanish at tetrahedral angles, so an ideal cut costs epsilon
     # per broken bond, shared by the two surfaces it creates.
     expected = bonds_per_area(sw_a) * SW_EPSILON / 2 * properties.EV_PER_A2_TO_J_PER_M2
-    gamma = properties.surface_energy(sw_pair_lines(), sw_a, surface, relax=False)
+    gamma = properties.surface_energy(SW_LINES, sw_a, surface, relax=False)
     assert gamma == pytest.approx(expected, rel=1e-6)
-    assert properties.surface_energy(sw_pair_lines(), sw_a, surface) <= gamma + 1e-9
+    assert properties.surface_energy(SW_LINES, sw_a, surface) <= gamma + 1e-9
 
 
 def test_elastic_constants_and_plugin_agree(sw_a, si_sw_file, tmp_path):
     # SW silicon: C11 151.4, C12 76.4, C44 (internal relaxation included) 56.4 GPa
-    native = properties.elastic_constants(sw_pair_lines(), sw_a)
+    native = properties.elastic_constants(SW_LINES, sw_a)
     assert native["C11"] == pytest.approx(151.4, abs=0.2)
     assert native["C12"] == pytest.approx(76.4, abs=0.2)
     assert native["C44"] == pytest.approx(56.4, abs=0.2)
@@ -49,4 +51,4 @@ def test_elastic_constants_and_plugin_agree(sw_a, si_sw_file, tmp_path):
     for k in native:
         assert ours[k] == pytest.approx(native[k], rel=1e-6)
     assert properties.surface_energy(lines, sw_a, "111", plugin=True) == pytest.approx(
-        properties.surface_energy(sw_pair_lines(), sw_a, "111"), rel=1e-8)
+        properties.surface_energy(SW_LINES, sw_a, "111"), rel=1e-8)

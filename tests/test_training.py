@@ -6,10 +6,10 @@ import torch
 from ase.build import bulk, molecule
 
 import multiscale
-from multiscale.oracles import label, lammps_oracle, xtb_oracle
+from multiscale.reference.oracles import label, lammps_oracle, xtb_oracle
 from multiscale.potentials import MessagePassingPotential, StillingerWeber
-from multiscale.training import StructureDataset, TrainConfig, Trainer, read_structures, write_structures
-from multiscale.training.config import ConfigError, read_config
+from multiscale.learning import StructureDataset, TrainConfig, Trainer, read_structures, write_structures
+from multiscale.learning.config import ConfigError, read_config
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,7 @@ def test_config_errors(tmp_path):
 def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):
     # the stress the loss sees is the ASE calculator's (edge-gradient virial / volume), in GPa;
     # and the SW oracle labels periodic cells with LAMMPS' own stress
-    from multiscale.training.trainer import EV_PER_A3_TO_GPA, predict
+    from multiscale.learning.trainer import EV_PER_A3_TO_GPA, predict
     model = StillingerWeber(si_sw_file, ["Si"]).double()
     path = write_structures(tmp_path / "si.h5", si_data[:4])
     back = read_structures(path)
@@ -112,6 +112,6 @@ def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):
         # 1e-7 relative: ASE's LAMMPSlib converts LAMMPS' bar with its own unit constants
         assert np.allclose(voigt, EV_PER_A3_TO_GPA * si_data[k].get_stress(), rtol=1e-6, atol=1e-5)
     config = TrainConfig(epochs=1, batch_size=2, stress_weight=0.01)
-    from multiscale.training.trainer import evaluate
+    from multiscale.learning.trainer import evaluate
     assert evaluate(model, dataset, range(4))["stress_rmse_GPa"] < 1e-5
     assert config.stress_weight == 0.01

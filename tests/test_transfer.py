@@ -2,22 +2,34 @@
 GFN1-xTB -> GFN2-xTB on small molecules beating training from scratch."""
 
 import copy
+import importlib.util
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 import multiscale
-from multiscale import neighbors
-from multiscale.oracles import label, xtb_oracle
+from multiscale.engines import neighbors
+from multiscale.reference.oracles import label, xtb_oracle
 from multiscale.potentials import AEVParameters, ANIEnsemble, ANIModel, LennardJones
-from multiscale.training import StructureDataset, write_structures
-from multiscale.transfer import (TransferError, default_config, demonstrate, displaced_molecules, fine_tune,
-                                 load_pretrained, refit_self_energies)
+from multiscale.learning import StructureDataset, write_structures
+from multiscale.learning.transfer import (TransferError, default_config, fine_tune, load_pretrained,
+                                         refit_self_energies)
+from multiscale.reference.molecules import displaced_molecules
 
 ELEMENTS = ["H", "C", "N", "O"]
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _example(name: str):
+    """An example script as a module (the GFN1 -> GFN2 demonstration lives in examples/)."""
+    spec = importlib.util.spec_from_file_location(Path(name).stem, EXAMPLES / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 PARAMS = AEVParameters.evenly(Rcr=5.2, Rca=3.5, EtaR=16.0, n_radial=6, EtaA=8.0, Zeta=32.0, n_angular=2,
                               n_sections=4)
 
@@ -138,6 +150,7 @@ def test_fine_tuned_beats_training_from_scratch():
     """Pretrained on 120 GFN1-xTB structures, fine-tuned on 20 GFN2-xTB structures (frozen:
     last layer; adapted) against the best of four from-scratch runs on the 20; held out: 60
     GFN2-xTB structures (docs/training.md has the full-size run)."""
+    demonstrate = _example("transfer/gfn1_to_gfn2.py").demonstrate
     results = demonstrate(n_pretrain=120, n_small=20, n_test=60, pretrain_epochs=100, epochs=150, seed=0,
                           log=lambda _m: None)
     scratch = [row for name, row in results.items() if name.startswith("scratch")]

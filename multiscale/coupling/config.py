@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..atomistic import spec as region_spec
+from ..config import ConfigError, parse_toml
+from .continuum import MODELS as CONTINUUM_MODELS
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "data" / "crack_run.toml"
 
@@ -31,18 +34,7 @@ LOADING_KEYS = {
     "k_max": (float, 1.5),
     "advance_threshold": (float, 2.0),         # Å
 }
-ATOMISTIC_KEYS = {                             # CrackRegion's spec
-    "potential": (str, "sw"),
-    "radius": (float, 20.0),                   # Å
-    "boundary": (float, 8.0),                  # Å
-    "lattice_constant": (float, None),         # Å; None = computed with the potential
-    "fmax": (float, 1e-3),                     # eV/Å
-    "max_iterations": (int, 2000),
-    "dump_every": (int, 0),                    # increments; 0 = never
-    "min_style": (str, "fire"),                # LAMMPS minimiser: fire, cg, sd, quickmin
-    "stress_radius": (float, None),            # Å around the tip for stress samples; None = interior
-    "broken_bond": (float, None),              # Å; None = 1.3 x the bond length
-}
+ATOMISTIC_KEYS = region_spec.SPEC_KEYS       # a CrackRegion's spec, validated by the same module
 CONTINUUM_KEYS = {                             # the specimen of continuum = "fem" / "predictor"
     "kind": (str, "sent"),                     # "sent" (edge crack) or "ccp" (centre crack, region at the right tip)
     "width": (float, 400.0),                   # Å
@@ -52,24 +44,17 @@ CONTINUUM_KEYS = {                             # the specimen of continuum = "fe
     "poisson_ratio": (float, None),            # None = Voigt average of the potential's constants
     "model": (str, None),                      # predictor only: file or shipped name; None = "crack-fields"
 }
-# the shipped predictor's training range (docs/fields.md): crack_length/width per kind, height/width
-PREDICTOR_RANGE = {"sent": (0.15, 0.55), "ccp": (0.10, 0.35), "aspect": (1.0, 2.0)}
 REGION_KEYS = {"name": (str, None), "ranks": (int, 1)}
 DEBUG_KEYS = {"region": (str, None), "inject_nan_at": (int, None), "hang_at": (int, None),
               "exit_at": (int, None)}
 SECTIONS = {"run": RUN_KEYS, "loading": LOADING_KEYS, "atomistic": ATOMISTIC_KEYS,
             "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS}
-CONTINUUM_MODELS = ("lefm", "fem", "predictor")
 K_UNITS = {"K_G": None, "GPa*sqrt(A)": 1.0, "MPa*sqrt(m)": 100.0}  # -> GPa sqrt(Å)
 POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary", "width", "height",
             "crack_length", "youngs_modulus",
             "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond"}
 NON_NEGATIVE = {"max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
                 "k_start", "inject_nan_at", "hang_at", "exit_at"}
-
-
-class ConfigError(ValueError):
-    """A run configuration that cannot be run; the message says what to change."""
 
 
 @dataclass
@@ -134,7 +119,7 @@ def _section(where: str, raw: dict, keys: dict, extra: dict | None = None) -> di
 def resolve_potential(potential: str, base: Path | None, where: str = "potential") -> str:
     """``"sw"``, a shipped model's name (``multiscale models``) or a model file (relative to
     the config's folder) -> ``"sw"`` or an absolute model file path."""
-    from ..registry import SHIPPED, model_path
+    from ..model.registry import SHIPPED, model_path
     if potential == "sw":
         return "sw"
     if potential in SHIPPED:
@@ -152,14 +137,24 @@ def resolve_potential(potential: str, base: Path | None, where: str = "potential
     return str(path.resolve())
 
 
+def _region_spec(spec: dict, where: str) -> dict:
+    """The region's spec checked as CrackRegion checks it (geometry, minimiser, the potential's
+    kind, elements and range) at validation time, not on a worker after the material step."""
+    try:
+        spec = region_spec.validate(spec)
+        region_spec.check_potential(spec, region_spec.potential(spec["potential"]))
+    except (region_spec.SpecError, FileNotFoundError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    except Exception as exc:   # a model file that does not load
+        raise ConfigError(f"{where}: potential {spec['potential']!r}: {exc}") from None
+    return spec
+
+
 def parse_config(text: str, path: Path | None = None, output: str | Path | None = None) -> RunConfig:
     """Validate a configuration's TOML ``text`` (read from ``path``, used for messages and
     relative model paths); ``output`` overrides [run] output."""
     name = str(path) if path else "configuration"
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{name} is not valid TOML: {exc}") from None
+    raw = parse_toml(text, name)
     unknown = sorted(raw.keys() - SECTIONS.keys())
     if unknown:
         raise ConfigError(f"{name}: unknown section(s) {unknown}; known sections: {sorted(SECTIONS)}")
@@ -200,9 +195,7 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
         if load["k_max"] < load["k_start"]:
             raise ConfigError(f"{where} ({rname}): k_max = {load['k_max']} is below k_start = "
                               f"{load['k_start']}; raise k_max")
-        if spec["boundary"] >= spec["radius"]:
-            raise ConfigError(f"{where} ({rname}): boundary = {spec['boundary']} Å must be thinner than "
-                              f"radius = {spec['radius']} Å; enlarge radius")
+        spec = _region_spec(spec, f"{where} ({rname})")
         regions.append(RegionConfig(rname, values.get("ranks", 1), spec, load))
     specimen = _specimen(raw, run["continuum"], regions)
     if debug:
@@ -232,14 +225,10 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
         raise ConfigError(f"[continuum] kind must be one of {list(KINDS)}, got {sp['kind']!r}")
     W, H, a = sp["width"], sp["height"], sp["crack_length"]
     nu = sp["poisson_ratio"]
-    if sp["model"] is not None:
-        from ..registry import SHIPPED
-        if continuum != "predictor":
-            raise ConfigError(f'[continuum] model = {sp["model"]!r} names a field predictor, used only with '
-                              f'[run] continuum = "predictor" (this run uses "{continuum}"); remove it')
-        if sp["model"] not in SHIPPED and not Path(sp["model"]).is_file():
-            raise ConfigError(f"[continuum] model {sp['model']!r} is neither a shipped field predictor "
-                              f"({sorted(SHIPPED)}) nor an existing file")
+    if sp["model"] is not None and continuum != "predictor":
+        raise ConfigError(f'[continuum] model = {sp["model"]!r} names a field predictor, used only with '
+                          f'[run] continuum = "predictor" (this run uses "{continuum}"); remove it')
+    domain = _predictor_domain(sp["model"]) if continuum == "predictor" else None
     if nu is not None and not -1.0 < nu < 0.5:
         raise ConfigError(f"[continuum] poisson_ratio must lie in (-1, 0.5), got {nu}")
     tip_x = a if sp["kind"] == "sent" else W / 2 + a
@@ -255,15 +244,37 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
             Specimen(sp["kind"], W, H, a + R, 0.0, 1.0, sp["youngs_modulus"] or 150.0, nu or 0.25)
         except ValueError as exc:
             raise ConfigError(f"{where}: the crack grown by the region's radius is impossible: {exc}") from None
-        if continuum == "predictor":
-            lo, hi = PREDICTOR_RANGE[sp["kind"]]
-            alo, ahi = PREDICTOR_RANGE["aspect"]
+        if domain:
+            lo, hi = domain[sp["kind"]]
+            alo, ahi = domain["aspect"]
             if not (lo <= a / W and (a + R) / W <= hi and alo <= H / W <= ahi):
                 raise ConfigError(f"{where}: the predictor was trained for crack_length/width in [{lo}, {hi}] "
                                   f"({sp['kind']}) and height/width in [{alo}, {ahi}]; this specimen has "
                                   f"{a / W:.3f}-{(a + R) / W:.3f} (crack growth by the radius included) and "
                                   f"{H / W:.3f}; change the specimen or use continuum = \"fem\"")
     return sp
+
+
+def _predictor_domain(model: str | None) -> dict | None:
+    """The training domain (``training.domain`` of the file's metadata) of the predictor
+    ``model`` (a file or a shipped name; None = "crack-fields"); ConfigError if it is not a
+    crack-field predictor.  None if the file does not record one."""
+    from ..model import ModelContractError, load, resolve
+    from ..model.registry import SHIPPED
+    name = model or "crack-fields"
+    path = resolve(name)
+    if not path.is_file():
+        raise ConfigError(f"[continuum] model {name!r} is neither a shipped field predictor "
+                          f"({sorted(SHIPPED)}) nor an existing file")
+    try:
+        meta = load(path).metadata
+    except ModelContractError as exc:
+        raise ConfigError(f"[continuum] model {name!r}: {exc}") from None
+    if getattr(meta, "kind", "potential") != "field":
+        raise ConfigError(f"[continuum] model {name!r} is an interatomic potential, not a crack-field "
+                          "predictor; potentials go in [atomistic] potential, predictors here "
+                          "(e.g. \"crack-fields\")")
+    return meta.training.get("domain")
 
 
 def read_config(path: str | Path | None = None, output: str | Path | None = None) -> RunConfig:

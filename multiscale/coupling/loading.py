@@ -2,7 +2,7 @@
 continuum tip follow it.  Pure Python (no MPI, no LAMMPS): the coordinator and the tests share it.
 
 Stress intensity factors in GPa sqrt(Å), positions in Å (the crack frame of
-:class:`multiscale.coupling.region.CrackRegion`).
+:class:`multiscale.atomistic.region.CrackRegion`).
 """
 
 from __future__ import annotations
@@ -50,15 +50,17 @@ class QuasiStaticLoading:
         """(K, tip) of increment 0: k_start, tip at the origin."""
         return self.k, self.tip.copy()
 
-    def next(self, result: dict) -> tuple[float, np.ndarray] | None:
-        """(K, tip) for the next increment from the region's ``result`` of this one, or None."""
+    def next(self, result: dict, extra: dict | None = None) -> tuple[float, np.ndarray] | None:
+        """(K, tip) for the next increment from the region's ``result`` of this one, or None.
+        Appends the increment's row to ``history`` with the columns ``extra`` adds (the coupled
+        run keeps this one history)."""
         atom_tip = np.asarray(result["tip"], float).reshape(2)
         if not np.all(np.isfinite(atom_tip)):
             raise ValueError(f"the region reported a non-finite crack tip {atom_tip}")
         advanced = bool(atom_tip[0] - self.tip[0] > self.advance_threshold)
         self.history.append({"increment": len(self.history), "K": self.k, "tip_x": float(atom_tip[0]),
                              "tip_y": float(atom_tip[1]), "energy": float(result.get("energy", math.nan)),
-                             "advanced": advanced})
+                             "advanced": advanced, **(extra or {})})
         if atom_tip[0] >= float(result.get("tip_limit", math.inf)):
             return None
         if advanced:

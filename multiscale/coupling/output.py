@@ -12,7 +12,7 @@ results.h5 (written atomically):
             increment, K, tip        (n_increments,), (n_increments,), (n_increments, 2)
             offsets                  (n_increments + 1,): rows of increment j are offsets[j]:offsets[j+1]
             xy                       (m, 2) Å, atom positions
-            atomistic, continuum     (m, 3) GPa sigma_xx, sigma_yy, sigma_xy (LAMMPS; LEFM at the same points)
+            atomistic, continuum     (m, 3) GPa sigma_xx, sigma_yy, sigma_xy (LAMMPS; the run's continuum model at the same points)
 """
 
 from __future__ import annotations
@@ -62,10 +62,13 @@ def read_history(path: Path) -> dict[str, dict[str, np.ndarray]]:
                 for name, g in f["regions"].items()}
 
 
-def plot_all(folder: Path, tracks) -> list[Path]:
-    """``k_extension.png`` and ``stress_yy.png`` in ``folder``."""
+CONTINUUM_LABELS = {"lefm": "LEFM", "fem": "FE", "predictor": "predictor"}
+
+
+def plot_all(folder: Path, tracks, continuum: str = "lefm") -> list[Path]:
+    """``k_extension.png`` and ``stress_yy.png`` in ``folder``; ``continuum`` the run's model."""
     return [plot_k_extension(folder / "k_extension.png", tracks),
-            plot_stress(folder / "stress_yy.png", tracks)]
+            plot_stress(folder / "stress_yy.png", tracks, CONTINUUM_LABELS.get(continuum, continuum))]
 
 
 def _pyplot():
@@ -106,8 +109,9 @@ def _snapshot(t) -> dict | None:
     return t.samples[max(j - 1, 0) if True in advanced else j]
 
 
-def plot_stress(path: Path, tracks) -> Path:
-    """Per region: atomistic and LEFM sigma_yy around the tip, and both ahead of the tip."""
+def plot_stress(path: Path, tracks, continuum: str = "LEFM") -> Path:
+    """Per region: atomistic and continuum sigma_yy around the tip, and the atomistic one ahead
+    of the tip beside the K-field's K/sqrt(2 pi r)."""
     plt = _pyplot()
     fig, axes = plt.subplots(len(tracks), 3, figsize=(13, 3.8 * len(tracks)), squeeze=False)
     for row, t in zip(axes, tracks):
@@ -117,9 +121,9 @@ def plot_stress(path: Path, tracks) -> Path:
                 ax.set_axis_off()
             continue
         xy, tip = np.asarray(s["xy"]), np.asarray(s["tip"])
-        atom, lefm = np.asarray(s["atomistic"])[:, 1], np.asarray(s["continuum"])[:, 1]
-        lim = np.nanpercentile(np.abs(np.concatenate([atom, lefm])), 95)
-        for ax, values, title in ((row[0], atom, "atomistic"), (row[1], lefm, "LEFM")):
+        atom, cont = np.asarray(s["atomistic"])[:, 1], np.asarray(s["continuum"])[:, 1]
+        lim = np.nanpercentile(np.abs(np.concatenate([atom, cont])), 95)
+        for ax, values, title in ((row[0], atom, "atomistic"), (row[1], cont, continuum)):
             sc = ax.scatter(xy[:, 0] - tip[0], xy[:, 1] - tip[1], c=values, s=12, cmap="RdBu_r",
                             vmin=-lim, vmax=lim)
             ax.set_aspect("equal")

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 
-TAG_COMMAND = 701   # continuum -> group root: {"op": ..., ...}
-TAG_REPLY = 702     # group root -> continuum: {"ok": bool, ...}
+TAG_COMMAND = 701   # continuum -> group root: a messages.Command
+TAG_REPLY = 702     # group root -> continuum: a messages.Reply
 POLL_MIN, POLL_MAX = 1e-4, 2e-3  # s
 
 

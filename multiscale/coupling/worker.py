@@ -2,9 +2,9 @@
 
 Every rank of the group runs :func:`serve`: the group root receives a command from the
 continuum (world rank 0), the group broadcasts it, every rank executes it (CrackRegion's
-methods are collective over the group), and the root sends the reply.  Commands:
-``init`` (build the region), ``relax``, ``state``, ``restore``, ``stop``.  Errors become
-replies ``{"ok": False, "error": {...}}`` naming the group, rank and increment, so the
+methods are collective over the group), and the root sends the reply.  Commands and replies
+are the types of :mod:`multiscale.coupling.messages`; errors become replies with a
+:class:`~multiscale.coupling.messages.Failure` naming the group, rank and increment, so the
 continuum can stop the run cleanly instead of hanging in a collective.
 
 The ``debug`` keys (tests only, docs/coupling.md) inject faults at one increment:
@@ -20,7 +20,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..reference.material import Material
 from . import transport
+from .messages import Command, Failure, Init, Relax, Reply, Restore, State, Stop
 
 
 class RegionWorker:
@@ -39,41 +41,40 @@ class RegionWorker:
     def world_rank(self) -> int:
         return self.world_ranks[self.comm.rank]
 
-    def handle(self, command: dict) -> dict:
+    def handle(self, command: Command) -> Reply:
         """Run ``command`` (collective over the group); the reply for the continuum."""
-        op, increment = command["op"], command.get("increment")
         try:
-            if op == "init":
-                return {"ok": True, **self._init(command["spec"])}
-            if op == "relax":
-                displacements = self._inject(np.asarray(command["displacements"], float), increment)
-                return {"ok": True, "result": self.region.relax(displacements, increment)}
-            if op == "state":
-                return {"ok": True, "state": self.region.state()}
-            if op == "restore":
-                self.region.restore(command["state"])
-                return {"ok": True}
-            if op == "stop":
+            if isinstance(command, Init):
+                return Reply(self._init(command))
+            if isinstance(command, Relax):
+                displacements = self._inject(np.asarray(command.displacements, float), command.increment)
+                return Reply({"result": self.region.relax(displacements, command.increment)})
+            if isinstance(command, State):
+                return Reply({"state": self.region.state()})
+            if isinstance(command, Restore):
+                self.region.restore(command.state)
+                return Reply()
+            if isinstance(command, Stop):
                 self.close()
-                return {"ok": True}
-            raise ValueError(f"unknown command {op!r}")
+                return Reply()
+            raise TypeError(f"unknown command {command!r}")
         except Exception as exc:  # reported to the continuum, which stops the run
             kind = getattr(exc, "kind", type(exc).__name__)
             message = " ".join(str(exc).split()) or type(exc).__name__
             self.close()
-            return {"ok": False, "error": {"region": self.name, "group": self.index + 1,
-                                           "rank": self.world_rank, "ranks": self.world_ranks,
-                                           "increment": increment, "op": op, "kind": kind,
-                                           "message": message}}
+            return Reply(error=Failure(self.name, self.index + 1, self.world_rank, self.world_ranks,
+                                       getattr(command, "increment", None), getattr(command, "op", "?"),
+                                       kind, message))
 
-    def _init(self, spec: dict) -> dict:
-        from .region import CrackRegion
+    def _init(self, command: Init) -> dict:
+        from ..atomistic.region import CrackRegion
         workdir = self.output / self.name
         if self.comm.rank == 0:
             workdir.mkdir(parents=True, exist_ok=True)
         self.comm.Barrier()
         log = self.log if self.comm.rank == 0 else (lambda *a, **k: None)
-        self.region = CrackRegion(spec, self.comm, workdir, log=log)
+        self.region = CrackRegion(command.spec, self.comm, workdir, log=log,
+                                  material=Material(**command.material))
         return {"boundary_reference": np.asarray(self.region.boundary_reference, float)}
 
     def _inject(self, displacements: np.ndarray, increment: int) -> np.ndarray:
@@ -102,9 +103,9 @@ def serve(world, comm, worker: RegionWorker) -> int:
         command = transport.receive(world, 0, transport.TAG_COMMAND) if root else None
         command = transport.broadcast(comm, command)
         reply = worker.handle(command)
-        if root and command["op"] != "stop":
+        if root and not isinstance(command, Stop):
             transport.wait(world.isend(reply, dest=0, tag=transport.TAG_REPLY))
-        if not reply["ok"]:
+        if not reply.ok:
             return 1
-        if command["op"] == "stop":
-            return int(command.get("status", 0))
+        if isinstance(command, Stop):
+            return int(command.status)

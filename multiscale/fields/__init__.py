@@ -1,9 +1,11 @@
 """Crack-field predictors: an attention model (FieldPerceiver) trained on finite-element fields
-of cracked specimens, its data, training, evaluation and an FNO baseline (docs/fields.md).
+of cracked specimens and fine-tuned on atomistic crack regions (docs/fields.md; the FNO
+baseline is benchmarks/fno_baseline.py).
 
 ``FieldPredictor.load(path).predict(specimen, xy)`` gives displacements, stresses and K in
-physical units; the modules are ``inputs`` (non-dimensional tokens), ``model``, ``data``,
-``train``, ``evaluate``, ``plots``, ``fno`` and ``build``.
+physical units; the modules are ``inputs`` (non-dimensional tokens), ``attention`` and
+``williams`` (the network's parts), ``model`` (the network), ``predictor``, ``data``,
+``train``, ``evaluate``, ``atomistic`` and ``finetune``, ``plots`` and ``build``.
 """
 
 from .predictor import FieldPrediction, FieldPredictor

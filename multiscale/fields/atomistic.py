@@ -1,10 +1,10 @@
 """Near-tip stress fields from atomistic crack regions, to fine-tune a field predictor.
 
 A sample is an edge-cracked specimen (``sent``, crack angle 0) of the isotropic solid
-equivalent to the potential's silicon (:func:`multiscale.coupling.continuum.isotropic_equivalent`:
+equivalent to the potential's silicon (:func:`multiscale.continuum.boundary.isotropic_equivalent`:
 same plane-strain modulus E' as the (111)[1-10] crack, Voigt Poisson ratio) under the remote
 stress that gives K_I = ``k`` K_G at its tip.  The (111)[1-10] atomistic region of the
-coupled run (:class:`multiscale.coupling.region.CrackRegion`) sits at the tip, its shell
+coupled run (:class:`multiscale.atomistic.region.CrackRegion`) sits at the tip, its shell
 placed by the finite-element field of that specimen (the coupled run's ``"fem"`` continuum),
 its interior relaxed in LAMMPS through the multiscale pair style.  Per-atom stresses
 (``compute stress/atom`` over the atomic volume a^3/8, GPa) are coarse-grained onto points
@@ -23,7 +23,6 @@ The HDF5 layout is the FE dataset's (``multiscale.fields.data``) with displaceme
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -31,7 +30,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..continuum.boundary import FEMContinuum, isotropic_equivalent
+from ..continuum.sif import ring_points
 from ..continuum.specimen import Specimen
+from ..reference.material import material
 
 
 def coarse_grain(points: np.ndarray, atoms_xy: np.ndarray, atom_stress: np.ndarray,
@@ -47,40 +49,10 @@ def coarse_grain(points: np.ndarray, atoms_xy: np.ndarray, atom_stress: np.ndarr
     return g @ atom_stress / total[:, None]
 
 
-def ring_points(r_min: float, r_max: float, n_r: int = 6, n_theta: int = 24) -> np.ndarray:
-    """Points (n_r n_theta, 2) Å on rings about the origin, geometric in r, off the crack faces."""
-    r = np.geomspace(r_min, r_max, n_r)
-    t = np.linspace(-math.pi, math.pi, n_theta, endpoint=False) + math.pi / n_theta
-    rr, tt = np.meshgrid(r, t, indexing="ij")
-    return np.column_stack([(rr * np.cos(tt)).ravel(), (rr * np.sin(tt)).ravel()])
-
-
 # the shipped sets: training loads span 0.8-1.6 K_G on five crack lengths; held out are
 # other crack lengths at loads in between (no crack advances below ~2.3 K_G, docs/crack_region.md)
 TRAIN = {"crack_lengths": (48.0, 56.0, 64.0, 72.0, 80.0), "k_over_kg": (0.8, 1.0, 1.2, 1.4, 1.6)}
 TEST = {"crack_lengths": (52.0, 68.0, 84.0), "k_over_kg": (0.9, 1.1, 1.3, 1.5)}
-
-
-def silicon(potential: str = "si-ani", comm=None, cache: Path | None = None):
-    """The potential's Material (lattice constant, cubic C's, (111) surface energy), kept in
-    the JSON file ``cache`` (keyed by the potential's file size and time) for the next call."""
-    from mpi4py import MPI
-
-    from ..coupling.continuum import Material, material
-    from ..registry import resolve
-    resolved = potential if potential == "sw" else str(resolve(potential))
-    key = potential if potential == "sw" else f"{resolved}:{Path(resolved).stat().st_size}:{Path(resolved).stat().st_mtime}"
-    if cache is not None and cache.is_file():
-        saved = json.loads(cache.read_text())
-        if saved.get("key") == key:
-            return Material(**saved["material"])
-    print(f"atomistic crack fields: computing {potential}'s lattice, elastic constants and (111) "
-          "surface energy (a minute or two)", file=sys.stderr, flush=True)
-    mat = material(resolved, comm or MPI.COMM_WORLD)
-    if cache is not None and (comm or MPI.COMM_WORLD).Get_rank() == 0:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "material": mat.as_dict()}))
-    return mat
 
 
 def generate(path: str | Path, crack_lengths, k_over_kg, potential: str = "si-ani", mat=None,
@@ -89,15 +61,15 @@ def generate(path: str | Path, crack_lengths, k_over_kg, potential: str = "si-an
              progress: bool = True) -> Path:
     """Relax one region per crack length (Å) at each load in ``k_over_kg`` (ramped upward,
     each relaxation starting from the last) and write the coarse-grained stresses to ``path``.
-    ``mat``: the potential's Material if already computed (see :func:`silicon`)."""
+    ``mat``: the potential's Material if already computed (:func:`multiscale.reference.material.material`)."""
     from mpi4py import MPI
 
-    from ..coupling.continuum import FEMContinuum, isotropic_equivalent
-    from ..coupling.region import CrackRegion
+    from ..atomistic.region import CrackRegion
+
     comm = MPI.COMM_WORLD
     say = (lambda m: print(m, file=sys.stderr, flush=True)) if progress else (lambda m: None)
     t0 = time.perf_counter()
-    mat = mat or silicon(potential, comm)
+    mat = mat or material(potential, comm)
     E, nu = isotropic_equivalent(mat)
     work = Path(path).with_suffix("")
     rows = {k: [] for k in ("params", "tips", "k", "xy", "u", "sigma", "seconds", "k_over_kg", "tip_found")}
@@ -157,7 +129,7 @@ def build(work: str | Path = "results/crack_fields", potential: str = "si-ani") 
     """The training and held-out atomistic sets, ``atomistic_train.h5`` and ``atomistic_test.h5``
     in ``work`` (about 5 minutes on one core for si-ani)."""
     work = Path(work)
-    mat = silicon(potential, cache=work / "material.json")
+    mat = material(potential)
     train = generate(work / "atomistic_train.h5", potential=potential, mat=mat, **TRAIN)
     test = generate(work / "atomistic_test.h5", potential=potential, mat=mat, **TEST)
     return train, test

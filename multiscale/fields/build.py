@@ -15,7 +15,7 @@ from pathlib import Path
 
 import h5py
 
-from ..registry import DATA
+from ..model.registry import DATA
 from . import data as fdata
 from .evaluate import evaluate
 from .train import read_config, train

@@ -41,6 +41,11 @@ class Ranges:
     stress: tuple[float, float] = (0.5, 2.0)     # GPa
     youngs_modulus: tuple[float, float] = (50.0, 300.0)  # GPa
 
+    def domain(self) -> dict[str, list[float]]:
+        """The geometry a predictor trained on these ranges covers, as stored in its file's
+        metadata (``training.domain``): crack_length/width per kind and height/width."""
+        return {"sent": list(self.sent_a), "ccp": list(self.ccp_a), "aspect": list(self.aspect)}
+
 
 def random_specimen(rng: np.random.Generator, ranges: Ranges = Ranges()) -> Specimen:
     kind = "sent" if rng.random() < 0.5 else "ccp"

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..continuum import sif
 from ..continuum.lefm import NearTipField
 from . import data as fdata
 from .metrics import R0, field_errors, tip_distance
@@ -26,28 +27,23 @@ RING_RADII = (0.004, 0.02)  # K-fit annulus, in units of W
 
 
 def ring_points(spec, tip_index: int, n_r: int = 6, n_theta: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Points (n, 2) L on rings about a tip and the same points in its crack frame."""
+    """Points (n, 2) L on rings 0.004-0.02 W about a tip and the same points in its crack frame."""
     tip, d = spec.tips()[tip_index], spec.tip_directions()[tip_index]
-    r = spec.width * np.geomspace(*RING_RADII, n_r)
-    t = np.linspace(-math.pi, math.pi, n_theta + 2)[1:-1]  # off the crack faces
-    rr, tt = np.meshgrid(r, t)
-    local = np.column_stack([(rr * np.cos(tt)).ravel(), (rr * np.sin(tt)).ravel()])
+    local = sif.ring_points(*(spec.width * np.asarray(RING_RADII)), n_r, n_theta)
     rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
     return tip + local @ rot.T, local
 
 
 def fit_k(spec, tip_index: int, u_global: np.ndarray, local: np.ndarray) -> tuple[float, float]:
-    """K_I, K_II (GPa sqrt(L)) fitted to displacements (n, 2) L at ``local`` crack-frame points."""
+    """K_I, K_II (GPa sqrt(L)) fitted to displacements (n, 2) L at ``local`` crack-frame points,
+    with a rigid translation and a uniform displacement gradient (:func:`sif.fit_k`)."""
     d = spec.tip_directions()[tip_index]
     rot = np.array([[d[0], -d[1]], [d[1], d[0]]])
     u = u_global @ rot  # crack-frame components
+    x, y, zero = local[:, 0] / spec.width, local[:, 1] / spec.width, np.zeros(len(local))
+    gradient = [np.column_stack(c) for c in ((x, zero), (y, zero), (zero, x), (zero, y))]
     field = NearTipField.isotropic(spec.youngs_modulus, spec.poisson_ratio)
-    cols = [field.displacements(local, 1.0, 0.0), field.displacements(local, 0.0, 1.0)]
-    x, y, one, zero = local[:, 0] / spec.width, local[:, 1] / spec.width, np.ones(len(local)), np.zeros(len(local))
-    for a, b in ((one, zero), (zero, one), (x, zero), (y, zero), (zero, x), (zero, y)):
-        cols.append(np.column_stack([a, b]))
-    A = np.stack([c.ravel() for c in cols], axis=1)
-    coef = np.linalg.lstsq(A, u.ravel(), rcond=None)[0]
+    coef, _ = sif.fit_k(field, local, u, 2, gradient)
     return float(coef[0]), float(coef[1])
 
 
@@ -69,7 +65,6 @@ def k_from_field(predictor, spec, tip_index: int, radius: float | None = None, n
     K is the strength of the field's singularity, so the smallest disc the quadrature
     resolves measures it best: the predictor's smooth part has bounded stress at the tip
     (no sqrt(r) features), and its errors enter the integral in proportion to sqrt(radius)."""
-    from ..continuum.sif import interaction_integral
     radius = radius or min(R0 * spec.width, domain_radius(spec))
     tip, d = spec.tips()[tip_index], spec.tip_directions()[tip_index]
     g, gw = np.polynomial.legendre.leggauss(n_r)
@@ -83,7 +78,7 @@ def k_from_field(predictor, spec, tip_index: int, radius: float | None = None, n
     eps = np.stack([grad[:, 0, 0], grad[:, 1, 1], grad[:, 0, 1] + grad[:, 1, 0]], axis=1)
     s = eps @ spec.stiffness().T
     stress = np.stack([np.stack([s[:, 0], s[:, 2]], 1), np.stack([s[:, 2], s[:, 1]], 1)], 1)
-    k1, k2 = interaction_integral(xy, weights, grad, stress, tip, d, radius,
+    k1, k2 = sif.interaction_integral(xy, weights, grad, stress, tip, d, radius,
                                   spec.youngs_modulus, spec.poisson_ratio)
     return float(k1), float(k2)
 

@@ -34,7 +34,8 @@ import torch
 from . import data as fdata
 from .model import FieldPerceiver
 from .predictor import FieldPredictor
-from .train import Tensors, losses, read_sections, seeded, to_tensors
+from ..config import ConfigError, read_sections
+from .train import Tensors, losses, seeded, to_tensors
 
 DEFAULTS = {
     "data": {"atomistic": None, "atomistic_test": None, "fe": None, "fe_test": None},
@@ -53,13 +54,13 @@ def read_config(path: str | Path) -> dict:
     missing = [k for k in ("atomistic", "fe") if cfg["data"][k] is None] + \
               (["output.model"] if cfg["output"]["model"] is None else [])
     if missing:
-        raise ValueError(f"{path}: {missing} required ([data] atomistic and fe, [output] model)")
+        raise ConfigError(f"{path}: {missing} required ([data] atomistic and fe, [output] model)")
     return cfg
 
 
 def base_model(name_or_path: str) -> tuple[FieldPerceiver, FieldPredictor]:
     """An eager, trainable copy of a predictor file (or a shipped name) and the file loaded."""
-    from ..registry import resolve
+    from ..model.registry import resolve
     pred = FieldPredictor.load(resolve(name_or_path))
     arch = {k: v for k, v in pred.metadata.architecture.items() if k != "class"}
     model = FieldPerceiver(**arch).load_weights(pred.module)
@@ -86,7 +87,7 @@ def trainable_parameters(model: FieldPerceiver, which: str) -> list:
     """``"decoder"``: only the per-query path (the specimen's encoding and its K, which the
     atomistic samples share with FE by construction, stay as trained); ``"all"``: everything."""
     if which not in ("decoder", "all"):
-        raise ValueError(f"[train] trainable must be 'decoder' or 'all', got {which!r}")
+        raise ConfigError(f"[train] trainable must be 'decoder' or 'all', got {which!r}")
     out = []
     for name, p in model.named_parameters():
         p.requires_grad_(which == "all" or name.split(".")[0] in DECODER)
@@ -140,12 +141,13 @@ def finetune(cfg: dict, progress: bool = True) -> dict:
     if tt is not None:
         after["atomistic_test"] = atomistic_errors(model, tt)
     report = {"base": str(base.metadata.name), "before": before, "after": after,
+              "domain": base.metadata.training.get("domain"),
               "steps": tc["steps"], "seconds": round(time.perf_counter() - t0, 1),
               "n_atomistic": len(ta), "n_atomistic_test": 0 if tt is None else len(tt),
               "history": history}
     path = _export(model, cfg, report)
     if cfg["data"]["fe_test"]:
-        from ..registry import resolve
+        from ..model.registry import resolve
         from .evaluate import evaluate
         report["fe_held_out"] = {"base": evaluate(resolve(cfg["model"]["base"]), cfg["data"]["fe_test"], fe_check=False),
                                  "finetuned": evaluate(path, cfg["data"]["fe_test"], fe_check=False)}
@@ -155,8 +157,8 @@ def finetune(cfg: dict, progress: bool = True) -> dict:
 
 
 def _export(model, cfg, report) -> Path:
-    from ..artifact import export
-    from ..contract import FieldMetadata
+    from ..model.artifact import export
+    from ..model.contract import FieldMetadata
     from .predictor import SCALING, input_spec
     test = report["after"].get("atomistic_test", report["after"]["atomistic_train"])
     meta = FieldMetadata(name=cfg["output"]["name"], inputs=input_spec(), scaling=SCALING,
@@ -164,6 +166,7 @@ def _export(model, cfg, report) -> Path:
                          f"{report['base']} fine-tuned on atomistic near-tip stresses (docs/fields.md)",
                          architecture={"class": "FieldPerceiver", **model.config},
                          training={"finetuned_from": report["base"], "steps": report["steps"],
+                                   "domain": report["domain"],
                                    "n_atomistic": report["n_atomistic"],
                                    "atomistic_stress_rel_l2": test["stress_rel_l2"]["mean"]})
     return export(model.float(), cfg["output"]["model"], metadata=meta)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..contract import FieldMetadata, ModelContractError
+from ..model.artifact import load, register_smoke_test
+from ..model.contract import FieldMetadata, ModelContractError
 from .inputs import (GLOBAL_FEATURES, MAX_TIPS, N_CRACK_TOKENS, N_EDGE_TOKENS, TOKEN_FEATURES, model_inputs,
                      n_tips, scales)
 
@@ -66,7 +67,6 @@ class FieldPredictor:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "FieldPredictor":
-        from ..artifact import load
         loaded = load(path)
         if not isinstance(loaded.metadata, FieldMetadata):
             raise ModelContractError(f"{path} is an interatomic potential, not a field predictor "
@@ -119,3 +119,6 @@ def smoke_test(loaded) -> None:
         if key not in out or tuple(out[key].shape) != shape or not torch.isfinite(out[key]).all():
             raise ModelContractError(f"field model {loaded.path}: output {key!r} missing, not of "
                                      f"shape {shape} or not finite")
+
+
+register_smoke_test("field", smoke_test)

@@ -14,13 +14,13 @@ import json
 import math
 import sys
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..config import ConfigError, read_sections
 from . import data as fdata
 from .inputs import scales
 from .metrics import R0, tip_distance
@@ -38,35 +38,12 @@ DEFAULTS = {
 }
 
 
-def read_sections(path: str | Path, defaults: dict, paths, what: str = "training") -> dict:
-    """A TOML file's sections over ``defaults`` (unknown sections or keys are errors), with the
-    (section, key) entries in ``paths`` made relative to the file's folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} configuration {path} does not exist")
-    with open(path, "rb") as f:
-        user = tomllib.load(f)
-    cfg = {}
-    for section, known in defaults.items():
-        given = user.pop(section, {})
-        unknown = sorted(set(given) - set(known))
-        if unknown:
-            raise ValueError(f"{path}: unknown key(s) {unknown} in [{section}]; known: {sorted(known)}")
-        cfg[section] = {**known, **given}
-    if user:
-        raise ValueError(f"{path}: unknown section(s) {sorted(user)}; known: {sorted(defaults)}")
-    for section, key in paths:
-        if cfg[section][key] is not None:
-            cfg[section][key] = str((path.parent / cfg[section][key]).resolve())
-    return cfg
-
-
 def read_config(path: str | Path) -> dict:
     """Configuration with defaults filled in and paths made relative to the file's folder."""
     cfg = read_sections(path, DEFAULTS, (("data", "train"), ("data", "validation"), ("train", "checkpoint"),
                                          ("output", "model"), ("output", "report")))
     if cfg["data"]["train"] is None or cfg["output"]["model"] is None:
-        raise ValueError(f"{path}: [data] train and [output] model are required")
+        raise ConfigError(f"{path}: [data] train and [output] model are required")
     return cfg
 
 
@@ -182,10 +159,10 @@ def train(cfg: dict, progress: bool = True) -> dict:
     state = {"epoch": 0, "step": 0, "best": math.inf, "best_state": None, "history": [], "seconds": 0.0}
     ckpt = Path(tc["checkpoint"]) if tc["checkpoint"] else None
     if ckpt and tc["resume"] and ckpt.is_file():
-        saved = torch.load(ckpt, weights_only=False)
+        saved = torch.load(ckpt, weights_only=True)   # plain tensors and settings: no code runs
         model.load_state_dict(saved["model"]), opt.load_state_dict(saved["optimizer"])
         state = saved["state"]
-        rng = saved["rng"]
+        rng.bit_generator.state = saved["rng"]
         torch.set_rng_state(saved["torch_rng"])
         if progress:
             print(f"resumed from {ckpt} at epoch {state['epoch']}", file=sys.stderr)
@@ -226,7 +203,7 @@ def train(cfg: dict, progress: bool = True) -> dict:
         if ckpt:
             ckpt.parent.mkdir(parents=True, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "state": state, "rng": rng,
+                        "state": state, "rng": rng.bit_generator.state,
                         "torch_rng": torch.get_rng_state(), "config": cfg}, ckpt)
         if stale >= tc["patience"]:
             break
@@ -247,14 +224,15 @@ def train(cfg: dict, progress: bool = True) -> dict:
 
 
 def export_model(model: FieldPerceiver, cfg: dict, report: dict) -> Path:
-    from ..artifact import export
-    from ..contract import FieldMetadata
+    from ..model.artifact import export
+    from ..model.contract import FieldMetadata
     meta = FieldMetadata(name=cfg["output"]["name"], inputs=input_spec(), scaling=SCALING,
                          description=cfg["output"]["description"] or
                          "FieldPerceiver crack-field predictor trained on FE fields (docs/fields.md)",
                          architecture={"class": "FieldPerceiver", **model.config},
                          training={"validation": report["validation"], "epochs": report["epochs"],
-                                   "n_train": report["n_train"], "seconds": report["seconds"]})
+                                   "n_train": report["n_train"], "seconds": report["seconds"],
+                                   "domain": fdata.Ranges().domain()})
     return export(model.float(), cfg["output"]["model"], metadata=meta)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor
 
-from ..contract import ModelMetadata
+from ..model.contract import ModelMetadata
 from .aev import ANI1X_ELEMENTS, ANI2X_ELEMENTS, AEVComputer, AEVParameters
 
 CITATION = ("J. S. Smith, O. Isayev and A. E. Roitberg, ANI-1: an extensible neural network "

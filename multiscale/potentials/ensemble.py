@@ -7,7 +7,7 @@ from typing import Dict, List
 import torch
 from torch import Tensor
 
-from ..contract import ModelMetadata
+from ..model.contract import ModelMetadata
 
 
 class Ensemble(torch.nn.Module):

@@ -13,7 +13,7 @@ from typing import Dict, List, Sequence
 import torch
 from torch import Tensor
 
-from ..contract import ModelMetadata
+from ..model.contract import ModelMetadata
 from .graph import scatter_sum
 
 

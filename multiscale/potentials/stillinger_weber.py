@@ -20,29 +20,12 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor
 
-from ..contract import ModelMetadata
+from ..model.contract import ModelMetadata
+from ..paths import lammps_potential
 from .graph import scatter_sum, triplets
 
 # column order of a LAMMPS .sw entry after the three element names
 _COLUMNS = ("epsilon", "sigma", "a", "lambda_", "gamma", "costheta0", "A", "B", "p", "q", "tol")
-
-
-def find_potential_file(path: str | Path) -> Path:
-    """``path`` itself, else the file of that name in $LAMMPS_POTENTIALS or LAMMPS' own
-    potentials folder (where LAMMPS itself looks)."""
-    path = Path(path)
-    if path.is_file():
-        return path
-    import os
-
-    import lammps
-    folders = [os.environ.get("LAMMPS_POTENTIALS", ""),
-               str(Path(lammps.__file__).parent / "share" / "lammps" / "potentials")]
-    for folder in filter(None, folders):
-        if (Path(folder) / path.name).is_file() and path.name == str(path):
-            return Path(folder) / path.name
-    raise FileNotFoundError(f"Stillinger-Weber file {path} does not exist (looked in the current "
-                            f"folder, $LAMMPS_POTENTIALS and LAMMPS' potentials folder)")
 
 
 def read_sw_file(path: str | Path, elements: Sequence[str]) -> Dict[str, Tensor]:
@@ -50,7 +33,7 @@ def read_sw_file(path: str | Path, elements: Sequence[str]) -> Dict[str, Tensor]
 
     Raises ValueError naming a missing or duplicate element triplet, as LAMMPS does.
     """
-    path = find_potential_file(path)
+    path = lammps_potential(path)
     words: List[str] = []
     for line in path.read_text().splitlines():
         words.extend(line.split("#", 1)[0].split())
@@ -87,7 +70,7 @@ class StillingerWeber(torch.nn.Module):
     def __init__(self, sw_file: str | Path, elements: Sequence[str]):
         super().__init__()
         self.elements: List[str] = list(elements)
-        self.source = find_potential_file(sw_file).name
+        self.source = lammps_potential(sw_file).name
         p = read_sw_file(sw_file, elements)
         cut = p["sigma"] * p["a"]
         # LAMMPS shortens the neighbour cutoff by sigma/ln(tol) (gamma sigma/ln(tol) if gamma < 1)

@@ -1,11 +1,9 @@
-"""OpenMM integration: any multiscale model as an openmm-torch ``TorchForce``.
+"""``import multiscale_openmm`` kept for existing scripts: the OpenMM adapter lives in
+:mod:`multiscale.engines.openmm`.
 
     from multiscale_openmm import create_force
-    system.addForce(create_force("model.pt", topology))
-
-or through openmm-ml: ``MLPotential("multiscale", modelFile="model.pt")``.
 """
 
-from .force import create_force, create_module, create_python_force
+from multiscale.engines.openmm import create_force, create_module, create_python_force
 
 __all__ = ["create_force", "create_module", "create_python_force"]

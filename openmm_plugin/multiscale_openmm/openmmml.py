@@ -1,57 +1,6 @@
-"""openmm-ml integration: ``MLPotential("multiscale", modelFile="model.pt")``.
+"""The openmm-ml classes under their old module name (see :mod:`multiscale.engines.openmm`)."""
 
-Registered through the ``openmmml.potentials`` entry point, so ``createSystem`` and
-``createMixedSystem`` (mechanical embedding, ``interpolate=True``) work as for ANI or MACE.
-The model runs in an openmm-torch TorchForce, except under ``interpolate=True``: openmm-ml
-then copies the ML force through XmlSerializer, which crashes on a TorchForce under
-OpenMM 8.6 (see ``create_python_force``), so there it runs in a PythonForce.
-"""
+from multiscale.engines.openmm.entry_point import MultiscalePotentialImplFactory
+from multiscale.engines.openmm.openmmml import MultiscalePotentialImpl
 
-from __future__ import annotations
-
-from openmmml.mlpotential import MLPotentialImpl, MLPotentialImplFactory
-
-
-class MultiscalePotentialImplFactory(MLPotentialImplFactory):
-    def createImpl(self, name: str, modelFile: str | None = None, **args) -> MLPotentialImpl:
-        if modelFile is None:
-            raise ValueError("MLPotential('multiscale') needs modelFile='path/to/model.pt' "
-                             "(a file written by multiscale.export)")
-        return MultiscalePotentialImpl(modelFile)
-
-
-class MultiscalePotentialImpl(MLPotentialImpl):
-    def __init__(self, model_file: str):
-        import multiscale
-        self.model = multiscale.load(model_file)  # fail early on a bad file
-        self._copyable = False  # True while openmm-ml builds an interpolating system
-
-    def getMLLongRange(self) -> bool:
-        """False: a multiscale model sees only atoms within hops x cutoff (the model contract
-        has no long-range term), so mechanical embedding of a periodic system needs no
-        ``mlLongRange`` argument and keeps the MM charges' interactions between images."""
-        return False
-
-    def getSupportedEmbeddings(self) -> list[str]:
-        return ["mechanical"]
-
-    def createMixedSystem(self, topology, system, atoms, forceGroup, interpolate, embedding,
-                          returnInfo=False, **args):
-        """openmm-ml's own mechanical embedding; with ``interpolate`` the ML force is a
-        PythonForce, which openmm-ml's interpolation can copy."""
-        from openmmml.embeddings.mechanicalembedding import MechanicalEmbedding
-
-        self._copyable = bool(interpolate)
-        try:
-            return MechanicalEmbedding().createMixedSystem(self, topology, system, atoms, forceGroup,
-                                                           interpolate, returnInfo=returnInfo, **args)
-        finally:
-            self._copyable = False
-
-    def addForces(self, topology, system, atoms, forceGroup, charge: float = 0.0,
-                  multiplicity: int = 1, **args):
-        from .force import create_force, create_python_force
-        make = create_python_force if self._copyable else create_force
-        periodic = topology.getPeriodicBoxVectors() is not None or system.usesPeriodicBoundaryConditions()
-        system.addForce(make(self.model, topology, atoms, charge=charge, spin=multiplicity,
-                             periodic=periodic, force_group=forceGroup))
+__all__ = ["MultiscalePotentialImpl", "MultiscalePotentialImplFactory"]

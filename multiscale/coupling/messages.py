@@ -1,0 +1,87 @@
+"""The messages between the continuum rank and an atomistic group, as types.
+
+The continuum sends commands (:class:`Init`, :class:`Relax`, :class:`State`,
+:class:`Restore`, :class:`Stop`); the group root answers each but ``Stop`` with a
+:class:`Reply`.  They travel pickled over MPI (``multiscale.coupling.transport``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass
+class Init:
+    """Build the region: its spec (potential resolved, lattice constant fixed) and the
+    material constants the continuum computed for it (``Material.as_dict()``)."""
+    spec: dict[str, Any]
+    material: dict[str, float]
+    increment: int | None = None
+    op = "init"
+
+
+@dataclass
+class Relax:
+    """Place the shell at reference + ``displacements`` (n_b, 2) Å and relax the interior."""
+    displacements: np.ndarray
+    increment: int
+    op = "relax"
+
+
+@dataclass
+class State:
+    """Send the region's state for a checkpoint."""
+    increment: int | None = None
+    op = "state"
+
+
+@dataclass
+class Restore:
+    """Put the region back into a checkpointed ``state``."""
+    state: dict[str, Any]
+    increment: int | None = None
+    op = "restore"
+
+
+@dataclass
+class Stop:
+    """Close the region; the group's ranks exit with ``status``."""
+    status: int = 0
+    increment: int | None = None
+    op = "stop"
+
+
+Command = Init | Relax | State | Restore | Stop
+
+
+@dataclass
+class Failure:
+    """Why a group could not carry out a command, and where."""
+    region: str
+    group: int                 # 1-based
+    rank: int                  # world rank that reports
+    ranks: list[int]
+    increment: int | None
+    op: str
+    kind: str                  # RegionError kind ("nan", "lost_atoms", "diverged") or exception name
+    message: str
+
+    def describe(self) -> str:
+        when = "set-up" if self.increment is None else f"increment {self.increment}"
+        return (f"region {self.region} (group {self.group}, world rank {self.rank}) failed at {when} "
+                f"({self.op}): {self.kind}: {self.message}")
+
+
+@dataclass
+class Reply:
+    """A group's answer: ``data`` holds the command's result (``boundary_reference`` for Init,
+    ``result`` for Relax, ``state`` for State); ``error`` is set instead when it failed."""
+    data: dict[str, Any] = field(default_factory=dict)
+    error: Failure | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

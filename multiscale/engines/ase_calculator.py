@@ -1,0 +1,67 @@
+"""ASE calculator for any exported multiscale model."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+from ase.stress import full_3x3_to_voigt_6_stress
+
+from . import neighbors
+from ..model.artifact import LoadedModel, kind_of, load
+from ..model.contract import ModelContractError
+from ..model.registry import resolve
+from .scatter import evaluate
+
+
+class MultiscaleCalculator(Calculator):
+    """Energy (eV), forces (eV/Å), stress (eV/Å^3), per-atom energies and stresses.
+
+    model: a model file path, a shipped model's name (``multiscale models``) or a LoadedModel.
+    The parameters ``charge`` (e) and ``spin`` (multiplicity) are passed to models that use
+    them; ``calc.set(charge=...)`` clears the results as for any ASE parameter, and
+    ``atoms.info["charge"]`` / ``["spin"]`` override them per structure.
+    """
+
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+    default_parameters = {"charge": 0.0, "spin": 1}
+    discard_results_on_any_change = True   # charge and spin change the energy
+
+    def __init__(self, model: str | os.PathLike | LoadedModel, charge: float = 0.0, spin: int = 1,
+                 **kwargs):
+        super().__init__(charge=charge, spin=spin, **kwargs)
+        self.model = model if isinstance(model, LoadedModel) else load(resolve(model))
+        if kind_of(self.model.metadata) != "potential":
+            raise ModelContractError(f"{self.model.path} is a crack-field predictor, not an interatomic "
+                                     "potential: use multiscale.fields.FieldPredictor for it")
+
+    def species_of(self, atoms) -> torch.Tensor:
+        elements = self.model.metadata.elements
+        index = {el: k for k, el in enumerate(elements)}
+        unknown = sorted(set(atoms.get_chemical_symbols()) - index.keys())
+        if unknown:
+            raise ValueError(f"model {self.model.metadata.name!r} knows elements {list(elements)}, "
+                             f"not {unknown}")
+        return torch.tensor([index[s] for s in atoms.get_chemical_symbols()], dtype=torch.long)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        species = self.species_of(atoms)
+        edge_index, edge_vectors = neighbors.edges(atoms.positions, atoms.cell.array, atoms.pbc,
+                                                   self.model.metadata.cutoff)
+        res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms),
+                       charge=atoms.info.get("charge", self.parameters.charge),
+                       spin=atoms.info.get("spin", self.parameters.spin))
+        self.results["energy"] = self.results["free_energy"] = res.energy
+        self.results["energies"] = res.energies.numpy()
+        self.results["forces"] = res.forces.numpy()
+        if atoms.cell.rank == 3 and atoms.pbc.all():
+            volume = atoms.get_volume()
+            # stress = (1/V) dE/d(strain) = -W/V; symmetrised as ASE expects
+            stress = -0.5 * (res.virial + res.virial.T).numpy() / volume
+            self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+            if "stresses" in properties:
+                per_atom = -0.5 * (res.virials + res.virials.transpose(1, 2)).numpy() / volume
+                self.results["stresses"] = full_3x3_to_voigt_6_stress(per_atom)

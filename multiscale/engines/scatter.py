@@ -1,0 +1,75 @@
+"""The engine side of the contract in Python: call a model and turn edge gradients
+into forces and virials.  ASE uses it directly, training uses the same scatter
+(:func:`edge_forces`, :func:`edge_virials`); the LAMMPS plugin does the same in C++.
+
+Three visible steps: marshal (the caller gives species and edges), call, scatter.  The
+energy is the sum of the *local* atoms' energies (atoms [0, n_local)): what a model returns
+for ghost atoms is never counted, so a model may return every atom's energy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..model.artifact import LoadedModel, check_outputs
+
+
+@dataclasses.dataclass
+class Results:
+    """Results of one evaluation, float64, for atoms 0..n_all-1.
+
+    energy: eV; energies: (n_all,) eV; forces: (n_all, 3) eV/Å;
+    virial: (3, 3) eV, W[a, b] = sum r_a F_b; virials: (n_all, 3, 3) eV.
+    """
+
+    energy: float
+    energies: torch.Tensor
+    forces: torch.Tensor
+    virial: torch.Tensor
+    virials: torch.Tensor
+
+
+def edge_forces(grad: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
+    """Forces (n_atoms, 3) from dE/d(edge vector) ``grad`` (E, 3), edge vector = r_j - r_i:
+    F_i += dE/dr_ij, F_j -= dE/dr_ij.  Differentiable (training builds on it)."""
+    forces = torch.zeros((n_atoms, 3), dtype=grad.dtype, device=grad.device)
+    return forces.index_add(0, edge_index[0], grad).index_add(0, edge_index[1], -grad)
+
+
+def edge_virials(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Per-edge virials (E, 3, 3) eV, W[a, b] = -r_a dE/dr_b; their sum is the virial."""
+    return -vectors.unsqueeze(2) * grad.unsqueeze(1)
+
+
+def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor,
+             edge_vectors: torch.Tensor, n_local: int, charge: float = 0.0, spin: int = 1) -> Results:
+    """Energy, forces and virials from the model on one set of edges.
+
+    species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype.
+    """
+    n_all = species.shape[0]
+    vectors = edge_vectors.detach().to(model.dtype).requires_grad_(True)
+    out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
+    check_outputs(out, n_all, n_local, model.dtype, where=str(model.path))
+    energies = out["energies"][:n_local]   # ghosts' energies, if returned, are not counted
+    total = energies.sum()
+    if vectors.shape[0] > 0 and total.requires_grad:
+        (grad,) = torch.autograd.grad(total, vectors)
+    else:
+        grad = torch.zeros_like(vectors)
+    grad = grad.double()
+    vec = vectors.detach().double()
+    i, j = edge_index[0], edge_index[1]
+    forces = edge_forces(grad, edge_index, n_all)
+    edge_virial = edge_virials(vec, grad)
+    if "virials" in out:
+        virials = out["virials"].detach().double()
+    else:
+        virials = torch.zeros((n_all, 3, 3), dtype=torch.float64)
+        virials.index_add_(0, i, 0.5 * edge_virial).index_add_(0, j, 0.5 * edge_virial)
+    per_atom = torch.zeros(n_all, dtype=torch.float64)
+    per_atom[: energies.shape[0]] = energies.detach().double()
+    return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
+                   virial=edge_virial.sum(0), virials=virials)

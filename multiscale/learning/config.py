@@ -1,0 +1,128 @@
+"""Training configuration files (TOML) and the models they build.
+
+    [data]
+    path = "silicon.extxyz"          # or .h5; relative to the config file
+
+    [model]
+    kind = "ani"                     # "ani" or "message-passing"
+    elements = ["Si"]
+    ensemble = 4                     # members trained with different seeds
+    dtype = "float64"
+    # ... keyword arguments of the model's builder (see BUILDERS)
+
+    [training]                       # fields of multiscale.learning.TrainConfig
+    epochs = 300
+
+    [output]
+    model = "si.pt"                  # the exported model file
+    folder = "runs/si"               # checkpoints, log, plots
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..config import ConfigError, read_toml
+from .trainer import TrainConfig
+
+SECTIONS = {"data", "model", "training", "output", "active"}  # [active]: multiscale.learning.active_learning
+
+
+def _message_passing():
+    from ..potentials import MessagePassingPotential
+    return MessagePassingPotential
+
+
+def _ani():
+    from ..potentials.ani import build_ani
+    return build_ani
+
+
+def _build_message_passing(elements, **kwargs):
+    return _message_passing()(elements, **kwargs)
+
+
+def _build_ani(elements, **kwargs):
+    return _ani()(elements, **kwargs)
+
+
+_TARGETS = {"message-passing": _message_passing, "ani": _ani}  # whose keywords [model] may set
+
+
+BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {
+    "message-passing": _build_message_passing,
+    "ani": _build_ani,
+}
+
+
+@dataclasses.dataclass
+class TrainingSetup:
+    """A validated training configuration: data, model builder, training settings, outputs."""
+
+    data: Path
+    model_kind: str
+    elements: list[str]
+    model_args: dict[str, Any]
+    ensemble: int
+    dtype: torch.dtype
+    training: TrainConfig
+    output_model: Path
+    folder: Path
+
+    def build_model(self, seed: int) -> torch.nn.Module:
+        torch.manual_seed(seed)
+        args = dict(self.model_args)
+        if self.model_kind == "message-passing":
+            args.setdefault("seed", seed)
+        return BUILDERS[self.model_kind](self.elements, **args).to(self.dtype)
+
+
+def read_config(path: str | Path) -> TrainingSetup:
+    """Read and validate a training configuration; ConfigError naming the key and the fix."""
+    path = Path(path)
+    raw = read_toml(path, "training configuration")
+    unknown = sorted(raw.keys() - SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {unknown}; allowed: {sorted(SECTIONS)}")
+    base = path.parent
+    data = raw.get("data", {})
+    if "path" not in data:
+        raise ConfigError(f"{path}: [data] needs path = \"dataset.extxyz\"")
+    model = dict(raw.get("model", {}))
+    kind = model.pop("kind", None)
+    if kind not in BUILDERS:
+        raise ConfigError(f"{path}: [model] kind must be one of {sorted(BUILDERS)}, got {kind!r}")
+    elements = model.pop("elements", None)
+    if not elements:
+        raise ConfigError(f"{path}: [model] needs elements = [\"Si\", ...]")
+    ensemble = int(model.pop("ensemble", 1))
+    dtype_name = model.pop("dtype", "float64")
+    if dtype_name not in ("float64", "float32"):
+        raise ConfigError(f"{path}: [model] dtype must be float64 or float32")
+    import inspect
+    params = inspect.signature(_TARGETS[kind]() if kind in _TARGETS else BUILDERS[kind]).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        allowed = sorted(set(params) - {"elements", "seed"})
+        bad = sorted(model.keys() - set(allowed))
+        if bad:
+            raise ConfigError(f"{path}: unknown [model] key(s) {bad} for kind {kind!r}; allowed: "
+                              f"{sorted(allowed + ['kind', 'elements', 'ensemble', 'dtype'])}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    training = raw.get("training", {})
+    bad = sorted(training.keys() - fields)
+    if bad:
+        raise ConfigError(f"{path}: unknown [training] key(s) {bad}; allowed: {sorted(fields)}")
+    output = raw.get("output", {})
+    folder = base / output.get("folder", "runs/" + path.stem)
+    train_cfg = TrainConfig(**training)
+    if train_cfg.checkpoint is None:
+        train_cfg.checkpoint = str(folder / "checkpoint.pt")
+    return TrainingSetup(data=base / data["path"], model_kind=kind, elements=list(elements),
+                     model_args=model, ensemble=ensemble,
+                     dtype=torch.float64 if dtype_name == "float64" else torch.float32,
+                     training=train_cfg, output_model=base / output.get("model", path.stem + ".pt"),
+                     folder=folder)

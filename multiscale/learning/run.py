@@ -1,0 +1,66 @@
+"""Train the ensemble a TOML configuration describes (``multiscale train CONFIG``) and export it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Callable
+
+import torch
+
+from .config import read_config
+from .data import StructureDataset, read_structures
+from .trainer import Trainer, set_self_energies
+
+
+def _train_member(config_path, m: int, log: Callable[[str], None] | None = None):
+    """Train ensemble member ``m`` of a configuration; (model, summary, history).
+    Runs in a worker process when [training] workers > 1 (then logs with a member prefix)."""
+    cfg = read_config(config_path)
+    if log is None:
+        torch.set_num_threads(1)
+        log = lambda msg: print(f"[member {m}] {msg}", flush=True)  # noqa: E731
+    structures = read_structures(cfg.data)
+    model = cfg.build_model(seed=cfg.training.seed + m)
+    dataset = StructureDataset(structures, cfg.elements, model.metadata().cutoff)
+    set_self_energies(model, dataset, len(cfg.elements))
+    member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + m,
+                                     checkpoint=str(cfg.folder / f"member{m}.ckpt"))
+    log(f"training member {m + 1}/{cfg.ensemble} on {len(structures)} structures")
+    trainer = Trainer(model, dataset, member_cfg, log=log)
+    summary = trainer.run()
+    return model, summary, trainer.history
+
+
+def make_ensemble(members: list) -> torch.nn.Module:
+    """ANI members share one AEV (ANIEnsemble); any other models average (Ensemble)."""
+    from ..potentials.ani import ANIEnsemble, ANIModel
+    from ..potentials.ensemble import Ensemble
+    if all(isinstance(m, ANIModel) for m in members):
+        return ANIEnsemble(members)
+    return Ensemble(members)
+
+
+def train_from_config(path, log: Callable[[str], None] = print):
+    """Train the ensemble a TOML configuration describes and export it; returns the model file."""
+    from ..model.artifact import export
+    from .plots import learning_curves
+
+    cfg = read_config(path)
+    cfg.folder.mkdir(parents=True, exist_ok=True)
+    jobs = [(path, m) for m in range(cfg.ensemble)]
+    if cfg.training.workers > 1 and cfg.ensemble > 1:
+        import multiprocessing
+        with multiprocessing.get_context("spawn").Pool(min(cfg.training.workers, cfg.ensemble)) as pool:
+            results = pool.starmap(_train_member, jobs)
+    else:
+        results = [_train_member(*job, log=log) for job in jobs]
+    members = [model for model, _, _ in results]
+    summaries = [summary for _, summary, _ in results]
+    histories = [history for _, _, history in results]
+    model = members[0] if len(members) == 1 else make_ensemble(members)
+    out = export(model, cfg.output_model)
+    (cfg.folder / "history.json").write_text(json.dumps({"members": summaries, "history": histories}, indent=1))
+    learning_curves(histories, cfg.folder / "learning_curves.png")
+    log(f"wrote {out}; validation {summaries}")
+    return out

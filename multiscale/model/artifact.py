@@ -1,0 +1,145 @@
+"""The one place that writes and reads model files.
+
+Today a model file is a TorchScript archive (``.pt``) whose metadata lives in the
+extra file ``multiscale.json``.  Engines (LAMMPS, OpenMM, ASE) only ever go through
+:func:`load` here and its C++ twin in the LAMMPS plugin, so other formats
+(``torch.export`` / AOTInductor) can join without touching them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import zipfile
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .contract import METADATA_FILE, FieldMetadata, ModelContractError, ModelMetadata, metadata_from_json
+
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+@dataclasses.dataclass
+class LoadedModel:
+    """A validated model: the TorchScript module and its metadata."""
+
+    module: torch.jit.ScriptModule
+    metadata: ModelMetadata | FieldMetadata
+    path: Path
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return _DTYPES[self.metadata.dtype]
+
+
+def export(model: torch.nn.Module, path: str | os.PathLike,
+           metadata: ModelMetadata | FieldMetadata | None = None,
+           check: bool = True) -> Path:
+    """Script ``model`` and write it with its metadata to ``path``.
+
+    ``metadata`` defaults to ``model.metadata()`` (every model in multiscale has one).
+    With ``check`` the written file is loaded back and run on a two-atom system, so a
+    file that an engine would reject is never written silently.
+    """
+    if metadata is None:
+        if not hasattr(model, "metadata"):
+            raise ModelContractError(
+                "export() needs metadata: pass metadata=ModelMetadata(...) or give the model "
+                "a metadata() method")
+        metadata = model.metadata()
+    dtype = _DTYPES[metadata.dtype]
+    model = model.to(dtype).eval()
+    try:
+        scripted = torch.jit.script(model)
+    except Exception as exc:  # TorchScript's own message names the offending line
+        raise ModelContractError(f"model cannot be compiled to TorchScript: {exc}") from exc
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
+    if check:
+        loaded = load(path)
+        kind = kind_of(metadata)
+        if kind not in SMOKE_TESTS:
+            raise ModelContractError(f"no smoke test is registered for model kind {kind!r}; import the "
+                                     "module that defines the kind (e.g. multiscale.fields) before export")
+        SMOKE_TESTS[kind](loaded)
+    return path
+
+
+def kind_of(metadata: ModelMetadata | FieldMetadata) -> str:
+    """"potential" or "field" (a crack-field predictor)."""
+    return getattr(metadata, "kind", "potential")
+
+
+# model kind -> check run on every file export() writes; each kind's module registers its own
+# (multiscale.fields registers "field"), so this layer imports none of them
+SMOKE_TESTS: dict[str, Callable[["LoadedModel"], None]] = {}
+
+
+def register_smoke_test(kind: str, check: Callable[["LoadedModel"], None]) -> None:
+    SMOKE_TESTS[kind] = check
+
+
+def load(path: str | os.PathLike) -> LoadedModel:
+    """Load and validate a model file; raise ModelContractError saying what is wrong."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelContractError(f"model file {path} does not exist")
+    if not path.is_file():
+        raise ModelContractError(f"model file {path} is not a regular file")
+    if not zipfile.is_zipfile(path):
+        raise ModelContractError(
+            f"model file {path} is not a TorchScript archive (corrupt or wrong file); "
+            "re-export it with multiscale.export()")
+    extra = {METADATA_FILE: ""}
+    try:
+        module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+    except Exception as exc:
+        raise ModelContractError(f"model file {path} could not be loaded by TorchScript: "
+                                 f"{str(exc).splitlines()[0]}") from None
+    if not extra[METADATA_FILE]:
+        raise ModelContractError(
+            f"model file {path} has no {METADATA_FILE} metadata: it is a TorchScript file but "
+            "was not written by multiscale.export()")
+    try:
+        metadata = metadata_from_json(extra[METADATA_FILE])
+    except (TypeError, ModelContractError) as exc:
+        raise ModelContractError(f"model file {path}: {exc}") from None
+    if not hasattr(module, "forward"):
+        raise ModelContractError(f"model file {path} has no forward() method")
+    return LoadedModel(module=module, metadata=metadata, path=path)
+
+
+def smoke_test(model: LoadedModel) -> None:
+    """Run the model on a dimer and check the outputs' names, shapes and dtypes."""
+    dtype = model.dtype
+    species = torch.zeros(2, dtype=torch.long)
+    edge_index = torch.tensor([[0, 1], [1, 0]])
+    r = 0.6 * model.metadata.cutoff
+    edge_vectors = torch.tensor([[r, 0.0, 0.0], [-r, 0.0, 0.0]], dtype=dtype, requires_grad=True)
+    try:
+        out = model.module(species, edge_index, edge_vectors, 2, 0.0, 1)
+    except Exception as exc:
+        raise ModelContractError(
+            f"model {model.path} fails on a dimer; forward must accept (species, edge_index, "
+            f"edge_vectors, n_local, charge, spin): {str(exc).splitlines()[0]}") from None
+    check_outputs(out, n_all=2, n_local=2, dtype=dtype, where=str(model.path))
+
+
+register_smoke_test("potential", smoke_test)
+
+
+def check_outputs(out, n_all: int, n_local: int, dtype: torch.dtype, where: str = "model") -> None:
+    if not isinstance(out, dict) or "energies" not in out:
+        raise ModelContractError(f"{where}: forward must return a dict with key 'energies'")
+    e = out["energies"]
+    if e.dim() != 1 or e.shape[0] not in (n_all, n_local):
+        raise ModelContractError(
+            f"{where}: 'energies' has shape {tuple(e.shape)}, expected ({n_all},) or ({n_local},)")
+    if e.dtype != dtype:
+        raise ModelContractError(f"{where}: 'energies' is {e.dtype}, metadata says {dtype}")
+    if "virials" in out and tuple(out["virials"].shape) != (n_all, 3, 3):
+        raise ModelContractError(
+            f"{where}: 'virials' has shape {tuple(out['virials'].shape)}, expected ({n_all}, 3, 3)")
