@@ -25,6 +25,21 @@ using namespace LAMMPS_NS;
 
 static constexpr int CONTRACT_VERSION = 1;
 static const char METADATA_FILE[] = "multiscale.json";
+// the fields of multiscale.model.contract.ModelMetadata (plus "format" and "units")
+static const std::string METADATA_FIELDS[] = {
+    "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
+    "description", "outputs", "uses_charge", "uses_spin", "contract_version"};
+static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges"};
+// what ase.data.chemical_symbols holds (the Python side's check), without "X"
+static const std::string CHEMICAL_SYMBOLS[] = {
+    "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",
+    "S",  "Cl", "Ar", "K",  "Ca", "Sc", "Ti", "V",  "Cr", "Mn", "Fe", "Co", "Ni", "Cu", "Zn",
+    "Ga", "Ge", "As", "Se", "Br", "Kr", "Rb", "Sr", "Y",  "Zr", "Nb", "Mo", "Tc", "Ru", "Rh",
+    "Pd", "Ag", "Cd", "In", "Sn", "Sb", "Te", "I",  "Xe", "Cs", "Ba", "La", "Ce", "Pr", "Nd",
+    "Pm", "Sm", "Eu", "Gd", "Tb", "Dy", "Ho", "Er", "Tm", "Yb", "Lu", "Hf", "Ta", "W",  "Re",
+    "Os", "Ir", "Pt", "Au", "Hg", "Tl", "Pb", "Bi", "Po", "At", "Rn", "Fr", "Ra", "Ac", "Th",
+    "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db",
+    "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
 
 // The useful line of a torch or C++ exception: no C++ backtrace, and for an error
 // raised inside TorchScript the final "SomeError: message" line instead of the preamble.
@@ -108,7 +123,7 @@ void PairMultiscale::settings(int narg, char **arg)
   load_model(arg[0]);
   if (!dtype.empty() && (dtype == "float32") != use_float32) {
     use_float32 = dtype == "float32";
-    module->to(use_float32 ? torch::kFloat32 : torch::kFloat64);
+    cast_floating(use_float32 ? torch::kFloat32 : torch::kFloat64);
   }
   ghostneigh = hops > 1 ? 1 : 0;
 
@@ -151,9 +166,11 @@ void PairMultiscale::load_model(const std::string &path)
                "file but was not written by multiscale.export(); export it with that",
                path, METADATA_FILE);
 
+  // The checks of multiscale.model.contract.validate, in its words (tests/bad_metadata.py runs
+  // one table of bad files against both).
   const auto bad = [&](const std::string &what) {
     error->all(FLERR,
-               "pair_style multiscale: model file {}: metadata {}; re-export the model with "
+               "pair_style multiscale: model file {}: model metadata: {}; re-export the model with "
                "multiscale.export()",
                path, what);
   };
@@ -165,32 +182,50 @@ void PairMultiscale::load_model(const std::string &path)
   }
   if (!meta.is_object() || meta.value("format", "") != "multiscale-model")
     bad("does not declare format 'multiscale-model'");
+  if (meta.value("kind", "potential") == "field")
+    error->all(FLERR,
+               "pair_style multiscale: model file {} is a crack-field predictor, not a potential; "
+               "give pair_style multiscale an interatomic potential (`multiscale models` lists them)",
+               path);
   for (const char *field : {"name", "elements", "cutoff"})
-    if (!meta.contains(field)) bad(fmt::format("lacks the required field '{}'", field));
+    if (!meta.contains(field)) bad(fmt::format("lacks required field(s) ['{}']", field));
+  for (const auto &item : meta.items())
+    if (std::find(std::begin(METADATA_FIELDS), std::end(METADATA_FIELDS), item.key()) ==
+        std::end(METADATA_FIELDS))
+      bad(fmt::format("has unknown field(s) ['{}']", item.key()));
   const json version = meta.value("contract_version", json(CONTRACT_VERSION));
   if (!version.is_number_integer() || version.get<int>() != CONTRACT_VERSION)
-    bad(fmt::format("has contract_version {}, this plugin reads version {}", version.dump(),
-                    CONTRACT_VERSION));
-  if (!meta["name"].is_string()) bad("field 'name' is not a string");
+    bad(fmt::format("contract_version {} is not supported (this plugin reads version {})",
+                    version.dump(), CONTRACT_VERSION));
+  if (!meta["name"].is_string() || meta["name"].get<std::string>().empty())
+    bad("name must be a non-empty string");
   const json &elements = meta["elements"];
-  if (!elements.is_array() || elements.empty()) bad("field 'elements' is not a list of symbols");
+  if (!elements.is_array() || elements.empty()) bad("elements must list at least one chemical symbol");
   std::vector<std::string> symbols;
   for (const auto &el : elements) {
-    if (!el.is_string()) bad("field 'elements' is not a list of symbols");
-    symbols.push_back(el.get<std::string>());
+    const std::string symbol = el.is_string() ? el.get<std::string>() : el.dump();
+    if (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS), symbol) ==
+        std::end(CHEMICAL_SYMBOLS))
+      bad(fmt::format("element '{}' is not a chemical symbol", symbol));
+    if (std::find(symbols.begin(), symbols.end(), symbol) != symbols.end())
+      bad(fmt::format("elements {} contain duplicates", elements.dump()));
+    symbols.push_back(symbol);
   }
   const json &rc = meta["cutoff"];
   if (!rc.is_number() || !std::isfinite(rc.get<double>()) || rc.get<double>() <= 0.0)
-    bad(fmt::format("field 'cutoff' is {}, not a positive number of Å", rc.dump()));
+    bad(fmt::format("cutoff must be a positive number of Å, got {}", rc.dump()));
   const json nhops = meta.value("hops", json(1));
   if (!nhops.is_number_integer() || nhops.get<int>() < 1)
-    bad(fmt::format("field 'hops' is {}, not an integer >= 1", nhops.dump()));
+    bad(fmt::format("hops must be an integer >= 1, got {}", nhops.dump()));
   const json dtype = meta.value("dtype", json("float64"));
   if (dtype != "float64" && dtype != "float32")
-    bad(fmt::format("field 'dtype' is {}, not \"float64\" or \"float32\"", dtype.dump()));
+    bad(fmt::format("dtype must be one of ('float64', 'float32'), got {}", dtype.dump()));
   const json outputs = meta.value("outputs", json::array({"energies"}));
   if (!outputs.is_array() || std::find(outputs.begin(), outputs.end(), "energies") == outputs.end())
-    bad("field 'outputs' does not include 'energies'");
+    bad("outputs must include 'energies'");
+  for (const auto &o : outputs)
+    if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
+      bad(fmt::format("unknown outputs [{}]", o.dump()));
 
   module = std::move(loaded);
   module->eval();
@@ -201,6 +236,17 @@ void PairMultiscale::load_model(const std::string &path)
   hops = nhops.get<int>();
   use_float32 = dtype == "float32";
   model_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
+}
+
+// The model's floating-point parameters and buffers in `dtype`; integer buffers (index
+// tables such as an AEV's pair indices) stay as they are, which Module::to() would not do.
+void PairMultiscale::cast_floating(torch::ScalarType dtype)
+{
+  torch::NoGradGuard no_grad;
+  for (const auto &p : module->named_parameters(true))
+    if (p.value.is_floating_point()) p.value.set_data(p.value.to(dtype));
+  for (const auto &b : module->named_buffers(true))
+    if (b.value.is_floating_point()) b.value.set_data(b.value.to(dtype));
 }
 
 // pair_coeff * * El1 El2 ... : one model element or NULL per atom type
@@ -363,12 +409,16 @@ void PairMultiscale::marshal()
       e++;
     }
   }
-  std::copy(neighbour, neighbour + e, centre + e);
+  // close the gap between the e centres and the e neighbours (ranges may overlap)
+  std::memmove(centre + e, neighbour, sizeof(int64_t) * e);
   nedges = e;
 }
 
 /* ----------------------------------------------------------------------
-   call the model, scatter energies, forces and virials
+   compute = marshal -> call -> scatter
+   The energy is the sum of the LOCAL nodes' energies [0, nlocal_nodes): what a model
+   returns for ghost nodes is never counted (their own rank counts them), neither in
+   eng_vdwl and eatom nor in the sum whose edge gradient gives forces and virials.
 ------------------------------------------------------------------------- */
 
 void PairMultiscale::compute(int eflag, int vflag)
@@ -376,7 +426,17 @@ void PairMultiscale::compute(int eflag, int vflag)
   ev_init(eflag, vflag);
   marshal();
   if (nlocal_nodes == 0) return;
+  const Outputs out = call();
+  scatter_energies(out.energies);
+  if (!out.grad.defined()) return;
+  scatter_forces(out.grad);
+  if (vflag_global) scatter_global_virial(out.grad);
+  if (vflag_atom) scatter_atom_virials(out.grad, out.virials);
+}
 
+// Run the model and its backward pass; checks what it returns against the contract.
+PairMultiscale::Outputs PairMultiscale::call()
+{
   const int64_t nnodes = static_cast<int64_t>(atom_of.size());
   const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
   const torch::Tensor species_t = torch::from_blob(species.data(), {nnodes}, int64);
@@ -395,60 +455,63 @@ void PairMultiscale::compute(int eflag, int vflag)
   if (!result.isGenericDict() || !result.toGenericDict().contains("energies"))
     error->one(FLERR, "pair multiscale: model {} did not return a dict with 'energies'",
                model_path);
-  const auto out = result.toGenericDict();
-  const torch::Tensor energies = out.at("energies").toTensor();
+  const auto dict = result.toGenericDict();
+  Outputs out;
+  const torch::Tensor energies = dict.at("energies").toTensor();
   if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
     error->one(FLERR,
                "pair multiscale: model {} returned 'energies' of shape {}, expected [{}] or [{}]",
                model_path, c10::str(energies.sizes()), nnodes, nlocal_nodes);
-  torch::Tensor virials;
+  const torch::Tensor local = energies.narrow(0, 0, nlocal_nodes);
   if (vflag_atom && model_virials) {
-    if (!out.contains("virials"))
+    if (!dict.contains("virials"))
       error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
                  model_path);
-    virials = out.at("virials").toTensor();
-    if (virials.dim() != 3 || virials.size(0) < nlocal_nodes || virials.size(0) > nnodes ||
-        virials.size(1) != 3 || virials.size(2) != 3)
+    out.virials = dict.at("virials").toTensor();
+    if (out.virials.dim() != 3 || out.virials.size(0) < nlocal_nodes ||
+        out.virials.size(0) > nnodes || out.virials.size(1) != 3 || out.virials.size(2) != 3)
       error->one(FLERR,
                  "pair multiscale: model {} returned 'virials' of shape {}, expected [{}, 3, 3]",
-                 model_path, c10::str(virials.sizes()), nnodes);
+                 model_path, c10::str(out.virials.sizes()), nnodes);
   }
-
-  torch::Tensor grad;
   try {
-    const torch::Tensor energy = energies.sum();
+    const torch::Tensor energy = local.sum();
     if (nedges > 0 && energy.requires_grad())
-      grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
+      out.grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
   } catch (const std::exception &e) {
     error->one(FLERR, "pair multiscale: gradient of model {} failed: {}", model_path,
                exception_line(e));
   }
-
   torch::NoGradGuard no_grad;
-  double **f = atom->f;
-  const int *atom_of_node = atom_of.data();
+  out.energies = local.detach().to(torch::kFloat64).contiguous();
+  if (out.grad.defined()) out.grad = out.grad.to(torch::kFloat64).contiguous();
+  if (out.virials.defined()) out.virials = out.virials.detach().to(torch::kFloat64).contiguous();
+  return out;
+}
 
-  if (eflag_either) {
-    const torch::Tensor e64 = energies.detach().to(torch::kFloat64).contiguous();
-    const double *en = e64.data_ptr<double>();
-    const int64_t n = e64.size(0);
-    if (eflag_global)
-      for (int64_t k = 0; k < n; k++) eng_vdwl += en[k];
-    if (eflag_atom)
-      for (int64_t k = 0; k < n; k++) eatom[atom_of_node[k]] += en[k];
+// eng_vdwl and eatom from the local nodes' energies (nlocal_nodes,) eV.
+void PairMultiscale::scatter_energies(const torch::Tensor &energies)
+{
+  if (!eflag_either) return;
+  const double *en = energies.data_ptr<double>();
+  for (int k = 0; k < nlocal_nodes; k++) {
+    if (eflag_global) eng_vdwl += en[k];
+    if (eflag_atom) eatom[atom_of[k]] += en[k];
   }
+}
 
-  if (!grad.defined()) return;
-  const torch::Tensor g = grad.to(torch::kFloat64).contiguous();
-
-  // forces f_i += g_e, f_j -= g_e: a plain loop, as index_add_ is slow for rows of 3
-  const double *gn = g.data_ptr<double>();
+// f_i += g_e, f_j -= g_e for dE/d(edge vector) g (nedges, 3): a plain loop, as index_add_ is
+// slow for rows of 3.  Ghost forces go back to their owners by LAMMPS' reverse comm.
+void PairMultiscale::scatter_forces(const torch::Tensor &grad)
+{
+  double **f = atom->f;
+  const double *gn = grad.data_ptr<double>();
   const int64_t *centre = edge_index.data();
   const int64_t *neighbour = centre + nedges;
   for (int64_t e = 0; e < nedges; e++) {
     const double *ge = gn + 3 * e;
-    double *fi = f[atom_of_node[centre[e]]];
-    double *fj = f[atom_of_node[neighbour[e]]];
+    double *fi = f[atom_of[centre[e]]];
+    double *fj = f[atom_of[neighbour[e]]];
     fi[0] += ge[0];
     fi[1] += ge[1];
     fi[2] += ge[2];
@@ -456,47 +519,53 @@ void PairMultiscale::compute(int eflag, int vflag)
     fj[1] -= ge[1];
     fj[2] -= ge[2];
   }
+}
 
-  // global virial W[a][b] = -sum_e r_e,a g_e,b in LAMMPS order xx yy zz xy xz yz
-  if (vflag_global) {
-    const torch::Tensor w = torch::mm(vec64.t(), g).contiguous();
-    const double *wn = w.data_ptr<double>();
-    virial[0] -= wn[0];
-    virial[1] -= wn[4];
-    virial[2] -= wn[8];
-    virial[3] -= wn[1];
-    virial[4] -= wn[2];
-    virial[5] -= wn[5];
+// The global virial W[a][b] = -sum_e r_e,a g_e,b, in LAMMPS' order xx yy zz xy xz yz.
+void PairMultiscale::scatter_global_virial(const torch::Tensor &grad)
+{
+  const torch::Tensor vec64 = torch::from_blob(edge_vectors.data(), {nedges, 3}, torch::kFloat64);
+  const torch::Tensor w = torch::mm(vec64.t(), grad).contiguous();
+  const double *wn = w.data_ptr<double>();
+  virial[0] -= wn[0];
+  virial[1] -= wn[4];
+  virial[2] -= wn[8];
+  virial[3] -= wn[1];
+  virial[4] -= wn[2];
+  virial[5] -= wn[5];
+}
+
+// Per-atom virials: the model's own attribution (virials (n, 3, 3) eV) if it gives one, else
+// each edge's half to each of its two atoms.
+void PairMultiscale::scatter_atom_virials(const torch::Tensor &grad, const torch::Tensor &virials)
+{
+  if (virials.defined()) {
+    const double *vn = virials.data_ptr<double>();
+    for (int64_t k = 0; k < virials.size(0); k++) {
+      double *va = vatom[atom_of[k]];
+      const double *w = vn + 9 * k;
+      va[0] += w[0];
+      va[1] += w[4];
+      va[2] += w[8];
+      va[3] += w[1];
+      va[4] += w[2];
+      va[5] += w[5];
+    }
+    return;
   }
-
-  // per-atom virial: the model's own attribution, or each edge's half to i and half to j
-  if (vflag_atom) {
-    if (virials.defined()) {
-      const torch::Tensor v64 = virials.detach().to(torch::kFloat64).contiguous();
-      const double *vn = v64.data_ptr<double>();
-      for (int64_t k = 0; k < v64.size(0); k++) {
-        double *va = vatom[atom_of_node[k]];
-        const double *w = vn + 9 * k;
-        va[0] += w[0];
-        va[1] += w[4];
-        va[2] += w[8];
-        va[3] += w[1];
-        va[4] += w[2];
-        va[5] += w[5];
-      }
-    } else {
-      const double *r = edge_vectors.data();
-      for (int64_t e = 0; e < nedges; e++) {
-        const double *re = r + 3 * e, *ge = gn + 3 * e;
-        const double v[6] = {-0.5 * re[0] * ge[0], -0.5 * re[1] * ge[1], -0.5 * re[2] * ge[2],
-                             -0.5 * re[0] * ge[1], -0.5 * re[0] * ge[2], -0.5 * re[1] * ge[2]};
-        double *vi = vatom[atom_of_node[centre[e]]];
-        double *vj = vatom[atom_of_node[neighbour[e]]];
-        for (int k = 0; k < 6; k++) {
-          vi[k] += v[k];
-          vj[k] += v[k];
-        }
-      }
+  const double *gn = grad.data_ptr<double>();
+  const double *r = edge_vectors.data();
+  const int64_t *centre = edge_index.data();
+  const int64_t *neighbour = centre + nedges;
+  for (int64_t e = 0; e < nedges; e++) {
+    const double *re = r + 3 * e, *ge = gn + 3 * e;
+    const double v[6] = {-0.5 * re[0] * ge[0], -0.5 * re[1] * ge[1], -0.5 * re[2] * ge[2],
+                         -0.5 * re[0] * ge[1], -0.5 * re[0] * ge[2], -0.5 * re[1] * ge[2]};
+    double *vi = vatom[atom_of[centre[e]]];
+    double *vj = vatom[atom_of[neighbour[e]]];
+    for (int k = 0; k < 6; k++) {
+      vi[k] += v[k];
+      vj[k] += v[k];
     }
   }
 }

@@ -5,6 +5,7 @@
    docs/model_contract.md.  Each step the style marshals LAMMPS' atoms and full
    neighbour list into nodes and edges, calls the model, and scatters energies,
    forces (from dE/d edge vectors) and virials back onto local and ghost atoms.
+   Only local atoms' energies count: whatever a model returns for ghosts is ignored.
 */
 
 #ifndef LMP_PAIR_MULTISCALE_H
@@ -16,6 +17,8 @@
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <torch/types.h>
 
 namespace torch::jit {
 struct Module;
@@ -50,6 +53,7 @@ class PairMultiscale : public Pair {
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
   void load_model(const std::string &);
+  void cast_floating(torch::ScalarType);
   void allocate();
 
   // the model's graph, rebuilt each step in reused buffers
@@ -61,8 +65,19 @@ class PairMultiscale : public Pair {
   int nlocal_nodes;                    // nodes [0, nlocal_nodes) are local atoms
   int64_t nedges;
 
+  // one step: marshal -> call -> scatter
+  struct Outputs {
+    torch::Tensor energies;   // (nlocal_nodes,) float64 eV, local nodes only
+    torch::Tensor grad;       // (nedges, 3) float64 dE/d(edge vector); undefined without edges
+    torch::Tensor virials;    // (n, 3, 3) float64 eV, the model's own per-atom virials, if any
+  };
   void marshal();
   int add_node(int);
+  Outputs call();
+  void scatter_energies(const torch::Tensor &);
+  void scatter_forces(const torch::Tensor &);
+  void scatter_global_virial(const torch::Tensor &);
+  void scatter_atom_virials(const torch::Tensor &, const torch::Tensor &);
 };
 
 }    // namespace LAMMPS_NS

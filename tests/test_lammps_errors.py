@@ -1,9 +1,14 @@
-"""pair_style multiscale refuses bad input with a LAMMPS error that names the fix."""
+"""pair_style multiscale refuses bad input with a LAMMPS error that names the fix.
+
+Every case asserts the pair style's own words on LAMMPS' ERROR line (not on the echoed
+"Last command:" line, which repeats the input), so each fails if its check is removed."""
 
 import pytest
 
 import multiscale
+from bad_metadata import CASES as BAD_METADATA, write_case
 from lmp_runs import run
+from multiscale.model.registry import model_path
 from multiscale.potentials import LennardJones, MessagePassingPotential
 
 pytestmark = pytest.mark.mpi
@@ -18,6 +23,7 @@ def files(model_dir):
         "mp": multiscale.export(MessagePassingPotential(["Ar"], cutoff=4.0, hops=2, features=8),
                                 model_dir / "mp_err.pt"),
         "corrupt": corrupt,
+        "field": model_path("crack-fields"),
     }
 
 
@@ -33,11 +39,13 @@ CASES = {
     "corrupt file": (lambda f: [f"pair_style multiscale {f['corrupt']}", "pair_coeff * * Ar Ar"], {},
                      "is not a TorchScript archive"),
     "unknown element": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Kr"], {},
-                        "Kr"),
+                        "pair_coeff: element Kr (atom type 2) is not in model"),
     "wrong pair_coeff count": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar"], {},
-                               "pair_coeff"),
+                               "one element or NULL per atom type: 2 atom types, but 1 element arguments"),
     "all types unmapped": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * NULL NULL"], {},
-                           "NULL"),
+                           "maps atom type 1 to NULL, but pair_style multiscale is the only pair style"),
+    "field predictor": (lambda f: [f"pair_style multiscale {f['field']}", "pair_coeff * * Ar Ar"], {},
+                        "is a crack-field predictor, not a potential"),
     "newton off": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
                    {"newton": "off"}, "newton pair on"),
     "units": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
@@ -53,8 +61,36 @@ CASES = {
 def test_error_message(tmp_path, files, case):
     pair_lines, options, message = CASES[case]
     proc = run(script(pair_lines(files), **options), tmp_path)
+    assert_lammps_error(proc, message)
+
+
+def error_lines(proc) -> str:
+    """LAMMPS' ERROR lines of a run (its own message, without the echoed input)."""
     out = proc.stdout + proc.stderr
-    assert proc.returncode != 0
-    assert "ERROR" in out and message in out, out[-2000:]
+    return "\n".join(line for line in out.splitlines() if line.startswith("ERROR"))
+
+
+def assert_lammps_error(proc, message: str) -> None:
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-2000:]
+    assert message in error_lines(proc), out[-2000:]
     for crash in ("terminate called", "Segmentation fault", "Traceback", "c10::Error", "Aborted"):
         assert crash not in out, out[-2000:]
+
+
+@pytest.fixture(scope="module")
+def bad_files(model_dir, files):
+    folder = model_dir / "bad_metadata"
+    folder.mkdir(exist_ok=True)
+    return {name: write_case(files["lj"], name, folder) for name in BAD_METADATA}
+
+
+@pytest.mark.parametrize("case", list(BAD_METADATA))
+def test_bad_metadata_is_refused_by_both_loaders_in_the_same_words(tmp_path, bad_files, case):
+    """tests/bad_metadata.py: one table, multiscale.load and the plugin."""
+    _, python_phrase, plugin_phrase = BAD_METADATA[case]
+    with pytest.raises(multiscale.ModelContractError) as err:
+        multiscale.load(bad_files[case])
+    assert python_phrase in str(err.value), str(err.value)
+    proc = run(script([f"pair_style multiscale {bad_files[case]}", "pair_coeff * * Ar Ar"]), tmp_path)
+    assert_lammps_error(proc, plugin_phrase)

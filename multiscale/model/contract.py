@@ -106,7 +106,7 @@ def validate(meta: ModelMetadata) -> None:
         bad("elements must list at least one chemical symbol")
     from ase.data import atomic_numbers
     for el in meta.elements:
-        if el not in atomic_numbers:
+        if el not in atomic_numbers or el == "X":   # "X" is ASE's dummy atom, not an element
             bad(f"element {el!r} is not a chemical symbol")
     if len(set(meta.elements)) != len(meta.elements):
         bad(f"elements {list(meta.elements)} contain duplicates")

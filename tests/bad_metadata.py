@@ -1,0 +1,65 @@
+"""One table of model files with bad metadata, run against every loader (``multiscale.load``
+and the LAMMPS plugin): each case mutates the metadata of a valid file and names the phrase
+that both loaders' errors must contain (None: a file ``multiscale.load`` accepts)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+METADATA_FILE = "multiscale.json"
+
+
+def _drop(key):
+    return lambda d: {k: v for k, v in d.items() if k != key}
+
+
+def _set(key, value):
+    return lambda d: {**d, key: value}
+
+
+# name -> (mutation of the metadata dict, or a str: the whole metadata text; phrase for
+# multiscale.load, phrase for pair_style multiscale)
+CASES = {
+    "not JSON": ("{not json", "is not valid JSON", "is not valid JSON"),
+    "wrong format": (_set("format", "other"), "does not declare format 'multiscale-model'",
+                     "does not declare format 'multiscale-model'"),
+    "no name": (_drop("name"), "lacks required field(s) ['name']", "lacks required field(s) ['name']"),
+    "no elements": (_drop("elements"), "lacks required field(s) ['elements']",
+                    "lacks required field(s) ['elements']"),
+    "no cutoff": (_drop("cutoff"), "lacks required field(s) ['cutoff']", "lacks required field(s) ['cutoff']"),
+    "unknown field": (_set("temperature", 300), "has unknown field(s) ['temperature']",
+                      "has unknown field(s) ['temperature']"),
+    "contract version": (_set("contract_version", 99), "contract_version 99 is not supported",
+                         "contract_version 99 is not supported"),
+    "empty name": (_set("name", ""), "name must be a non-empty string", "name must be a non-empty string"),
+    "no elements listed": (_set("elements", []), "elements must list at least one chemical symbol",
+                           "elements must list at least one chemical symbol"),
+    "not a symbol": (_set("elements", ["Xx"]), "element 'Xx' is not a chemical symbol",
+                     "element 'Xx' is not a chemical symbol"),
+    "duplicate elements": (_set("elements", ["Ar", "Ar"]), "contain duplicates", "contain duplicates"),
+    "negative cutoff": (_set("cutoff", -1.0), "cutoff must be a positive number of Å",
+                        "cutoff must be a positive number of Å"),
+    "cutoff not a number": (_set("cutoff", "far"), "cutoff must be a positive number of Å",
+                            "cutoff must be a positive number of Å"),
+    "zero hops": (_set("hops", 0), "hops must be an integer >= 1", "hops must be an integer >= 1"),
+    "fractional hops": (_set("hops", 1.5), "hops must be an integer >= 1", "hops must be an integer >= 1"),
+    "unknown dtype": (_set("dtype", "float16"), "dtype must be one of ('float64', 'float32')",
+                      "dtype must be one of ('float64', 'float32')"),
+    "no energies output": (_set("outputs", ["virials"]), "outputs must include 'energies'",
+                           "outputs must include 'energies'"),
+    "unknown output": (_set("outputs", ["energies", "dipoles"]), "unknown outputs", "unknown outputs"),
+}
+
+
+def write_case(valid: Path, name: str, folder: Path) -> Path:
+    """A copy of the valid model file ``valid`` with the metadata of case ``name``."""
+    mutation = CASES[name][0]
+    extra = {METADATA_FILE: ""}
+    module = torch.jit.load(str(valid), _extra_files=extra)
+    text = mutation if isinstance(mutation, str) else json.dumps(mutation(json.loads(extra[METADATA_FILE])))
+    path = folder / (name.replace(" ", "_") + ".pt")
+    torch.jit.save(module, str(path), _extra_files={METADATA_FILE: text})
+    return path
