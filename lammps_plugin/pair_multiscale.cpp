@@ -28,7 +28,7 @@ static const char METADATA_FILE[] = "multiscale.json";
 // the fields of multiscale.model.contract.ModelMetadata (plus "format" and "units")
 static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
-    "description", "outputs", "uses_charge", "uses_spin", "contract_version"};
+    "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "contract_version"};
 static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges"};
 // what ase.data.chemical_symbols holds (the Python side's check), without "X"
 static const std::string CHEMICAL_SYMBOLS[] = {
@@ -61,7 +61,8 @@ static std::string exception_line(const std::exception &e)
 ------------------------------------------------------------------------- */
 
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
-    Pair(lmp), cutoff(0.0), hops(1), model_virials(false), use_float32(false), cutghost_set(0.0),
+    Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false),
+    use_float32(false), cutghost_set(0.0),
     total_charge(0.0), spin_multiplicity(1),
     nlocal_nodes(0), nedges(0)
 {
@@ -223,6 +224,9 @@ void PairMultiscale::load_model(const std::string &path)
   const json outputs = meta.value("outputs", json::array({"energies"}));
   if (!outputs.is_array() || std::find(outputs.begin(), outputs.end(), "energies") == outputs.end())
     bad("outputs must include 'energies'");
+  const json ghosts = meta.value("ghost_energies", json("tally"));   // older files: all counted
+  if (ghosts != "ignore" && ghosts != "tally")
+    bad(fmt::format("ghost_energies must be one of ('ignore', 'tally'), got {}", ghosts.dump()));
   for (const auto &o : outputs)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
       bad(fmt::format("unknown outputs [{}]", o.dump()));
@@ -236,6 +240,7 @@ void PairMultiscale::load_model(const std::string &path)
   hops = nhops.get<int>();
   use_float32 = dtype == "float32";
   model_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
+  tally_ghost_energies = ghosts == "tally";
 }
 
 // The model's floating-point parameters and buffers in `dtype`; integer buffers (index
@@ -417,8 +422,11 @@ void PairMultiscale::marshal()
 /* ----------------------------------------------------------------------
    compute = marshal -> call -> scatter
    The energy is the sum of the LOCAL nodes' energies [0, nlocal_nodes): what a model
-   returns for ghost nodes is never counted (their own rank counts them), neither in
-   eng_vdwl and eatom nor in the sum whose edge gradient gives forces and virials.
+   returns for ghost nodes is not counted (their own rank counts them), neither in
+   eng_vdwl and eatom nor in the sum whose edge gradient gives forces and virials -- unless
+   the model declares ghost_energies = "tally": then its ghost entries are shares of local
+   terms (SW's three-body thirds), counted and reverse-communicated in eatom as LAMMPS
+   tallies them.
 ------------------------------------------------------------------------- */
 
 void PairMultiscale::compute(int eflag, int vflag)
@@ -462,7 +470,7 @@ PairMultiscale::Outputs PairMultiscale::call()
     error->one(FLERR,
                "pair multiscale: model {} returned 'energies' of shape {}, expected [{}] or [{}]",
                model_path, c10::str(energies.sizes()), nnodes, nlocal_nodes);
-  const torch::Tensor local = energies.narrow(0, 0, nlocal_nodes);
+  const torch::Tensor local = tally_ghost_energies ? energies : energies.narrow(0, 0, nlocal_nodes);
   if (vflag_atom && model_virials) {
     if (!dict.contains("virials"))
       error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
@@ -489,12 +497,12 @@ PairMultiscale::Outputs PairMultiscale::call()
   return out;
 }
 
-// eng_vdwl and eatom from the local nodes' energies (nlocal_nodes,) eV.
+// eng_vdwl and eatom from the counted nodes' energies, eV (see compute()).
 void PairMultiscale::scatter_energies(const torch::Tensor &energies)
 {
   if (!eflag_either) return;
   const double *en = energies.data_ptr<double>();
-  for (int k = 0; k < nlocal_nodes; k++) {
+  for (int64_t k = 0; k < energies.size(0); k++) {
     if (eflag_global) eng_vdwl += en[k];
     if (eflag_atom) eatom[atom_of[k]] += en[k];
   }

@@ -5,7 +5,7 @@
    docs/model_contract.md.  Each step the style marshals LAMMPS' atoms and full
    neighbour list into nodes and edges, calls the model, and scatters energies,
    forces (from dE/d edge vectors) and virials back onto local and ghost atoms.
-   Only local atoms' energies count: whatever a model returns for ghosts is ignored.
+   Only local atoms' energies count, unless the model declares ghost_energies = "tally".
 */
 
 #ifndef LMP_PAIR_MULTISCALE_H
@@ -46,6 +46,7 @@ class PairMultiscale : public Pair {
   double cutoff;          // Å
   int hops;               // message-passing depth
   bool model_virials;     // the model outputs per-atom "virials"
+  bool tally_ghost_energies;   // ghost_energies = "tally": ghost entries are shares of local terms
   bool use_float32;       // the model runs in float32
   double cutghost_set;    // comm cutoff this style set itself, 0 if none
   double total_charge;    // e, passed to the model
@@ -67,7 +68,7 @@ class PairMultiscale : public Pair {
 
   // one step: marshal -> call -> scatter
   struct Outputs {
-    torch::Tensor energies;   // (nlocal_nodes,) float64 eV, local nodes only
+    torch::Tensor energies;   // the counted nodes' energies, float64 eV
     torch::Tensor grad;       // (nedges, 3) float64 dE/d(edge vector); undefined without edges
     torch::Tensor virials;    // (n, 3, 3) float64 eV, the model's own per-atom virials, if any
   };

@@ -51,6 +51,8 @@ CASES = {
     "no energies output": (_set("outputs", ["virials"]), "outputs must include 'energies'",
                            "outputs must include 'energies'"),
     "unknown output": (_set("outputs", ["energies", "dipoles"]), "unknown outputs", "unknown outputs"),
+    "ghost energies rule": (_set("ghost_energies", "half"), "ghost_energies must be one of ('ignore', 'tally')",
+                            "ghost_energies must be one of ('ignore', 'tally')"),
 }
 
 

@@ -1,6 +1,7 @@
-"""Rules the LAMMPS plugin applies around every model: only local atoms' energies count
-(a model may return its ghosts' energies), and ``dtype float32`` casts only floating-point
-tensors (ANI's integer index tables stay integers)."""
+"""Rules the LAMMPS plugin applies around every model: only local atoms' energies count (a
+model may return its ghosts' energies) unless the model declares ``ghost_energies = "tally"``
+(SW's three-body thirds: tests/test_lammps_parity.py); ``dtype float32`` casts only
+floating-point tensors (ANI's integer index tables stay integers)."""
 
 from typing import Dict
 

@@ -4,7 +4,8 @@ into forces and virials.  ASE uses it directly, training uses the same scatter
 
 Three visible steps: marshal (the caller gives species and edges), call, scatter.  The
 energy is the sum of the *local* atoms' energies (atoms [0, n_local)): what a model returns
-for ghost atoms is never counted, so a model may return every atom's energy.
+for ghost atoms is not counted, unless its metadata says ``ghost_energies = "tally"`` (ghost
+entries are shares of local terms; see multiscale.model.contract).
 """
 
 from __future__ import annotations
@@ -53,7 +54,9 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     vectors = edge_vectors.detach().to(model.dtype).requires_grad_(True)
     out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
     check_outputs(out, n_all, n_local, model.dtype, where=str(model.path))
-    energies = out["energies"][:n_local]   # ghosts' energies, if returned, are not counted
+    energies = out["energies"]
+    if model.metadata.ghost_energies != "tally":
+        energies = energies[:n_local]        # ghosts' own energies, if returned, are not counted
     total = energies.sum()
     if vectors.shape[0] > 0 and total.requires_grad:
         (grad,) = torch.autograd.grad(total, vectors)

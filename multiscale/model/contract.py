@@ -11,7 +11,11 @@ A model is a TorchScript module with
     charge:       float, total charge in e
     spin:         int, spin multiplicity 2S+1
 
-and returns ``{"energies": (n_all,) or (n_local,) eV, ...}``; optional outputs are
+and returns ``{"energies": (n_all,) or (n_local,) eV, ...}``.  Which entries count is the
+metadata's ``ghost_energies``: ``"ignore"`` (the default): the energy is the sum over the
+local atoms' entries and whatever a model returns for ghosts is ignored; ``"tally"``: the
+ghosts' entries are shares of local atoms' terms (three-body energies split in thirds, as
+LAMMPS tallies them with newton on) and every entry counts.  Optional outputs are
 ``"virials"`` (n_all, 3, 3) eV with the model's own per-atom attribution
 (W[a, b] = sum r_a F_b) and ``"charges"`` (n_all,) e.  Engines take forces and
 virials from d(sum energies)/d(edge_vectors).  See docs/model_contract.md.
@@ -28,6 +32,7 @@ CONTRACT_VERSION = 1
 METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
 DTYPES = ("float64", "float32")
 KNOWN_OUTPUTS = ("energies", "virials", "charges")
+GHOST_ENERGIES = ("ignore", "tally")
 
 
 class ModelContractError(ValueError):
@@ -42,6 +47,9 @@ class ModelMetadata:
     cutoff:   neighbour cutoff in Å (edges are given for every pair closer than this)
     hops:     message-passing depth; an engine needs a ghost shell of hops * cutoff
     dtype:    "float64" or "float32", the dtype of edge_vectors and energies
+    ghost_energies: "ignore" (only local atoms' energies count) or "tally" (ghost entries are
+              shares of local terms and count too); files written before the field was
+              introduced read as "tally", how engines summed them then
     """
 
     name: str
@@ -55,6 +63,7 @@ class ModelMetadata:
     outputs: tuple[str, ...] = ("energies",)
     uses_charge: bool = False
     uses_spin: bool = False
+    ghost_energies: str = "ignore"
     contract_version: int = CONTRACT_VERSION
 
     def __post_init__(self):
@@ -88,6 +97,7 @@ class ModelMetadata:
         unknown = sorted(d.keys() - fields)
         if unknown:
             raise ModelContractError(f"model metadata has unknown field(s) {unknown}")
+        d.setdefault("ghost_energies", "tally")   # files from before the field: every entry counted
         return cls(**d)
 
 
@@ -118,6 +128,8 @@ def validate(meta: ModelMetadata) -> None:
         bad(f"dtype must be one of {DTYPES}, got {meta.dtype!r}")
     if "energies" not in meta.outputs:
         bad("outputs must include 'energies'")
+    if meta.ghost_energies not in GHOST_ENERGIES:
+        bad(f"ghost_energies must be one of {GHOST_ENERGIES}, got {meta.ghost_energies!r}")
     unknown = [o for o in meta.outputs if o not in KNOWN_OUTPUTS]
     if unknown:
         bad(f"unknown outputs {unknown}; known: {KNOWN_OUTPUTS}")

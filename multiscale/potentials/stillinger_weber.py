@@ -94,7 +94,7 @@ class StillingerWeber(torch.nn.Module):
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(
             name="stillinger-weber", elements=tuple(self.elements), cutoff=self.cutoff, hops=1,
-            outputs=("energies", "virials"),
+            outputs=("energies", "virials"), ghost_energies="tally",   # three-body thirds on j, k
             citation="F. H. Stillinger and T. A. Weber, Phys. Rev. B 31, 5262 (1985)",
             description=f"reference Stillinger-Weber potential from {self.source}")
 
