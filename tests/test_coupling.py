@@ -236,6 +236,19 @@ def test_restart_refuses_other_regions(straight, tmp_path):
 
 
 @pytest.mark.mpi
+def test_restart_mismatch_names_the_keys(straight, tmp_path):
+    folder, _ = straight
+    shutil.copytree(folder / "run", tmp_path / "run")
+    config = write_config(tmp_path, "run")
+    config.write_text(config.read_text().replace("k_step = 0.1", "k_step = 0.2").replace("fmax = 1e-3", "fmax = 2e-3"))
+    proc = launch(config, 2, "--restart")
+    assert proc.returncode == 2
+    assert "tip.loading.k_step: checkpoint 0.1, configuration 0.2" in proc.stderr, proc.stderr
+    assert "tip.spec.fmax: checkpoint 0.001, configuration 0.002" in proc.stderr
+    assert len(proc.stderr) < 1000                     # the keys, not two dicts of every setting
+
+
+@pytest.mark.mpi
 def test_injected_nan_ends_the_run_cleanly(tmp_path):
     config = write_config(tmp_path, extra="[debug]\ninject_nan_at = 2\n")
     t0 = time.monotonic()

@@ -432,3 +432,16 @@ def test_docs_snippets_run(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith("kJ/mol")
+
+
+def test_shipped_names_and_wrong_kind():
+    """create_force takes a shipped model's name, and says so when given a crack-field predictor."""
+    import multiscale
+    from openmm import app
+    top = app.Topology()
+    chain = top.addChain()
+    for _ in range(2):
+        top.addAtom("Si", app.Element.getBySymbol("Si"), top.addResidue("SI", chain))
+    assert create_force("si-ani", top) is not None
+    with pytest.raises(multiscale.ModelContractError, match="is a crack-field predictor, not an interatomic"):
+        create_force("crack-fields", top)

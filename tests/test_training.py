@@ -81,6 +81,29 @@ def test_training_reduces_error_and_resumes_exactly(si_data, tmp_path):
         assert torch.equal(a, b)
 
 
+class _RunsOnLoad:
+    """An object whose unpickling would run code (os.system and the like)."""
+
+    def __reduce__(self):
+        return (print, ("code ran while loading a checkpoint",))
+
+
+def test_checkpoints_are_plain_tensors_and_settings(si_data, tmp_path):
+    """A checkpoint loads with torch.load(weights_only=True): one that needs unpickling arbitrary
+    objects (here, one whose loading calls a function) is refused, not executed."""
+    dataset = StructureDataset(si_data, ["Si"], cutoff=3.8)
+    ckpt = tmp_path / "ckpt.pt"
+    config = TrainConfig(epochs=1, batch_size=4, validation_fraction=0.25, checkpoint=str(ckpt))
+    model = MessagePassingPotential(["Si"], cutoff=3.8, hops=1, features=8, seed=0).double()
+    Trainer(model, dataset, config, log=lambda _m: None).run()
+    torch.load(ckpt, weights_only=True)          # what the trainer writes is plain data
+    state = torch.load(ckpt, weights_only=True)
+    state["history"].append(_RunsOnLoad())
+    torch.save(state, ckpt)
+    with pytest.raises(Exception, match="Weights only load failed"):
+        Trainer(model, dataset, config, log=lambda _m: None).load_checkpoint()
+
+
 def test_config_errors(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('[data]\npath = "x.xyz"\n[model]\nkind = "transformer"\nelements = ["Si"]\n')

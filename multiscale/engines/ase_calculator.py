@@ -9,9 +9,7 @@ from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import neighbors
-from ..model.artifact import LoadedModel, kind_of, load
-from ..model.contract import ModelContractError
-from ..model.registry import resolve
+from ..model.artifact import LoadedModel, load_potential
 from .scatter import evaluate
 
 
@@ -31,10 +29,7 @@ class MultiscaleCalculator(Calculator):
     def __init__(self, model: str | os.PathLike | LoadedModel, charge: float = 0.0, spin: int = 1,
                  **kwargs):
         super().__init__(charge=charge, spin=spin, **kwargs)
-        self.model = model if isinstance(model, LoadedModel) else load(resolve(model))
-        if kind_of(self.model.metadata) != "potential":
-            raise ModelContractError(f"{self.model.path} is a crack-field predictor, not an interatomic "
-                                     "potential: use multiscale.fields.FieldPredictor for it")
+        self.model = load_potential(model, "the ASE calculator")
 
     def species_of(self, atoms) -> torch.Tensor:
         elements = self.model.metadata.elements

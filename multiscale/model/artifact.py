@@ -112,6 +112,17 @@ def load(path: str | os.PathLike) -> LoadedModel:
     return LoadedModel(module=module, metadata=metadata, path=path)
 
 
+def load_potential(model: "str | os.PathLike | LoadedModel", engine: str) -> LoadedModel:
+    """An interatomic potential for ``engine``: a LoadedModel, a model file or a shipped model's
+    name (``multiscale models``); a crack-field predictor is refused by name."""
+    from .registry import resolve
+    loaded = model if isinstance(model, LoadedModel) else load(resolve(model))
+    if kind_of(loaded.metadata) != "potential":
+        raise ModelContractError(f"{loaded.path} is a crack-field predictor, not an interatomic potential: "
+                                 f"{engine} runs potentials; use multiscale.fields.FieldPredictor for it")
+    return loaded
+
+
 def smoke_test(model: LoadedModel) -> None:
     """Run the model on a dimer and check the outputs' names, shapes and dtypes."""
     dtype = model.dtype

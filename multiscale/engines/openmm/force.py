@@ -10,6 +10,7 @@ import torch  # before openmmtorch, which needs torch's libraries loaded
 
 import multiscale
 
+from ...model.artifact import load_potential
 from .module import OpenMMModel
 
 
@@ -18,13 +19,13 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
                   gather: bool = True) -> torch.jit.ScriptModule:
     """The scripted module that :func:`create_force` wraps.
 
-    model: a model file or ``multiscale.LoadedModel``; topology: ``openmm.app.Topology``;
+    model: a model file, a shipped model's name or ``multiscale.LoadedModel``; topology: ``openmm.app.Topology``;
     atoms: indices of the atoms the model acts on (all if None); charge in e; spin
     multiplicity; periodic: default from whether the topology has a box.  With ``gather``
     the module takes every atom's positions and picks ``atoms`` itself (TorchForce);
     without, it takes only those atoms' positions (PythonForce with ``setParticles``).
     """
-    loaded = model if isinstance(model, multiscale.LoadedModel) else multiscale.load(model)
+    loaded = load_potential(model, "OpenMM")
     meta = loaded.metadata
     all_atoms = list(topology.atoms())
     chosen = list(atoms) if atoms is not None else None

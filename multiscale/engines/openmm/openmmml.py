@@ -14,8 +14,8 @@ from openmmml.mlpotential import MLPotentialImpl
 
 class MultiscalePotentialImpl(MLPotentialImpl):
     def __init__(self, model_file: str):
-        import multiscale
-        self.model = multiscale.load(model_file)  # fail early on a bad file
+        from ...model.artifact import load_potential
+        self.model = load_potential(model_file, "openmm-ml")  # fail early on a bad file
         self._copyable = False  # True while openmm-ml builds an interpolating system
 
     def getMLLongRange(self) -> bool:
