@@ -306,6 +306,18 @@ void PairMultiscale::init_style()
                update->unit_style);
   if (force->newton_pair == 0)
     error->all(FLERR, "pair_style multiscale requires newton pair on: use `newton on`");
+  // With bonds, LAMMPS drops 1-2/1-3/1-4 pairs whose special_bonds lj factor is 0 from the
+  // neighbour list and flags the others for scaling; a potential must see every pair at
+  // full weight, or the energy is silently wrong.
+  if (atom->molecular != Atom::ATOMIC)
+    for (int k = 1; k <= 3; k++)
+      if (force->special_lj[k] != 1.0)
+        error->all(FLERR,
+                   "pair_style multiscale needs every bonded pair at full weight, but special_bonds "
+                   "lj is {} {} {}: use `special_bonds lj/coul 1.0 1.0 1.0` (with hybrid/overlay, "
+                   "give the other styles their own factors by `pair_modify pair STYLE special lj "
+                   "...`)",
+                   force->special_lj[1], force->special_lj[2], force->special_lj[3]);
 
   if (hops > 1) {
     // message passing over `hops` edges needs ghost atoms that deep, and their neighbours

@@ -14,6 +14,13 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)
+
+
 def learning_curves(histories: Sequence[Sequence[dict]], path: str | Path) -> Path:
     """Validation energy MAE and force RMSE against epoch, one line per ensemble member."""
     plt = _pyplot()
@@ -26,11 +33,7 @@ def learning_curves(histories: Sequence[Sequence[dict]], path: str | Path) -> Pa
     ax_e.set(xlabel="epoch", ylabel="validation energy MAE (meV/atom)")
     ax_f.set(xlabel="epoch", ylabel="validation force RMSE (eV/Å)")
     ax_e.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def active_learning_rounds(rounds: Sequence[dict], path: str | Path) -> Path:
@@ -47,11 +50,7 @@ def active_learning_rounds(rounds: Sequence[dict], path: str | Path) -> Path:
     ax_d.plot(r, [row["test_max_disagreement_eV_per_atom"] for row in rounds], "s-", label="max")
     ax_d.set(xlabel="round", ylabel="committee disagreement on held-out set (eV/atom)", yscale="log")
     ax_d.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def parity(reference: dict, predicted: dict, path: str | Path, title: str = "") -> Path:
@@ -74,7 +73,4 @@ def parity(reference: dict, predicted: dict, path: str | Path, title: str = "") 
         ax.set_title(f"{key.replace('_', ' ')}: {label}", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return _save(plt, fig, path)

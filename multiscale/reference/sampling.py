@@ -30,14 +30,9 @@ def _structure(lmp, symbols: Sequence[str], pbc) -> Atoms:
     return atoms
 
 
-def md_snapshots(atoms: Atoms, pair_lines: Sequence[str], temperature: float, count: int,
-                 interval: int = 200, timestep: float = 0.001, seed: int = 1, plugin: bool = False,
-                 elements: Sequence[str] | None = None, equilibrate: int = 500) -> list[Atoms]:
-    """``count`` snapshots, ``interval`` steps apart, of NVT MD at ``temperature`` K.
-
-    pair_lines: LAMMPS commands that set the potential; plugin: load pair_style multiscale.
-    timestep in ps (metal units).  Non-periodic directions use LAMMPS' shrink-wrapped boundary.
-    """
+def _system(atoms: Atoms, pair_lines: Sequence[str], plugin: bool, elements, commands: Sequence[str]):
+    """A quiet LAMMPS holding ``atoms`` (types in the order of ``elements``) with the potential
+    ``pair_lines``, after ``commands``; non-periodic directions shrink-wrapped."""
     elements = list(elements or sorted(set(atoms.get_chemical_symbols())))
     lmp = quiet_lammps(plugin)
     try:
@@ -47,11 +42,26 @@ def md_snapshots(atoms: Atoms, pair_lines: Sequence[str], temperature: float, co
                               force_skew=True)
             bc = " ".join("p" if p else "s" for p in atoms.pbc)
             lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
-                               f"boundary {bc}", f"read_data {data}", *pair_lines,
-                               f"timestep {timestep}",
-                               f"velocity all create {temperature} {seed} mom yes rot yes dist gaussian",
-                               f"fix md all nvt temp {temperature} {temperature} {100 * timestep}",
-                               "thermo 0", f"run {equilibrate}"])
+                               f"boundary {bc}", f"read_data {data}", *pair_lines, *commands])
+    except Exception:
+        lmp.close()
+        raise
+    return lmp
+
+
+def md_snapshots(atoms: Atoms, pair_lines: Sequence[str], temperature: float, count: int,
+                 interval: int = 200, timestep: float = 0.001, seed: int = 1, plugin: bool = False,
+                 elements: Sequence[str] | None = None, equilibrate: int = 500) -> list[Atoms]:
+    """``count`` snapshots, ``interval`` steps apart, of NVT MD at ``temperature`` K.
+
+    pair_lines: LAMMPS commands that set the potential; plugin: load pair_style multiscale.
+    timestep in ps (metal units).  Non-periodic directions use LAMMPS' shrink-wrapped boundary.
+    """
+    lmp = _system(atoms, pair_lines, plugin, elements, [
+        f"timestep {timestep}", f"velocity all create {temperature} {seed} mom yes rot yes dist gaussian",
+        f"fix md all nvt temp {temperature} {temperature} {100 * timestep}", "thermo 0",
+        f"run {equilibrate}"])
+    try:
         out = []
         for _ in range(count):
             lmp.command(f"run {interval} pre no post no")
@@ -64,17 +74,9 @@ def md_snapshots(atoms: Atoms, pair_lines: Sequence[str], temperature: float, co
 def minimised(atoms: Atoms, pair_lines: Sequence[str], plugin: bool = False,
               elements: Sequence[str] | None = None, steps: int = 2000) -> Atoms:
     """``atoms`` relaxed by LAMMPS' conjugate gradients (positions only)."""
-    elements = list(elements or sorted(set(atoms.get_chemical_symbols())))
-    lmp = quiet_lammps(plugin)
+    lmp = _system(atoms, pair_lines, plugin, elements,
+                  ["thermo 0", f"minimize 1e-10 1e-6 {steps} {10 * steps}"])
     try:
-        with tempfile.TemporaryDirectory() as tmp:
-            data = Path(tmp) / "data.lmp"
-            write_lammps_data(str(data), atoms, specorder=elements, masses=True, units="metal",
-                              force_skew=True)
-            bc = " ".join("p" if p else "s" for p in atoms.pbc)
-            lmp.commands_list(["units metal", "atom_style atomic", "atom_modify map array",
-                               f"boundary {bc}", f"read_data {data}", *pair_lines,
-                               "thermo 0", f"minimize 1e-10 1e-6 {steps} {10 * steps}"])
         return _structure(lmp, atoms.get_chemical_symbols(), atoms.pbc)
     finally:
         lmp.close()
