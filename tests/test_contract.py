@@ -90,10 +90,36 @@ def test_invalid_json_metadata(tmp_path, lj_file):
         multiscale.load(dst)
 
 
-def test_export_rejects_wrong_signature(tmp_path):
-    class Wrong(torch.nn.Module):
-        def forward(self, positions: torch.Tensor) -> torch.Tensor:
-            return positions.sum()
-    meta = ModelMetadata(name="wrong", elements=("H",), cutoff=2.0)
-    with pytest.raises(ModelContractError, match="fails on a dimer"):
-        multiscale.export(Wrong(), tmp_path / "w.pt", metadata=meta)
+def test_export_refuses_hops_below_the_receptive_field(tmp_path):
+    """A 2-hop model whose metadata says hops = 1 would get too thin a ghost shell in LAMMPS
+    (silently wrong energies on several ranks): export measures and refuses, writing nothing."""
+    import dataclasses
+    from multiscale.model.artifact import receptive_field
+    from multiscale.potentials import MessagePassingPotential
+    model = MessagePassingPotential(["Si"], cutoff=3.6, hops=2, features=8, seed=1)
+    with pytest.raises(ModelContractError, match="depends on atoms 2 hops away, but the metadata says "
+                                                 "hops = 1.*export it with hops = 2"):
+        multiscale.export(model, tmp_path / "lie.pt", metadata=dataclasses.replace(model.metadata(), hops=1))
+    assert list(tmp_path.iterdir()) == []
+    honest = multiscale.load(multiscale.export(model, tmp_path / "honest.pt"))
+    assert receptive_field(honest) == 2
+    three = MessagePassingPotential(["Si"], cutoff=3.6, hops=3, features=8, seed=1)
+    assert receptive_field(multiscale.load(multiscale.export(three, tmp_path / "three.pt"))) == 3
+
+
+class _NoContract(torch.nn.Module):
+    def forward(self, species: torch.Tensor, edge_vectors: torch.Tensor):
+        return {"energies": torch.zeros(species.shape[0], dtype=edge_vectors.dtype)}
+
+    def metadata(self):
+        return ModelMetadata(name="wrong", elements=["Si"], cutoff=3.0)
+
+
+def test_wrong_forward_signature_is_refused_at_export_and_load(tmp_path):
+    with pytest.raises(ModelContractError, match=r"wrong.pt: forward\(species: Tensor, edge_vectors: Tensor\) "
+                                                 r"does not take the contract's arguments"):
+        multiscale.export(_NoContract(), tmp_path / "wrong.pt")
+    assert list(tmp_path.iterdir()) == []
+    multiscale.export(_NoContract(), tmp_path / "wrong.pt", check=False)   # written anyway, unchecked
+    with pytest.raises(ModelContractError, match="does not take the contract's arguments"):
+        multiscale.load(tmp_path / "wrong.pt")

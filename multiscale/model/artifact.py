@@ -9,6 +9,7 @@ extra file ``multiscale.json``.  Engines (LAMMPS, OpenMM, ASE) only ever go thro
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import zipfile
 from pathlib import Path
@@ -57,14 +58,25 @@ def export(model: torch.nn.Module, path: str | os.PathLike,
         raise ModelContractError(f"model cannot be compiled to TorchScript: {exc}") from exc
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
-    if check:
-        loaded = load(path)
-        kind = kind_of(metadata)
-        if kind not in SMOKE_TESTS:
-            raise ModelContractError(f"no smoke test is registered for model kind {kind!r}; import the "
-                                     "module that defines the kind (e.g. multiscale.fields) before export")
+    if not check:
+        torch.jit.save(scripted, str(path), _extra_files={METADATA_FILE: metadata.to_json()})
+        return path
+    kind = kind_of(metadata)
+    if kind not in SMOKE_TESTS:
+        raise ModelContractError(f"no smoke test is registered for model kind {kind!r}; import the "
+                                 "module that defines the kind (e.g. multiscale.fields) before export")
+    staged = path.with_name(path.name + ".checking")   # a file that fails its checks is not left behind
+    try:
+        torch.jit.save(scripted, str(staged), _extra_files={METADATA_FILE: metadata.to_json()})
+        try:
+            loaded = load(staged)
+        except ModelContractError as exc:
+            raise ModelContractError(str(exc).replace(str(staged), str(path))) from None
+        loaded.path = path
         SMOKE_TESTS[kind](loaded)
+        staged.replace(path)
+    finally:
+        staged.unlink(missing_ok=True)
     return path
 
 
@@ -109,7 +121,28 @@ def load(path: str | os.PathLike) -> LoadedModel:
         raise ModelContractError(f"model file {path}: {exc}") from None
     if not hasattr(module, "forward"):
         raise ModelContractError(f"model file {path} has no forward() method")
+    if kind_of(metadata) == "potential":
+        check_signature(module, str(path))
     return LoadedModel(module=module, metadata=metadata, path=path)
+
+
+# forward's arguments after self, as TorchScript types (docs/model_contract.md)
+SIGNATURE = (("species", "Tensor"), ("edge_index", "Tensor"), ("edge_vectors", "Tensor"),
+             ("n_local", "int"), ("charge", "float"), ("spin", "int"))
+
+
+def check_signature(module, where: str) -> None:
+    """ModelContractError unless ``module.forward`` takes the contract's six arguments."""
+    try:
+        arguments = module.forward.schema.arguments[1:]
+    except AttributeError:   # not a TorchScript method: nothing to read the types from
+        return
+    got = [str(a.type) for a in arguments]
+    if got != [t for _, t in SIGNATURE]:
+        have = ", ".join(f"{a.name}: {a.type}" for a in arguments)
+        want = ", ".join(f"{n}: {t}" for n, t in SIGNATURE)
+        raise ModelContractError(f"{where}: forward({have}) does not take the contract's arguments "
+                                 f"forward({want}); see docs/model_contract.md")
 
 
 def load_potential(model: "str | os.PathLike | LoadedModel", engine: str) -> LoadedModel:
@@ -137,6 +170,35 @@ def smoke_test(model: LoadedModel) -> None:
             f"model {model.path} fails on a dimer; forward must accept (species, edge_index, "
             f"edge_vectors, n_local, charge, spin): {str(exc).splitlines()[0]}") from None
     check_outputs(out, n_all=2, n_local=2, dtype=dtype, where=str(model.path))
+    if model.metadata.ghost_energies != "tally":
+        reach = receptive_field(model)
+        if reach > model.metadata.hops:
+            raise ModelContractError(
+                f"model {model.path}: an atom's energy depends on atoms {reach} hops away, but the metadata "
+                f"says hops = {model.metadata.hops}; an engine would give it too thin a ghost shell "
+                f"(wrong energies on several ranks): export it with hops = {reach}")
+
+
+def receptive_field(model: LoadedModel) -> int:
+    """How many hops away atom 0's energy still feels an atom, measured on a zigzag chain of
+    ``hops + 3`` atoms whose neighbours within the cutoff are only the adjacent ones (bonds
+    0.8 cutoff, 150 degrees).  Models that tally terms onto neighbours (``ghost_energies =
+    "tally"``) attribute energy across hops by design and are not measured."""
+    n = model.metadata.hops + 3
+    bond = 0.8 * model.metadata.cutoff
+    half = math.radians(75.0)
+    positions = torch.tensor([[k * bond * math.sin(half), (k % 2) * bond * math.cos(half), 0.0]
+                              for k in range(n)], dtype=torch.float64)
+    pairs = [(i, i + 1) for i in range(n - 1)]
+    edge_index = torch.tensor([[i for i, j in pairs] + [j for i, j in pairs],
+                               [j for i, j in pairs] + [i for i, j in pairs]])
+    vectors = (positions[edge_index[1]] - positions[edge_index[0]]).to(model.dtype).requires_grad_(True)
+    out = model.module(torch.zeros(n, dtype=torch.long), edge_index, vectors, n, 0.0, 1)
+    (grad,) = torch.autograd.grad(out["energies"][0], vectors, allow_unused=True)
+    if grad is None:
+        return 0
+    felt = [k for k in range(n) if bool((grad[edge_index[0] == k].abs().sum() + grad[edge_index[1] == k].abs().sum()) > 0)]
+    return max(felt, default=0)
 
 
 register_smoke_test("potential", smoke_test)
