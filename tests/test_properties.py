@@ -52,3 +52,23 @@ def test_elastic_constants_and_plugin_agree(sw_a, si_sw_file, tmp_path):
         assert ours[k] == pytest.approx(native[k], rel=1e-6)
     assert properties.surface_energy(lines, sw_a, "111", plugin=True) == pytest.approx(
         properties.surface_energy(SW_LINES, sw_a, "111"), rel=1e-8)
+
+
+def test_material_is_computed_once_per_model_file_and_cached(tmp_path, monkeypatch):
+    """The SW model through the plugin: computed once (progress lines), then read from the cache
+    (logged) by a fresh process state; the constants equal native SW's shipped ones."""
+    import multiscale
+    from multiscale.reference import material as mat_module
+    monkeypatch.setenv("MULTISCALE_CACHE", str(tmp_path / "cache"))
+    model = multiscale.export(StillingerWeber("Si.sw", ["Si"]), tmp_path / "sw.pt")
+    lines = []
+    first = mat_module.material(model, log=lines.append)
+    assert any("elastic constants" in line for line in lines) and any("cached in" in line for line in lines)
+    assert len(list((tmp_path / "cache" / "materials").glob("*.json"))) == 1
+    mat_module._MEMORY.clear()                            # as a new run would start
+    lines.clear()
+    again = mat_module.material(model, log=lines.append)
+    assert again == first and any("from the cache" in line for line in lines), lines
+    native = mat_module.material("sw", log=lambda _m: None)
+    for k, v in native.as_dict().items():
+        assert getattr(first, k) == pytest.approx(v, rel=1e-8), k

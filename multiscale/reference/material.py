@@ -68,14 +68,16 @@ def cache_key(potential: str | os.PathLike, lattice_constant: float | None = Non
     return f"{kind}-{digest[:32]}-v{PROCEDURE_VERSION}{fixed}"
 
 
-def _lookup(key: str) -> Material | None:
-    for path in (SHIPPED, cache_dir() / "materials" / f"{key}.json"):
+def _lookup(key: str) -> tuple[Material | None, str]:
+    """The cached constants for ``key`` and where they came from."""
+    for path, where in ((SHIPPED, "the values shipped with the package"),
+                        (cache_dir() / "materials" / f"{key}.json", "the cache")):
         if path.is_file():
             saved = json.loads(path.read_text())
             entry = saved.get(key) if path == SHIPPED else saved
             if entry:
-                return Material(**entry)
-    return None
+                return Material(**entry), f"{where} ({path})"
+    return None, ""
 
 
 def _store(key: str, mat: Material) -> Path:
@@ -121,12 +123,13 @@ def material(potential: str | os.PathLike, comm=None, lattice_constant: float | 
     key = cache_key(potential, lattice_constant)
     if key in _MEMORY:
         return _MEMORY[key]
-    mat = _lookup(key)
+    mat, where = _lookup(key)
     if mat is None and lattice_constant is not None:   # the equilibrium entry, if it is that lattice
-        free = _MEMORY.get(cache_key(potential)) or _lookup(cache_key(potential))
+        free, where = _lookup(cache_key(potential))
+        free = _MEMORY.get(cache_key(potential)) or free
         mat = free if free is not None and free.lattice_constant == float(lattice_constant) else None
     if mat is not None:
-        say(f"material of {potential}: from the cache ({key})")
+        say(f"material of {potential}: from {where or 'this process'}")
     else:
         if comm is None:
             from mpi4py import MPI
