@@ -17,6 +17,8 @@
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/script.h>
 
+#include <dlfcn.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -121,7 +123,7 @@ void PairMultiscale::settings(int narg, char **arg)
     }
   }
 
-  load_model(arg[0]);
+  load_model(resolve_model(arg[0]));
   if (!dtype.empty() && (dtype == "float32") != use_float32) {
     use_float32 = dtype == "float32";
     cast_floating(use_float32 ? torch::kFloat32 : torch::kFloat64);
@@ -143,11 +145,32 @@ void PairMultiscale::settings(int narg, char **arg)
                    use_float32 ? "float32" : "float64");
 }
 
+// A model file, or the file of a model shipped with the multiscale package (`multiscale
+// models`: name "si-ani" is <package>/data/si_ani.pt, beside the lib/ folder this plugin is
+// installed in), the way multiscale.model.registry resolves names.
+std::string PairMultiscale::resolve_model(const std::string &name)
+{
+  if (platform::file_is_readable(name) || name.find('/') != std::string::npos ||
+      utils::strmatch(name, "\\.pt$"))
+    return name;
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void *>(&exception_line), &info) == 0 || info.dli_fname == nullptr)
+    return name;
+  std::string file = name;
+  std::replace(file.begin(), file.end(), '-', '_');
+  const std::string lib = platform::path_dirname(info.dli_fname);
+  const std::string shipped =
+      platform::path_join(platform::path_join(platform::path_dirname(lib), "data"), file + ".pt");
+  return platform::file_is_readable(shipped) ? shipped : name;
+}
+
 // Load the TorchScript archive and check its multiscale.json against the contract.
 void PairMultiscale::load_model(const std::string &path)
 {
   if (!platform::file_is_readable(path))
-    error->all(FLERR, "pair_style multiscale: cannot read model file {}: {}; check the path",
+    error->all(FLERR,
+               "pair_style multiscale: cannot read model file {}: {}; check the path (or give "
+               "a shipped model's name: `multiscale models` lists them)",
                path, utils::getsyserror());
 
   torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};

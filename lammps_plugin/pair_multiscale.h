@@ -53,6 +53,7 @@ class PairMultiscale : public Pair {
   int spin_multiplicity;  // 2S+1, passed to the model
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
+  std::string resolve_model(const std::string &);
   void load_model(const std::string &);
   void cast_floating(torch::ScalarType);
   void allocate();

@@ -80,3 +80,11 @@ def test_float32_matches_float64(tmp_path, name, ranks, ani_model, mp):
                  tmp_path / "f32", ranks)
     assert f32["pe"] == pytest.approx(f64["pe"], rel=1e-5)
     assert relative(f32["forces"], f64["forces"]) <= 1e-5
+
+
+def test_shipped_model_by_name(tmp_path):
+    """`pair_style multiscale si-ani` finds the shipped file beside the plugin, as the registry does."""
+    by_name = run_ok(crystal(["pair_style multiscale si-ani", "pair_coeff * * Si"]), tmp_path / "name")
+    by_path = run_ok(crystal([f"pair_style multiscale {model_path('si-ani')}", "pair_coeff * * Si"]),
+                     tmp_path / "path")
+    assert by_name["pe"] == by_path["pe"] and np.isfinite(by_name["pe"])
