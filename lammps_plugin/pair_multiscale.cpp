@@ -43,6 +43,24 @@ static const std::string CHEMICAL_SYMBOLS[] = {
     "Pa", "U",  "Np", "Pu", "Am", "Cm", "Bk", "Cf", "Es", "Fm", "Md", "No", "Lr", "Rf", "Db",
     "Sg", "Bh", "Hs", "Mt", "Ds", "Rg", "Cn", "Nh", "Fl", "Mc", "Lv", "Ts", "Og"};
 
+// Atoms closer than this (Å) are taken as coincident: no model's energy is defined there.
+static constexpr double MIN_DISTANCE = 1e-8;
+
+// A metadata value as Python's repr() writes it, so that messages read as the contract's:
+// 'float16', -1.0, ['Ar', 'Ar'].
+static std::string py_repr(const json &value)
+{
+  if (value.is_string()) return "'" + value.get<std::string>() + "'";
+  if (value.is_boolean()) return value.get<bool>() ? "True" : "False";
+  if (value.is_null()) return "None";
+  if (value.is_array()) {
+    std::vector<std::string> items;
+    for (const auto &item : value) items.push_back(py_repr(item));
+    return "[" + utils::join_words(items, ", ") + "]";
+  }
+  return value.dump();
+}
+
 // The useful line of a torch or C++ exception: no C++ backtrace, and for an error
 // raised inside TorchScript the final "SomeError: message" line instead of the preamble.
 static std::string exception_line(const std::exception &e)
@@ -56,6 +74,20 @@ static std::string exception_line(const std::exception &e)
   if (utils::strmatch(lines.front(), "^The following operation failed in the TorchScript"))
     return lines.back();
   return lines.front();
+}
+
+// error->one with this rank's output flushed first: `lmp` aborts every rank as soon as one
+// rank's error reaches main(), and the message, still in a buffer, would be lost.
+[[noreturn]] static void stop_one(LAMMPS *lmp, const std::string &file, int line,
+                                  const std::string &message)
+{
+  try {
+    lmp->error->one(file, line, message);
+  } catch (...) {
+    utils::flush_buffers(lmp);
+    fflush(stdout);
+    throw;
+  }
 }
 
 /* ----------------------------------------------------------------------
@@ -208,8 +240,9 @@ void PairMultiscale::load_model(const std::string &path)
     bad("does not declare format 'multiscale-model'");
   if (meta.value("kind", "potential") == "field")
     error->all(FLERR,
-               "pair_style multiscale: model file {} is a crack-field predictor, not a potential; "
-               "give pair_style multiscale an interatomic potential (`multiscale models` lists them)",
+               "pair_style multiscale: model file {} is a crack-field predictor, not an "
+               "interatomic potential: give pair_style multiscale a potential (`multiscale "
+               "models` lists them)",
                path);
   for (const char *field : {"name", "elements", "cutoff"})
     if (!meta.contains(field)) bad(fmt::format("lacks required field(s) ['{}']", field));
@@ -232,27 +265,31 @@ void PairMultiscale::load_model(const std::string &path)
         std::end(CHEMICAL_SYMBOLS))
       bad(fmt::format("element '{}' is not a chemical symbol", symbol));
     if (std::find(symbols.begin(), symbols.end(), symbol) != symbols.end())
-      bad(fmt::format("elements {} contain duplicates", elements.dump()));
+      bad(fmt::format("elements {} contain duplicates", py_repr(elements)));
     symbols.push_back(symbol);
   }
   const json &rc = meta["cutoff"];
   if (!rc.is_number() || !std::isfinite(rc.get<double>()) || rc.get<double>() <= 0.0)
-    bad(fmt::format("cutoff must be a positive number of Å, got {}", rc.dump()));
+    bad(fmt::format("cutoff must be a positive number of Å, got {}", py_repr(rc)));
   const json nhops = meta.value("hops", json(1));
   if (!nhops.is_number_integer() || nhops.get<int>() < 1)
-    bad(fmt::format("hops must be an integer >= 1, got {}", nhops.dump()));
+    bad(fmt::format("hops must be an integer >= 1, got {}", py_repr(nhops)));
   const json dtype = meta.value("dtype", json("float64"));
   if (dtype != "float64" && dtype != "float32")
-    bad(fmt::format("dtype must be one of ('float64', 'float32'), got {}", dtype.dump()));
+    bad(fmt::format("dtype must be one of ('float64', 'float32'), got {}", py_repr(dtype)));
   const json outputs = meta.value("outputs", json::array({"energies"}));
   if (!outputs.is_array() || std::find(outputs.begin(), outputs.end(), "energies") == outputs.end())
     bad("outputs must include 'energies'");
   const json ghosts = meta.value("ghost_energies", json("tally"));   // older files: all counted
   if (ghosts != "ignore" && ghosts != "tally")
-    bad(fmt::format("ghost_energies must be one of ('ignore', 'tally'), got {}", ghosts.dump()));
+    bad(fmt::format("ghost_energies must be one of ('ignore', 'tally'), got {}", py_repr(ghosts)));
+  json unknown = json::array();
   for (const auto &o : outputs)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
-      bad(fmt::format("unknown outputs [{}]", o.dump()));
+      unknown.push_back(o);
+  if (!unknown.empty())
+    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges')",
+                    py_repr(unknown)));
 
   module = std::move(loaded);
   module->eval();
@@ -395,7 +432,8 @@ inline int PairMultiscale::add_node(int i)
 // Nodes: mapped local atoms first, then mapped ghosts as edges reach them.
 // Edges: every mapped pair closer than the cutoff, centred at local atoms, and with
 // hops > 1 also centred at ghosts.  edge_index holds the nedges centres, then the
-// nedges neighbours, so that it reads as a (2, nedges) array.
+// nedges neighbours, so that it reads as a (2, nedges) array.  Two atoms closer than
+// MIN_DISTANCE stop the run (coincident_atoms).
 void PairMultiscale::marshal()
 {
   const int nall = atom->nlocal + atom->nghost;
@@ -439,7 +477,9 @@ void PairMultiscale::marshal()
       const int j = jlist[jj] & NEIGHMASK;
       if (type_map[type[j]] < 0) continue;
       const double dx = x[j][0] - xi, dy = x[j][1] - yi, dz = x[j][2] - zi;
-      if (dx * dx + dy * dy + dz * dz >= cutsq_model) continue;
+      const double rsq = dx * dx + dy * dy + dz * dz;
+      if (rsq >= cutsq_model) continue;
+      if (rsq < MIN_DISTANCE * MIN_DISTANCE) coincident_atoms(i, j, std::sqrt(rsq));
       if (node_i < 0) node_i = add_node(i);
       centre[e] = node_i;
       neighbour[e] = add_node(j);
@@ -452,6 +492,17 @@ void PairMultiscale::marshal()
   // close the gap between the e centres and the e neighbours (ranges may overlap)
   std::memmove(centre + e, neighbour, sizeof(int64_t) * e);
   nedges = e;
+}
+
+// Stop at two atoms on top of each other (a model's energy there is NaN or infinite).
+void PairMultiscale::coincident_atoms(int i, int j, double r)
+{
+  const tagint a = std::min(atom->tag[i], atom->tag[j]), b = std::max(atom->tag[i], atom->tag[j]);
+  stop_one(lmp, FLERR,
+           fmt::format("pair multiscale: atoms {} and {} are {:.3g} Å apart, closer than {} Å: "
+                       "the model's energy is not defined for coincident atoms; remove one of them "
+                       "(e.g. `delete_atoms overlap 0.5 all all`) or fix the input coordinates",
+                       a, b, r, MIN_DISTANCE));
 }
 
 /* ----------------------------------------------------------------------
@@ -493,37 +544,43 @@ PairMultiscale::Outputs PairMultiscale::call()
     result = module->forward({species_t, index_t, vec, int64_t(nlocal_nodes), total_charge,
                               int64_t(spin_multiplicity)});
   } catch (const std::exception &e) {
-    error->one(FLERR, "pair multiscale: model {} failed: {}", model_path, exception_line(e));
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: model {} failed: {}", model_path, exception_line(e)));
   }
   if (!result.isGenericDict() || !result.toGenericDict().contains("energies"))
-    error->one(FLERR, "pair multiscale: model {} did not return a dict with 'energies'",
-               model_path);
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: model {} did not return a dict with 'energies'",
+                         model_path));
   const auto dict = result.toGenericDict();
   Outputs out;
   const torch::Tensor energies = dict.at("energies").toTensor();
   if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
-    error->one(FLERR,
-               "pair multiscale: model {} returned 'energies' of shape {}, expected [{}] or [{}]",
-               model_path, c10::str(energies.sizes()), nnodes, nlocal_nodes);
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: model {} returned 'energies' of shape {}, expected "
+                         "[{}] or [{}]",
+                         model_path, c10::str(energies.sizes()), nnodes, nlocal_nodes));
   const torch::Tensor local = tally_ghost_energies ? energies : energies.narrow(0, 0, nlocal_nodes);
   if (vflag_atom && model_virials) {
     if (!dict.contains("virials"))
-      error->one(FLERR, "pair multiscale: model {} declares 'virials' but did not return them",
-                 model_path);
+      stop_one(lmp, FLERR,
+               fmt::format("pair multiscale: model {} declares 'virials' but did not return them",
+                           model_path));
     out.virials = dict.at("virials").toTensor();
     if (out.virials.dim() != 3 || out.virials.size(0) < nlocal_nodes ||
         out.virials.size(0) > nnodes || out.virials.size(1) != 3 || out.virials.size(2) != 3)
-      error->one(FLERR,
-                 "pair multiscale: model {} returned 'virials' of shape {}, expected [{}, 3, 3]",
-                 model_path, c10::str(out.virials.sizes()), nnodes);
+      stop_one(lmp, FLERR,
+               fmt::format("pair multiscale: model {} returned 'virials' of shape {}, expected "
+                           "[{}, 3, 3]",
+                           model_path, c10::str(out.virials.sizes()), nnodes));
   }
   try {
     const torch::Tensor energy = local.sum();
     if (nedges > 0 && energy.requires_grad())
       out.grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
   } catch (const std::exception &e) {
-    error->one(FLERR, "pair multiscale: gradient of model {} failed: {}", model_path,
-               exception_line(e));
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: gradient of model {} failed: {}", model_path,
+                         exception_line(e)));
   }
   torch::NoGradGuard no_grad;
   out.energies = local.detach().to(torch::kFloat64).contiguous();

@@ -5,7 +5,10 @@
    docs/model_contract.md.  Each step the style marshals LAMMPS' atoms and full
    neighbour list into nodes and edges, calls the model, and scatters energies,
    forces (from dE/d edge vectors) and virials back onto local and ghost atoms.
-   Only local atoms' energies count, unless the model declares ghost_energies = "tally".
+   Only local atoms' energies count (nodes [0, n_local)): in eng_vdwl, in eatom and in
+   the sum whose gradient gives forces and virials; what a model returns for ghosts is
+   ignored, unless the model declares ghost_energies = "tally" (then every entry is a share
+   of a local term and counts).  Atoms closer than 1e-8 Å stop the run with their IDs.
 */
 
 #ifndef LMP_PAIR_MULTISCALE_H
@@ -75,6 +78,7 @@ class PairMultiscale : public Pair {
   };
   void marshal();
   int add_node(int);
+  void coincident_atoms(int, int, double);   // error->one naming the two atoms' IDs
   Outputs call();
   void scatter_energies(const torch::Tensor &);
   void scatter_forces(const torch::Tensor &);

@@ -1,6 +1,8 @@
 """One table of model files with bad metadata, run against every loader (``multiscale.load``
 and the LAMMPS plugin): each case mutates the metadata of a valid file and names the phrase
-that both loaders' errors must contain (None: a file ``multiscale.load`` accepts)."""
+that both loaders' errors must contain.  The cases in POTENTIAL_ENGINES_ONLY are valid files
+of another kind, which ``multiscale.load`` accepts; the engines for potentials (the ASE
+calculator on the Python side) refuse them."""
 
 from __future__ import annotations
 
@@ -18,6 +20,12 @@ def _drop(key):
 
 def _set(key, value):
     return lambda d: {**d, key: value}
+
+
+# valid metadata of a crack-field predictor (multiscale.model.contract.FieldMetadata)
+FIELD_METADATA = {"format": "multiscale-model", "kind": "field", "name": "crack-fields-test",
+                  "scaling": "lefm", "inputs": {"token_features": 8, "n_tokens": 16,
+                                                "global_features": 4, "max_tips": 2}}
 
 
 # name -> (mutation of the metadata dict, or a str: the whole metadata text; phrase for
@@ -39,21 +47,33 @@ CASES = {
                            "elements must list at least one chemical symbol"),
     "not a symbol": (_set("elements", ["Xx"]), "element 'Xx' is not a chemical symbol",
                      "element 'Xx' is not a chemical symbol"),
-    "duplicate elements": (_set("elements", ["Ar", "Ar"]), "contain duplicates", "contain duplicates"),
-    "negative cutoff": (_set("cutoff", -1.0), "cutoff must be a positive number of Å",
-                        "cutoff must be a positive number of Å"),
-    "cutoff not a number": (_set("cutoff", "far"), "cutoff must be a positive number of Å",
-                            "cutoff must be a positive number of Å"),
-    "zero hops": (_set("hops", 0), "hops must be an integer >= 1", "hops must be an integer >= 1"),
-    "fractional hops": (_set("hops", 1.5), "hops must be an integer >= 1", "hops must be an integer >= 1"),
-    "unknown dtype": (_set("dtype", "float16"), "dtype must be one of ('float64', 'float32')",
-                      "dtype must be one of ('float64', 'float32')"),
+    "duplicate elements": (_set("elements", ["Ar", "Ar"]), "elements ['Ar', 'Ar'] contain duplicates",
+                           "elements ['Ar', 'Ar'] contain duplicates"),
+    "negative cutoff": (_set("cutoff", -1.0), "cutoff must be a positive number of Å, got -1.0",
+                        "cutoff must be a positive number of Å, got -1.0"),
+    "zero cutoff": (_set("cutoff", 0), "cutoff must be a positive number of Å, got 0",
+                    "cutoff must be a positive number of Å, got 0"),
+    "cutoff not a number": (_set("cutoff", "far"), "cutoff must be a positive number of Å, got 'far'",
+                            "cutoff must be a positive number of Å, got 'far'"),
+    "zero hops": (_set("hops", 0), "hops must be an integer >= 1, got 0", "hops must be an integer >= 1, got 0"),
+    "fractional hops": (_set("hops", 1.5), "hops must be an integer >= 1, got 1.5",
+                        "hops must be an integer >= 1, got 1.5"),
+    "unknown dtype": (_set("dtype", "float16"), "dtype must be one of ('float64', 'float32'), got 'float16'",
+                      "dtype must be one of ('float64', 'float32'), got 'float16'"),
     "no energies output": (_set("outputs", ["virials"]), "outputs must include 'energies'",
                            "outputs must include 'energies'"),
-    "unknown output": (_set("outputs", ["energies", "dipoles"]), "unknown outputs", "unknown outputs"),
-    "ghost energies rule": (_set("ghost_energies", "half"), "ghost_energies must be one of ('ignore', 'tally')",
-                            "ghost_energies must be one of ('ignore', 'tally')"),
+    "unknown output": (_set("outputs", ["energies", "dipoles"]),
+                       "unknown outputs ['dipoles']; known: ('energies', 'virials', 'charges')",
+                       "unknown outputs ['dipoles']; known: ('energies', 'virials', 'charges')"),
+    "ghost energies rule": (_set("ghost_energies", "half"),
+                            "ghost_energies must be one of ('ignore', 'tally'), got 'half'",
+                            "ghost_energies must be one of ('ignore', 'tally'), got 'half'"),
+    "field predictor": (lambda d: FIELD_METADATA, "is a crack-field predictor, not an interatomic potential",
+                        "is a crack-field predictor, not an interatomic potential"),
 }
+
+# valid files that multiscale.load accepts, but not as a potential
+POTENTIAL_ENGINES_ONLY = {"field predictor"}
 
 
 def write_case(valid: Path, name: str, folder: Path) -> Path:

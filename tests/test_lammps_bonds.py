@@ -42,19 +42,23 @@ def script(model, special):
                       'print "$(pe:%.17g)" file pe.txt screen no']) + "\n"
 
 
-def test_default_special_bonds_is_refused_with_the_fix(tmp_path, model):
+@pytest.mark.parametrize("special, factors", [([], "0 0 0"), (["special_bonds lj 1.0 1.0 0.5"], "1 1 0.5")])
+def test_default_special_bonds_is_refused_with_the_fix(tmp_path, model, special, factors):
     ethane_data(tmp_path / "data.lmp")
-    proc = run(script(model, []), tmp_path)
+    proc = run(script(model, special), tmp_path)
     assert proc.returncode != 0
     errors = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines() if line.startswith("ERROR"))
-    assert "needs every bonded pair at full weight, but special_bonds lj is 0 0 0: use " \
+    assert f"needs every bonded pair at full weight, but special_bonds lj is {factors}: use " \
            "`special_bonds lj/coul 1.0 1.0 1.0`" in errors, proc.stdout[-2000:]
 
 
-def test_full_special_bonds_gives_the_ase_energy(tmp_path, model):
+@pytest.mark.parametrize("special", ["lj/coul 1.0 1.0 1.0", "lj 1.0 1.0 1.0 coul 0.0 0.0 0.5"])
+def test_full_special_bonds_gives_the_ase_energy(tmp_path, model, special):
+    """With lj factors 1.0 every bonded pair is in the list (coul factors only flag them, and the
+    pair style ignores the flags), so the energy is the ASE one."""
     atoms, nbonds = ethane_data(tmp_path / "data.lmp")
     assert nbonds == 7
-    proc = run(script(model, ["special_bonds lj/coul 1.0 1.0 1.0"]), tmp_path)
+    proc = run(script(model, [f"special_bonds {special}"]), tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:]
     pe = float(np.loadtxt(tmp_path / "pe.txt"))
     atoms.calc = multiscale.MultiscaleCalculator(model)

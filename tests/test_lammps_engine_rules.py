@@ -38,12 +38,13 @@ class GhostEnergies(torch.nn.Module):
         return self.inner.metadata()
 
 
-def crystal(pair_lines, elements="Si", cells=3):
+def crystal(pair_lines, elements="Si", cells=3, tilt="0.4 -0.3 0.2", extra=()):
+    box = f"prism 0 {cells} 0 {cells} 0 {cells} {tilt}" if tilt else f"block 0 {cells} 0 {cells} 0 {cells}"
     return "\n".join([
         "units metal", "atom_style atomic", "atom_modify map array", "lattice diamond 5.431",
-        f"region box prism 0 {cells} 0 {cells} 0 {cells} 0.4 -0.3 0.2", "create_box 1 box",
+        f"region box {box}", "create_box 1 box",
         "create_atoms 1 box", "mass * 28.0", "displace_atoms all random 0.1 0.1 0.1 99 units box",
-        *pair_lines, *DUMP, "run 0", *THERMO]) + "\n"
+        *pair_lines, *DUMP, *extra, "run 0", *THERMO]) + "\n"
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +64,24 @@ def test_ghost_energies_are_not_counted(tmp_path, mp, ranks):
     assert relative(b["energies"], a["energies"]) <= 1e-12
     assert relative(b["stresses"], a["stresses"]) <= 1e-10
     assert np.abs(a["forces"]).max() > 1e-3
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+def test_ghost_energies_model_matches_ase(tmp_path, mp, ranks):
+    """LAMMPS with the ghost-returning model = ASE (which has no ghosts) with either model."""
+    plain, ghosts = mp
+    res = run_ok(crystal([f"pair_style multiscale {ghosts}", "pair_coeff * * Si"], tilt=None,
+                         extra=["write_data data.lmp"]), tmp_path, ranks)
+    from ase.io import read
+    atoms = read(tmp_path / "data.lmp", format="lammps-data", atom_style="atomic")
+    atoms.symbols = ["Si"] * len(atoms)
+    atoms.wrap()  # ASE unwraps by image flags; the dump holds wrapped positions
+    atoms = atoms[np.lexsort(np.round(atoms.positions, 4).T[::-1])]  # the order lmp_runs.read uses
+    for model in (plain, ghosts):
+        atoms.calc = multiscale.MultiscaleCalculator(model)
+        assert res["pe"] == pytest.approx(atoms.get_potential_energy(), rel=1e-10)
+        assert relative(res["forces"], atoms.get_forces()) <= 1e-9
+        assert relative(res["energies"], atoms.get_potential_energies()) <= 1e-9
 
 
 @pytest.fixture(scope="module")

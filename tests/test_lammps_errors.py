@@ -6,7 +6,7 @@ Every case asserts the pair style's own words on LAMMPS' ERROR line (not on the 
 import pytest
 
 import multiscale
-from bad_metadata import CASES as BAD_METADATA, write_case
+from bad_metadata import CASES as BAD_METADATA, POTENTIAL_ENGINES_ONLY, write_case
 from lmp_runs import run
 from multiscale.model.registry import model_path
 from multiscale.potentials import LennardJones, MessagePassingPotential
@@ -45,7 +45,7 @@ CASES = {
     "all types unmapped": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * NULL NULL"], {},
                            "maps atom type 1 to NULL, but pair_style multiscale is the only pair style"),
     "field predictor": (lambda f: [f"pair_style multiscale {f['field']}", "pair_coeff * * Ar Ar"], {},
-                        "is a crack-field predictor, not a potential"),
+                        "is a crack-field predictor, not an interatomic potential"),
     "newton off": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
                    {"newton": "off"}, "newton pair on"),
     "units": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
@@ -53,8 +53,14 @@ CASES = {
     "unknown keyword": (lambda f: [f"pair_style multiscale {f['lj']} temperature 300", "pair_coeff * * Ar Ar"],
                         {}, "unknown keyword temperature"),
     "ghost shell": (lambda f: [f"pair_style multiscale {f['mp']}", "pair_coeff * * Ar Ar"],
-                    {"extra": ["comm_modify cutoff 5.0"]}, "comm_modify cutoff"),
+                    {"extra": ["comm_modify cutoff 5.0"]},
+                    "needs a ghost shell of 10 Å (hops x cutoff + skin = 2 x 4 + 2), but comm_modify cutoff "
+                    "is 5: use `comm_modify cutoff 10`"),
 }
+
+# a second atom on the lattice site at the origin (atom 1): the model's energy would be NaN
+COINCIDENT = ("atoms 1 and 109 are 0 Å apart, closer than 1e-08 Å: the model's energy is not defined "
+              "for coincident atoms; remove one of them (e.g. `delete_atoms overlap")
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -62,6 +68,14 @@ def test_error_message(tmp_path, files, case):
     pair_lines, options, message = CASES[case]
     proc = run(script(pair_lines(files), **options), tmp_path)
     assert_lammps_error(proc, message)
+
+
+@pytest.mark.parametrize("ranks", [1, 2])
+@pytest.mark.parametrize("model", ["lj", "mp"])
+def test_coincident_atoms_are_named(tmp_path, files, model, ranks):
+    lines = [f"pair_style multiscale {files[model]}", "pair_coeff * * Ar Ar"]
+    proc = run(script(lines, extra=["create_atoms 1 single 0 0 0"]), tmp_path, ranks)
+    assert_lammps_error(proc, COINCIDENT)
 
 
 def error_lines(proc) -> str:
@@ -87,10 +101,15 @@ def bad_files(model_dir, files):
 
 @pytest.mark.parametrize("case", list(BAD_METADATA))
 def test_bad_metadata_is_refused_by_both_loaders_in_the_same_words(tmp_path, bad_files, case):
-    """tests/bad_metadata.py: one table, multiscale.load and the plugin."""
+    """tests/bad_metadata.py: one table, multiscale.load (or, for a valid file of another kind,
+    the ASE calculator) and the plugin."""
     _, python_phrase, plugin_phrase = BAD_METADATA[case]
     with pytest.raises(multiscale.ModelContractError) as err:
-        multiscale.load(bad_files[case])
+        if case in POTENTIAL_ENGINES_ONLY:
+            assert multiscale.load(bad_files[case]).metadata.kind == "field"
+            multiscale.MultiscaleCalculator(bad_files[case])
+        else:
+            multiscale.load(bad_files[case])
     assert python_phrase in str(err.value), str(err.value)
     proc = run(script([f"pair_style multiscale {bad_files[case]}", "pair_coeff * * Ar Ar"]), tmp_path)
     assert_lammps_error(proc, plugin_phrase)
