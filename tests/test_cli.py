@@ -47,3 +47,35 @@ def test_errors_are_messages_not_tracebacks(tmp_path):
     proc = cli("export-reference", "sw", "--lammps-file", tmp_path / "none.sw", "--elements", "Si",
                "-o", tmp_path / "x.pt", check=False)
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_config_commands_describe_every_key_and_name_a_runnable_config():
+    """`train`, `active-learn`, `fields train` and `fields finetune` --help list every key their
+    readers accept and point to a configuration that exists."""
+    import dataclasses
+    import re
+    from pathlib import Path
+
+    from multiscale import cli
+    from multiscale.fields.finetune import DEFAULTS as FINETUNE
+    from multiscale.fields.train import DEFAULTS as FIELDS
+    from multiscale.learning.active_learning import ActiveConfig
+    from multiscale.learning.trainer import TrainConfig
+    root = Path(__file__).resolve().parent.parent
+    expected = {
+        "TRAIN_HELP": ["path", "kind", "elements", "ensemble", "dtype", "repulsion"]
+        + [f.name for f in dataclasses.fields(TrainConfig)],
+        "ACTIVE_HELP": [f.name for f in dataclasses.fields(ActiveConfig)],
+        "FIELDS_TRAIN_HELP": [k for section in FIELDS.values() for k in section],
+        "FINETUNE_HELP": [k for section in FINETUNE.values() for k in section],
+    }
+    for name, keys in expected.items():
+        text = getattr(cli, name)
+        missing = [k for k in keys if not re.search(rf"\b{k}\b", text)]
+        assert not missing, f"{name} does not describe {missing}"
+        for path in re.findall(r"\b((?:examples|multiscale/data)/[\w/]+\.toml)", text):
+            assert (root / path).is_file(), f"{name} names {path}, which does not exist"
+    for command in (["train"], ["active-learn"], ["fields", "train"], ["fields", "finetune"]):
+        out = subprocess.run([sys.executable, "-m", "multiscale.cli", *command, "--help"],
+                             capture_output=True, text=True)
+        assert out.returncode == 0 and ".toml" in out.stdout, (command, out.stderr)

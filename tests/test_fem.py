@@ -144,8 +144,13 @@ def test_far_field_is_the_applied_stress_and_the_crack_opens(sent):
 def test_inside_and_points_outside(sent):
     pts = np.array([[0.2, 0.0], [0.2, 0.01], [0.6, 0.0], [-0.1, 0.0], [0.5, 1.5]])
     np.testing.assert_array_equal(sent.inside(pts), [False, True, True, False, False])
-    u = sent.displacements(pts)
+    with pytest.raises(ValueError, match=r"2 of 5 points lie outside the specimen .*outside='nan'"):
+        sent.displacements(pts)
+    with pytest.raises(ValueError, match="outside the specimen"):
+        sent.stresses(pts[3:])
+    u = sent.displacements(pts, outside="nan")
     assert np.all(np.isfinite(u[1:3])) and np.all(np.isnan(u[3:]))
+    assert np.isnan(sent.stresses(pts, outside="nan")[3:]).all()
     assert sent.nodes.shape[1] == 2 and sent.elements.shape[1] == 3 and sent.seconds > 0
 
 

@@ -388,6 +388,14 @@ def test_unknown_element_is_named(sic_models):
         MLPotential("multiscale", modelFile=str(sic_models["float64"])).createSystem(top)
 
 
+def test_atom_indices_outside_the_topology_are_named(sic_models):
+    top = topology_of(molecule("CO"))   # C and O; the model knows Si and C
+    with pytest.raises(ValueError, match=r"atoms \[7\] are not atom indices of the topology \(it has 2 atoms"):
+        create_force(sic_models["float64"], top, atoms=[0, 7])
+    with pytest.raises(ValueError, match="lists an atom twice"):
+        create_force(sic_models["float64"], top, atoms=[1, 1])
+
+
 def test_missing_model_file(tmp_path):
     from openmmml import MLPotential
 
@@ -421,17 +429,6 @@ def test_run_md_example(tmp_path):
     # 64 atoms of SW silicon near its minimum (-4.3366 eV/atom), energy conserved
     assert np.all(np.abs(pe / 64 / EV_TO_KJ_PER_MOL + 4.3366) < 0.1)
     assert np.ptp(total) < 1e-3 * np.abs(total).max()
-
-
-def test_docs_snippets_run(tmp_path):
-    """The Python blocks of docs/openmm.md, in order, as one script."""
-    text = (Path(__file__).resolve().parent.parent / "docs" / "openmm.md").read_text()
-    blocks = [block.split("```", 1)[0] for block in text.split("```python\n")[1:]]
-    assert len(blocks) == 2
-    proc = subprocess.run([sys.executable, "-c", "\n".join(blocks)], cwd=tmp_path,
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip().endswith("kJ/mol")
 
 
 def test_shipped_names_and_wrong_kind():

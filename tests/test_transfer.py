@@ -34,9 +34,9 @@ PARAMS = AEVParameters.evenly(Rcr=5.2, Rca=3.5, EtaR=16.0, n_radial=6, EtaA=8.0,
                               n_sections=4)
 
 
-def small_ani(seed: int, hidden=(12, 8)) -> ANIModel:
+def small_ani(seed: int, hidden=(12, 8), repulsion=None) -> ANIModel:
     return ANIModel(ELEMENTS, PARAMS, hidden, {"H": -13.6, "C": -48.5, "N": -71.0, "O": -102.0},
-                    seed=seed).double()
+                    seed=seed, repulsion=repulsion).double()
 
 
 @pytest.fixture(scope="module")
@@ -52,12 +52,13 @@ def energies_forces(model, atoms):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("kind", ["model", "ensemble"])
+@pytest.mark.parametrize("kind", ["model", "ensemble", "ensemble with a ZBL core"])
 def test_exported_file_rebuilds_the_model(tmp_path, gfn2_set, dtype, kind):
+    core = {"inner": 0.6, "outer": 1.2} if "ZBL" in kind else None
     if kind == "model":
         model = small_ani(0, hidden={"H": (12, 8), "C": (16,), "N": (8, 8, 4), "O": (10, 6)})
     else:
-        model = ANIEnsemble([small_ani(0), small_ani(1, hidden=(6,))])
+        model = ANIEnsemble([small_ani(0, repulsion=core), small_ani(1, hidden=(6,), repulsion=core)])
     path = multiscale.export(model.to(dtype), tmp_path / "pre.pt")
     rebuilt = load_pretrained(path)
     assert type(rebuilt) is type(model) and next(rebuilt.parameters()).dtype == dtype
@@ -68,6 +69,10 @@ def test_exported_file_rebuilds_the_model(tmp_path, gfn2_set, dtype, kind):
     e0, f0 = energies_forces(path, gfn2_set[3])
     e1, f1 = energies_forces(again, gfn2_set[3])
     assert e1 == e0 and np.array_equal(f1, f0)
+    if core:   # the core is rebuilt (the probe has pairs inside it) and survives fine-tuning
+        assert rebuilt.repulsion.outer == 1.2
+        tuned = fine_tune(path, gfn2_set[:4], "frozen", config=default_config("frozen", epochs=1))
+        assert tuned.repulsion is not None and tuned.repulsion.inner == 0.6
 
 
 def test_only_ani_files_transfer(tmp_path):

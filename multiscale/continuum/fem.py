@@ -80,11 +80,22 @@ class FieldSolution:
         s = eps @ self._stiffness.T
         return np.stack([np.stack([s[:, 0], s[:, 2]], 1), np.stack([s[:, 2], s[:, 1]], 1)], 1)
 
-    def _evaluate(self, xy):
-        """Displacements (n, 2) and gradients (n, 2, 2) at points; NaN outside the mesh."""
+    def _evaluate(self, xy, outside: str):
+        """Displacements (n, 2) and gradients (n, 2, 2) at points; outside the mesh a ValueError
+        (outside="raise") or NaN (outside="nan")."""
+        if outside not in ("raise", "nan"):
+            raise ValueError(f"outside must be 'raise' or 'nan', got {outside!r}")
         xy = np.asarray(xy, dtype=float).reshape(-1, 2)
         cells = locate(self.nodes, self.elements, xy)
         ok = cells >= 0
+        if outside == "raise" and not ok.all():
+            sp = self.specimen
+            first = xy[~ok][0]
+            raise ValueError(
+                f"{int((~ok).sum())} of {len(xy)} points lie outside the specimen (first: "
+                f"({first[0]:.4g}, {first[1]:.4g})); FE fields are in specimen coordinates, x in "
+                f"[0, {sp.width:g}], y in [{-sp.height / 2:g}, {sp.height / 2:g}] (the tip is at "
+                f"Specimen.tips()); pass outside='nan' to get NaN there instead")
         values = np.full((len(xy), 2), np.nan)
         grads = np.full((len(xy), 2, 2), np.nan)
         if ok.any():
@@ -101,14 +112,16 @@ class FieldSolution:
             values[ok], grads[ok] = val, grad
         return values, grads
 
-    def displacements(self, xy) -> np.ndarray:
-        """Displacements (n, 2) L at points ``xy`` (n, 2) L; NaN outside the specimen."""
-        return self._evaluate(xy)[0]
+    def displacements(self, xy, outside: str = "raise") -> np.ndarray:
+        """Displacements (n, 2) L at points ``xy`` (n, 2) L in specimen coordinates; a point
+        outside the specimen is a ValueError, or NaN with ``outside="nan"``."""
+        return self._evaluate(xy, outside)[0]
 
-    def stresses(self, xy) -> np.ndarray:
+    def stresses(self, xy, outside: str = "raise") -> np.ndarray:
         """Stresses (n, 3) GPa, columns sigma_xx, sigma_yy, sigma_xy, at points (n, 2) L;
-        NaN outside.  On an element edge the value of one adjacent element is returned."""
-        s = self._stress_from_grad(self._evaluate(xy)[1])
+        outside as for ``displacements``.  On an element edge the value of one adjacent
+        element is returned."""
+        s = self._stress_from_grad(self._evaluate(xy, outside)[1])
         return np.stack([s[:, 0, 0], s[:, 1, 1], s[:, 0, 1]], axis=1)
 
     def inside(self, xy) -> np.ndarray:

@@ -39,6 +39,7 @@ from ase import Atoms
 
 from ..potentials.aev import AEVParameters
 from ..potentials.ani import ANIEnsemble, ANIModel
+from ..potentials.repulsion import ZBL
 from .data import StructureDataset
 from .trainer import TrainConfig, Trainer
 
@@ -54,10 +55,16 @@ class TransferError(ValueError):
 
 
 # -- pretrained models -------------------------------------------------------------------------
+def _rebuild_repulsion(scripted, elements: Sequence[str]) -> Optional[ZBL]:
+    """The exported model's ZBL core (its inner and outer radii), or None if it has none."""
+    core = getattr(scripted, "repulsion", None)
+    return None if core is None else ZBL(elements, float(core.inner), float(core.outer))
+
+
 def _rebuild_networks(scripted, elements: Sequence[str], params: AEVParameters,
-                      dtype: torch.dtype) -> ANIModel:
+                      dtype: torch.dtype, repulsion: Optional[ZBL] = None) -> ANIModel:
     """An ANIModel with the layer widths, activation, weights and self energies of one
-    exported ``AtomicNetworks`` (``scripted``)."""
+    exported ``AtomicNetworks`` (``scripted``), and the ZBL core ``repulsion``."""
     hidden, activation = {}, None
     for el, (_, net) in zip(elements, scripted.networks.named_children()):
         layers = list(net.named_children())
@@ -69,7 +76,8 @@ def _rebuild_networks(scripted, elements: Sequence[str], params: AEVParameters,
                                     f"supported: {sorted(_ACTIVATIONS)}")
             activation = _ACTIVATIONS[acts[0].original_name](acts[0])
     self_energies = dict(zip(elements, scripted.self_energies.tolist()))
-    model = ANIModel(elements, params, hidden, self_energies, activation).to(dtype)
+    model = ANIModel(elements, params, hidden, self_energies, activation,
+                     repulsion=copy.deepcopy(repulsion)).to(dtype)
     model.networks.load_state_dict(scripted.state_dict())
     return model
 
@@ -92,10 +100,11 @@ def load_pretrained(path: Union[str, Path]) -> ANIModule:
                            EtaA=aev.EtaA, Zeta=aev.Zeta, ShfA=aev.ShfA.tolist(),
                            ShfZ=aev.ShfZ.tolist())
     elements = list(meta.elements)
+    core = _rebuild_repulsion(module, elements)
     if meta.name == "ani":
-        model: ANIModule = _rebuild_networks(module.networks, elements, params, loaded.dtype)
+        model: ANIModule = _rebuild_networks(module.networks, elements, params, loaded.dtype, core)
     else:
-        model = ANIEnsemble([_rebuild_networks(member, elements, params, loaded.dtype)
+        model = ANIEnsemble([_rebuild_networks(member, elements, params, loaded.dtype, core)
                              for _, member in module.members.named_children()])
     _check_rebuilt(model, module, elements, str(path))
     return model
@@ -133,7 +142,8 @@ def members_of(model: ANIModule) -> list[ANIModel]:
         raise TransferError(f"transfer learning needs an ANIModel or ANIEnsemble, got {type(model).__name__}")
     out = []
     for networks in model.members:
-        member = ANIModel(model.elements, model.aev.params, [1], seed=0)  # networks replaced below
+        member = ANIModel(model.elements, model.aev.params, [1], seed=0,   # networks replaced below
+                          repulsion=copy.deepcopy(model.repulsion))
         member.networks = copy.deepcopy(networks)
         member.hidden = [tuple(m.out_features for m in net if isinstance(m, torch.nn.Linear))[:-1]
                          for net in networks.networks]

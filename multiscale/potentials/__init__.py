@@ -5,7 +5,8 @@ from .message_passing import MessagePassingPotential
 from .stillinger_weber import StillingerWeber, read_sw_file
 from .aev import AEVComputer, AEVParameters
 from .ani import ANIEnsemble, ANIModel, committee_disagreement, from_torchani
+from .repulsion import ZBL
 
 __all__ = ["LennardJones", "Morse", "MessagePassingPotential", "StillingerWeber", "read_sw_file",
            "AEVParameters", "AEVComputer", "ANIModel", "ANIEnsemble", "from_torchani",
-           "committee_disagreement"]
+           "committee_disagreement", "ZBL"]

@@ -17,6 +17,7 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from .aev import ANI1X_ELEMENTS, ANI2X_ELEMENTS, AEVComputer, AEVParameters
+from .repulsion import ZBL, build_repulsion
 
 CITATION = ("J. S. Smith, O. Isayev and A. E. Roitberg, ANI-1: an extensible neural network "
             "potential with DFT accuracy at force field computational cost, "
@@ -86,11 +87,14 @@ class ANIModel(torch.nn.Module):
     self_energies: {element: eV} added to every atom of that element; None for zeros
     activation:    module between layers; default CELU(alpha=0.1) as in ANI
     seed:          seed for the random initial weights (the global generator is left alone)
+    repulsion:     a ZBL core added to the networks' energies (``repulsion.ZBL`` or a table
+                   {inner, outer} in Å), or None
     """
 
     def __init__(self, elements: Sequence[str], aev_params: AEVParameters, hidden: Hidden = (160, 128, 96),
                  self_energies: Optional[Mapping[str, float]] = None,
-                 activation: Optional[torch.nn.Module] = None, seed: Optional[int] = None):
+                 activation: Optional[torch.nn.Module] = None, seed: Optional[int] = None,
+                 repulsion: Union[ZBL, Mapping[str, Any], None] = None):
         super().__init__()
         self.elements: List[str] = list(elements)
         if not self.elements or len(set(self.elements)) != len(self.elements):
@@ -117,6 +121,7 @@ class ANIModel(torch.nn.Module):
                 torch.manual_seed(seed)
             self.networks = AtomicNetworks(self.aev.length, widths, activation,
                                            [self_energies[el] for el in self.elements])
+        self.repulsion = build_repulsion(self.elements, repulsion)
 
     def set_self_energies(self, values: Sequence[float]) -> None:
         """Per-element self energies in eV, in the order of ``elements`` (training starts here)."""
@@ -142,14 +147,17 @@ class ANIModel(torch.nn.Module):
             name="ani", elements=tuple(self.elements), cutoff=self.cutoff, hops=1,
             dtype=_dtype_name(self), citation=CITATION,
             description=f"ANI: {self.aev.length} AEV features (Rcr {p.Rcr} Å, Rca {p.Rca} Å), "
-                        f"element networks {layers}; energies in eV")
+                        f"element networks {layers}{_core(self.repulsion)}; energies in eV")
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
         groups, inputs = split_by_element(aev, local, len(self.elements))
-        return {"energies": self.networks(inputs, local, groups)}
+        energies = self.networks(inputs, local, groups)
+        if self.repulsion is not None:
+            energies = energies + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
+        return {"energies": energies}
 
 
 class ANIEnsemble(torch.nn.Module):
@@ -173,10 +181,13 @@ class ANIEnsemble(torch.nn.Module):
                 raise ValueError(f"member {k} has other AEV parameters than member 0")
             if _dtype_name(m) != _dtype_name(first):
                 raise ValueError(f"member {k} is {_dtype_name(m)}, member 0 {_dtype_name(first)}")
+            if _core(m.repulsion) != _core(first.repulsion):
+                raise ValueError(f"member {k} has another repulsive core than member 0")
         self.elements: List[str] = list(first.elements)
         self.cutoff = first.cutoff
         self.aev = copy.deepcopy(first.aev)
         self.members = torch.nn.ModuleList([m.networks for m in members])
+        self.repulsion = copy.deepcopy(first.repulsion)
 
     def metadata(self) -> ModelMetadata:
         p = self.aev.params
@@ -184,7 +195,8 @@ class ANIEnsemble(torch.nn.Module):
             name="ani-ensemble", elements=tuple(self.elements), cutoff=self.cutoff, hops=1,
             dtype=_dtype_name(self), citation=CITATION,
             description=f"ensemble of {len(self.members)} ANI models on one AEV of "
-                        f"{self.aev.length} features (Rcr {p.Rcr} Å, Rca {p.Rca} Å); energies "
+                        f"{self.aev.length} features (Rcr {p.Rcr} Å, Rca {p.Rca} Å)"
+                        f"{_core(self.repulsion)}; energies "
                         f"are the members' mean, member_energies() gives each; eV")
 
     @torch.jit.export
@@ -194,21 +206,29 @@ class ANIEnsemble(torch.nn.Module):
         aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
         groups, inputs = split_by_element(aev, local, len(self.elements))
-        return torch.stack([member(inputs, local, groups) for member in self.members])
+        each = torch.stack([member(inputs, local, groups) for member in self.members])
+        if self.repulsion is not None:
+            each = each + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
+        return each
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         return {"energies": self.member_energies(species, edge_index, edge_vectors, n_local).mean(0)}
 
 
+def _core(repulsion: Optional[ZBL]) -> str:
+    return "" if repulsion is None else f", ZBL core {repulsion.inner}-{repulsion.outer} Å"
+
+
 def build_ani(elements: Sequence[str], aev: Union[str, Mapping[str, Any]] = "ani1x",
               hidden: Hidden = (160, 128, 96), self_energies: Optional[Mapping[str, float]] = None,
-              seed: Optional[int] = None) -> ANIModel:
+              seed: Optional[int] = None, repulsion: Optional[Mapping[str, Any]] = None) -> ANIModel:
     """An ANIModel from plain values, as a TOML ``[model]`` table gives them.
 
     aev: "ani1x", "ani2x", a table of AEVParameters fields (Rcr, Rca, EtaR, ShfR, EtaA, Zeta,
     ShfA, ShfZ) or of ``AEVParameters.evenly`` arguments (Rcr, Rca, EtaR, n_radial, EtaA,
-    Zeta, n_angular, n_sections, start); hidden, self_energies (eV), seed: as ANIModel.
+    Zeta, n_angular, n_sections, start); hidden, self_energies (eV), seed: as ANIModel;
+    repulsion: a table {inner, outer} in Å for a ZBL core (``repulsion.py``).
     """
     if isinstance(aev, str):
         makers = {"ani1x": AEVParameters.ani1x, "ani2x": AEVParameters.ani2x}
@@ -225,7 +245,7 @@ def build_ani(elements: Sequence[str], aev: Union[str, Mapping[str, Any]] = "ani
             fields = ("Rcr, Rca, EtaR, ShfR, EtaA, Zeta, ShfA, ShfZ" if explicit else
                       "Rcr, Rca, EtaR, n_radial, EtaA, Zeta, n_angular, n_sections[, start]")
             raise ValueError(f"aev table {sorted(table)} does not fit ({exc}); give {fields}") from None
-    return ANIModel(elements, params, hidden, self_energies, seed=seed)
+    return ANIModel(elements, params, hidden, self_energies, seed=seed, repulsion=repulsion)
 
 
 def from_torchani(model) -> Union[ANIModel, ANIEnsemble]:

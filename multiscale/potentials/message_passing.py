@@ -15,6 +15,7 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from .graph import scatter_sum
+from .repulsion import build_repulsion
 
 
 class GaussianBasis(torch.nn.Module):
@@ -50,11 +51,12 @@ class Interaction(torch.nn.Module):
 class MessagePassingPotential(torch.nn.Module):
     """Per-atom energies from ``hops`` rounds of message passing; eV, Å.
 
-    elements: chemical symbols; cutoff: Å; features: width of atom states.
+    elements: chemical symbols; cutoff: Å; features: width of atom states; repulsion: a ZBL
+    core (an ``repulsion.ZBL`` or a table {inner, outer} in Å) added to the local atoms' energies.
     """
 
     def __init__(self, elements: Sequence[str], cutoff: float = 4.0, hops: int = 2,
-                 features: int = 32, n_basis: int = 16, seed: int = 0):
+                 features: int = 32, n_basis: int = 16, seed: int = 0, repulsion=None):
         super().__init__()
         torch.manual_seed(seed)
         self.elements: List[str] = list(elements)
@@ -66,6 +68,7 @@ class MessagePassingPotential(torch.nn.Module):
         self.readout = torch.nn.Sequential(torch.nn.Linear(features, features), torch.nn.SiLU(),
                                            torch.nn.Linear(features, 1))
         self.self_energy = torch.nn.Parameter(torch.zeros(len(self.elements)))
+        self.repulsion = build_repulsion(self.elements, repulsion)
 
     def set_self_energies(self, values) -> None:
         """Per-element energies in eV, in the order of ``elements`` (training starts here)."""
@@ -75,7 +78,9 @@ class MessagePassingPotential(torch.nn.Module):
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(name="message-passing", elements=tuple(self.elements),
                              cutoff=self.cutoff, hops=self.hops,
-                             description=f"SchNet-like message passing, {self.hops} hops")
+                             description=f"SchNet-like message passing, {self.hops} hops" + (
+                                 "" if self.repulsion is None else
+                                 f", ZBL core {self.repulsion.inner}-{self.repulsion.outer} Å"))
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
@@ -86,4 +91,7 @@ class MessagePassingPotential(torch.nn.Module):
             h = interaction(h, basis, i, j)
         energies = self.readout(h).squeeze(1) + self.self_energy[species]
         # only local atoms' energies count; ghosts' neighbourhoods are incomplete
-        return {"energies": energies[:n_local]}
+        energies = energies[:n_local]
+        if self.repulsion is not None:
+            energies = energies + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
+        return {"energies": energies}

@@ -6,6 +6,7 @@ import os
 import re
 from typing import Iterable, Optional
 
+import numpy as np
 import torch  # before openmmtorch, which needs torch's libraries loaded
 
 import multiscale
@@ -29,6 +30,13 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     meta = loaded.metadata
     all_atoms = list(topology.atoms())
     chosen = list(atoms) if atoms is not None else None
+    if chosen is not None:
+        bad = [k for k in chosen if not isinstance(k, (int, np.integer)) or not 0 <= k < len(all_atoms)]
+        if bad:
+            raise ValueError(f"atoms {bad} are not atom indices of the topology (it has {len(all_atoms)} "
+                             f"atoms, indices 0..{len(all_atoms) - 1})")
+        if len(set(chosen)) != len(chosen):
+            raise ValueError(f"atoms lists an atom twice: {sorted(k for k in set(chosen) if chosen.count(k) > 1)}")
     seen = [all_atoms[k] for k in chosen] if chosen is not None else all_atoms
     if not seen:
         raise ValueError("no atoms selected for the model")
