@@ -25,12 +25,13 @@
 
 using namespace LAMMPS_NS;
 
-static constexpr int CONTRACT_VERSION = 1;
+static constexpr int CONTRACT_VERSION = 2;   // reads 1 (no reductions) and 2
 static const char METADATA_FILE[] = "multiscale.json";
 // the fields of multiscale.model.contract.ModelMetadata (plus "format" and "units")
 static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
-    "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "contract_version"};
+    "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "reductions",
+    "contract_version"};
 static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges"};
 // what ase.data.chemical_symbols holds (the Python side's check), without "X"
 static const std::string CHEMICAL_SYMBOLS[] = {
@@ -96,7 +97,7 @@ static std::string exception_line(const std::exception &e)
 
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
     Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false),
-    use_float32(false), cutghost_set(0.0),
+    use_float32(false), model_uses_spin(false), cutghost_set(0.0),
     total_charge(0.0), spin_multiplicity(1),
     nlocal_nodes(0), nedges(0)
 {
@@ -250,9 +251,10 @@ void PairMultiscale::load_model(const std::string &path)
     if (std::find(std::begin(METADATA_FIELDS), std::end(METADATA_FIELDS), item.key()) ==
         std::end(METADATA_FIELDS))
       bad(fmt::format("has unknown field(s) ['{}']", item.key()));
-  const json version = meta.value("contract_version", json(CONTRACT_VERSION));
-  if (!version.is_number_integer() || version.get<int>() != CONTRACT_VERSION)
-    bad(fmt::format("contract_version {} is not supported (this plugin reads version {})",
+  const json version = meta.value("contract_version", json(1));
+  if (!version.is_number_integer() || version.get<int>() < 1 || version.get<int>() > CONTRACT_VERSION)
+    bad(fmt::format("contract_version {} is not supported (this plugin reads versions 1 to {}); "
+                    "rebuild the plugin with this multiscale (make install)",
                     version.dump(), CONTRACT_VERSION));
   if (!meta["name"].is_string() || meta["name"].get<std::string>().empty())
     bad("name must be a non-empty string");
@@ -283,6 +285,20 @@ void PairMultiscale::load_model(const std::string &path)
   const json ghosts = meta.value("ghost_energies", json("tally"));   // older files: all counted
   if (ghosts != "ignore" && ghosts != "tally")
     bad(fmt::format("ghost_energies must be one of ('ignore', 'tally'), got {}", py_repr(ghosts)));
+  const json widths = meta.value("reductions", json::array());
+  std::vector<int64_t> stages;
+  if (!widths.is_array()) bad(fmt::format("reductions must be a list of widths, got {}", py_repr(widths)));
+  for (const auto &w : widths) {
+    if (!w.is_number_integer() || w.get<int>() < 1)
+      bad(fmt::format("reductions must be positive integers, got {}", py_repr(widths)));
+    stages.push_back(w.get<int64_t>());
+  }
+  if (!stages.empty() && version.get<int>() < 2)
+    bad("declares reductions but contract_version 1; re-export the model");
+  if (!stages.empty())
+    for (const char *method : {"reduction_inputs", "forward_reduced"})
+      if (!loaded->find_method(method))
+        bad(fmt::format("declares reductions but has no {}() method", method));
   json unknown = json::array();
   for (const auto &o : outputs)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
@@ -301,6 +317,8 @@ void PairMultiscale::load_model(const std::string &path)
   use_float32 = dtype == "float32";
   model_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
   tally_ghost_energies = ghosts == "tally";
+  reductions = stages;
+  model_uses_spin = meta.value("uses_spin", false) == true;
 }
 
 // The model's floating-point parameters and buffers in `dtype`; integer buffers (index
@@ -378,6 +396,8 @@ void PairMultiscale::init_style()
                    "give the other styles their own factors by `pair_modify pair STYLE special lj "
                    "...`)",
                    force->special_lj[1], force->special_lj[2], force->special_lj[3]);
+
+  if (model_uses_spin) check_charge_spin();
 
   if (hops > 1) {
     // message passing over `hops` edges needs ghost atoms that deep, and their neighbours
@@ -519,9 +539,14 @@ void PairMultiscale::compute(int eflag, int vflag)
 {
   ev_init(eflag, vflag);
   marshal();
-  if (nlocal_nodes == 0) return;
+  if (nlocal_nodes == 0 && reductions.empty()) return;
   const Outputs out = call();
+  if (nlocal_nodes == 0) return;   // it took part in the model's global reductions
   scatter_energies(out.energies);
+  if (out.charges.defined() && atom->q_flag) {   // the model's charges onto the atoms (e)
+    const double *c = out.charges.data_ptr<double>();
+    for (int k = 0; k < nlocal_nodes; k++) atom->q[atom_of[k]] = c[k];
+  }
   if (!out.grad.defined()) return;
   scatter_forces(out.grad);
   if (vflag_global) scatter_global_virial(out.grad);
@@ -538,6 +563,7 @@ PairMultiscale::Outputs PairMultiscale::call()
   const torch::Tensor vec64 = torch::from_blob(edge_vectors.data(), {nedges, 3}, torch::kFloat64);
   torch::Tensor vec = use_float32 ? vec64.to(torch::kFloat32) : vec64.detach();
   vec.requires_grad_(nedges > 0);
+  if (!reductions.empty()) return call_reduced(species_t, index_t, vec);
 
   c10::IValue result;
   try {
@@ -547,13 +573,38 @@ PairMultiscale::Outputs PairMultiscale::call()
     stop_one(lmp, FLERR,
              fmt::format("pair multiscale: model {} failed: {}", model_path, exception_line(e)));
   }
+  Outputs out;
+  const torch::Tensor local = counted_energies(result, out);
+  try {
+    const torch::Tensor energy = local.sum();
+    if (nedges > 0 && energy.requires_grad())
+      out.grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
+  } catch (const std::exception &e) {
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: gradient of model {} failed: {}", model_path,
+                         exception_line(e)));
+  }
+  return finish(local, out);
+}
+
+// The energies that count (see compute()) from what forward returned; the model's own
+// per-atom virials into out, if asked for.  Checks the result against the contract.
+torch::Tensor PairMultiscale::counted_energies(const c10::IValue &result, Outputs &out)
+{
+  const int64_t nnodes = static_cast<int64_t>(atom_of.size());
   if (!result.isGenericDict() || !result.toGenericDict().contains("energies"))
     stop_one(lmp, FLERR,
              fmt::format("pair multiscale: model {} did not return a dict with 'energies'",
                          model_path));
   const auto dict = result.toGenericDict();
-  Outputs out;
   const torch::Tensor energies = dict.at("energies").toTensor();
+  if (dict.contains("charges")) {
+    out.charges = dict.at("charges").toTensor();
+    if (out.charges.dim() != 1 || out.charges.size(0) < nlocal_nodes)
+      stop_one(lmp, FLERR,
+               fmt::format("pair multiscale: model {} returned 'charges' of shape {}, expected [{}]",
+                           model_path, c10::str(out.charges.sizes()), nlocal_nodes));
+  }
   if (energies.dim() != 1 || (energies.size(0) != nnodes && energies.size(0) != nlocal_nodes))
     stop_one(lmp, FLERR,
              fmt::format("pair multiscale: model {} returned 'energies' of shape {}, expected "
@@ -573,20 +624,144 @@ PairMultiscale::Outputs PairMultiscale::call()
                            "[{}, 3, 3]",
                            model_path, c10::str(out.virials.sizes()), nnodes));
   }
-  try {
-    const torch::Tensor energy = local.sum();
-    if (nedges > 0 && energy.requires_grad())
-      out.grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
-  } catch (const std::exception &e) {
-    stop_one(lmp, FLERR,
-             fmt::format("pair multiscale: gradient of model {} failed: {}", model_path,
-                         exception_line(e)));
-  }
+  return local;
+}
+
+// Detached float64 copies of what the scatter steps read.
+PairMultiscale::Outputs PairMultiscale::finish(const torch::Tensor &local, Outputs &out)
+{
   torch::NoGradGuard no_grad;
   out.energies = local.detach().to(torch::kFloat64).contiguous();
   if (out.grad.defined()) out.grad = out.grad.to(torch::kFloat64).contiguous();
   if (out.virials.defined()) out.virials = out.virials.detach().to(torch::kFloat64).contiguous();
+  if (out.charges.defined()) out.charges = out.charges.detach().to(torch::kFloat64).contiguous();
   return out;
+}
+
+// A model that reads the spin multiplicity needs one that fits the electron count
+// sum(Z) - Q of the atoms it sees (as multiscale.model.contract.check_charge_spin).
+void PairMultiscale::check_charge_spin()
+{
+  long local = 0, total = 0;
+  const int *type = atom->type;
+  for (int i = 0; i < atom->nlocal; i++) {
+    const int el = type_map[type[i]];
+    if (el < 0) continue;
+    const std::string &symbol = model_elements[el];
+    local += 1 + (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS), symbol) -
+                  std::begin(CHEMICAL_SYMBOLS));
+  }
+  MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, world);
+  if (std::fabs(total_charge - std::round(total_charge)) > 1e-9) return;
+  const long electrons = total - std::lround(total_charge);
+  const long unpaired = spin_multiplicity - 1;
+  if (electrons < 0 || (electrons - unpaired) % 2 != 0 || unpaired > electrons)
+    error->all(FLERR,
+               "pair_style multiscale: charge {:g} and spin multiplicity {} are impossible for {} "
+               "electrons: an even number of electrons needs an odd multiplicity (1 singlet, 3 "
+               "triplet, ...), an odd number an even one (2 doublet, 4 quartet, ...), at most "
+               "electrons + 1; set `charge Q spin M` on the pair_style line",
+               total_charge, spin_multiplicity, electrons);
+}
+
+// Sum of a per-rank vector over all ranks (MPI_Allreduce in float64), in the model's dtype.
+torch::Tensor PairMultiscale::global_sum(const torch::Tensor &partial)
+{
+  torch::Tensor in = partial.detach().to(torch::kFloat64).contiguous();
+  torch::Tensor total = torch::empty_like(in);
+  MPI_Allreduce(in.data_ptr<double>(), total.data_ptr<double>(), static_cast<int>(in.numel()),
+                MPI_DOUBLE, MPI_SUM, world);
+  return total.to(use_float32 ? torch::kFloat32 : torch::kFloat64);
+}
+
+/* A model with reductions (contract version 2): stage k's per-atom inputs x_k (n_local, w_k)
+   are summed over every rank's local atoms into S_k, which the later stages and
+   forward_reduced read.  The gradient of E = sum_ranks E_r follows the same path back:
+   dE/dS_k is summed over ranks (the adjoint of the sum) and pushed through x_k into the
+   edge vectors and the earlier sums, from the last stage to the first.  Every rank makes
+   the same MPI calls, ranks without atoms with zeros. */
+PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &species_t,
+                                                     const torch::Tensor &index_t,
+                                                     torch::Tensor &vec)
+{
+  const size_t nstages = reductions.size();
+  const auto dtype = torch::TensorOptions().dtype(use_float32 ? torch::kFloat32 : torch::kFloat64);
+  const bool any = nlocal_nodes > 0;
+  const auto fail = [&](const char *what, const std::exception &e) {
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: {} of model {} failed: {}", what, model_path,
+                         exception_line(e)));
+  };
+  if (any) vec.requires_grad_(true);
+  const auto args = [&](std::vector<c10::IValue> head, const std::vector<torch::Tensor> &sums) {
+    for (const c10::IValue &v : std::vector<c10::IValue>{species_t, index_t, vec,
+                                                         int64_t(nlocal_nodes), total_charge,
+                                                         int64_t(spin_multiplicity)})
+      head.push_back(v);
+    c10::List<torch::Tensor> list;
+    for (const torch::Tensor &t : sums) list.push_back(t);
+    head.push_back(list);
+    return head;
+  };
+  std::vector<torch::Tensor> sums, inputs;
+  for (size_t k = 0; k < nstages; k++) {
+    torch::Tensor x = torch::zeros({reductions[k]}, dtype);
+    if (any) {
+      try {
+        x = module->get_method("reduction_inputs")(args({int64_t(k)}, sums)).toTensor();
+      } catch (const std::exception &e) {
+        fail("reduction_inputs", e);
+      }
+      if (x.dim() != 2 || x.size(0) != nlocal_nodes || x.size(1) != reductions[k])
+        stop_one(lmp, FLERR,
+                 fmt::format("pair multiscale: model {} returned reduction inputs of shape {} "
+                             "at stage {}, expected [{}, {}]",
+                             model_path, c10::str(x.sizes()), k, nlocal_nodes, reductions[k]));
+      inputs.push_back(x);
+      x = x.sum(0);
+    }
+    sums.push_back(global_sum(x).requires_grad_(true));
+  }
+  Outputs out;
+  if (!any) {   // the adjoint reductions, with nothing of our own to add
+    for (size_t k = 0; k < nstages; k++) global_sum(torch::zeros({reductions[k]}, dtype));
+    return out;
+  }
+  c10::IValue result;
+  try {
+    result = module->get_method("forward_reduced")(args({}, sums));
+  } catch (const std::exception &e) {
+    fail("forward_reduced", e);
+  }
+  const torch::Tensor local = counted_energies(result, out);
+  try {
+    std::vector<torch::Tensor> wrt{vec};
+    wrt.insert(wrt.end(), sums.begin(), sums.end());
+    std::vector<torch::Tensor> adjoint(nstages);
+    torch::Tensor grad = torch::zeros_like(vec);
+    const torch::Tensor energy = local.sum();
+    if (energy.requires_grad()) {
+      const auto g = torch::autograd::grad({energy}, wrt, {}, true, false, true);
+      if (g[0].defined()) grad = grad + g[0];
+      for (size_t k = 0; k < nstages; k++) adjoint[k] = g[k + 1];
+    }
+    for (size_t k = nstages; k-- > 0;) {
+      const torch::Tensor mine =
+          adjoint[k].defined() ? adjoint[k] : torch::zeros({reductions[k]}, dtype);
+      const torch::Tensor total = global_sum(mine);
+      if (!inputs[k].requires_grad()) continue;
+      std::vector<torch::Tensor> earlier{vec};
+      earlier.insert(earlier.end(), sums.begin(), sums.begin() + k);
+      const auto g = torch::autograd::grad({(inputs[k] * total).sum()}, earlier, {}, true, false, true);
+      if (g[0].defined()) grad = grad + g[0];
+      for (size_t j = 0; j < k; j++)
+        if (g[j + 1].defined()) adjoint[j] = adjoint[j].defined() ? adjoint[j] + g[j + 1] : g[j + 1];
+    }
+    if (nedges > 0) out.grad = grad;
+  } catch (const std::exception &e) {
+    fail("gradient", e);
+  }
+  return finish(local, out);
 }
 
 // eng_vdwl and eatom from the counted nodes' energies, eV (see compute()).

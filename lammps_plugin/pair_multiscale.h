@@ -51,6 +51,8 @@ class PairMultiscale : public Pair {
   bool model_virials;     // the model outputs per-atom "virials"
   bool tally_ghost_energies;   // ghost_energies = "tally": ghost entries are shares of local terms
   bool use_float32;       // the model runs in float32
+  std::vector<int64_t> reductions;   // widths of the model's per-system sums, one per stage
+  bool model_uses_spin;   // the model reads the spin multiplicity: check it against the electrons
   double cutghost_set;    // comm cutoff this style set itself, 0 if none
   double total_charge;    // e, passed to the model
   int spin_multiplicity;  // 2S+1, passed to the model
@@ -75,11 +77,17 @@ class PairMultiscale : public Pair {
     torch::Tensor energies;   // the counted nodes' energies, float64 eV
     torch::Tensor grad;       // (nedges, 3) float64 dE/d(edge vector); undefined without edges
     torch::Tensor virials;    // (n, 3, 3) float64 eV, the model's own per-atom virials, if any
+    torch::Tensor charges;    // (n,) float64 e, the model's charges, if it returns them
   };
   void marshal();
   int add_node(int);
   void coincident_atoms(int, int, double);   // error->one naming the two atoms' IDs
   Outputs call();
+  Outputs call_reduced(const torch::Tensor &, const torch::Tensor &, torch::Tensor &);
+  torch::Tensor counted_energies(const c10::IValue &, Outputs &);
+  Outputs finish(const torch::Tensor &, Outputs &);
+  torch::Tensor global_sum(const torch::Tensor &);
+  void check_charge_spin();
   void scatter_energies(const torch::Tensor &);
   void scatter_forces(const torch::Tensor &);
   void scatter_global_virial(const torch::Tensor &);

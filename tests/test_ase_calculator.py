@@ -181,7 +181,10 @@ def test_charge_and_spin_are_parameters_that_reset_results(model_dir):
     assert atoms.get_potential_energy() == pytest.approx(e0 + 22.0, rel=1e-12)
     atoms.info["charge"] = -1.0                          # per-structure override
     atoms.calc.reset()
-    assert atoms.get_potential_energy() == pytest.approx(e0 - 1.0 + 20.0, rel=1e-12)
+    with pytest.raises(ValueError, match="spin multiplicity 3 are impossible"):
+        atoms.get_potential_energy()                     # one more electron: an odd count
+    atoms.info["spin"] = 2
+    assert atoms.get_potential_energy() == pytest.approx(e0 - 1.0 + 10.0, rel=1e-12)
 
 
 def test_shipped_names_and_wrong_kind():

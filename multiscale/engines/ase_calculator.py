@@ -10,6 +10,7 @@ from ase.stress import full_3x3_to_voigt_6_stress
 
 from . import neighbors
 from ..model.artifact import LoadedModel, load_potential
+from ..model.contract import check_charge_spin
 from .scatter import evaluate
 
 
@@ -22,7 +23,8 @@ class MultiscaleCalculator(Calculator):
     ``atoms.info["charge"]`` / ``["spin"]`` override them per structure.
     """
 
-    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses"]
+    implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses",
+                              "charges"]
     default_parameters = {"charge": 0.0, "spin": 1}
     discard_results_on_any_change = True   # charge and spin change the energy
 
@@ -44,14 +46,18 @@ class MultiscaleCalculator(Calculator):
         super().calculate(atoms, properties, system_changes)
         atoms = self.atoms
         species = self.species_of(atoms)
+        charge = atoms.info.get("charge", self.parameters.charge)
+        spin = atoms.info.get("spin", self.parameters.spin)
+        if self.model.metadata.uses_spin:
+            check_charge_spin(int(atoms.get_atomic_numbers().sum()), charge, spin)
         edge_index, edge_vectors = neighbors.edges(atoms.positions, atoms.cell.array, atoms.pbc,
                                                    self.model.metadata.cutoff)
-        res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms),
-                       charge=atoms.info.get("charge", self.parameters.charge),
-                       spin=atoms.info.get("spin", self.parameters.spin))
+        res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms), charge=charge, spin=spin)
         self.results["energy"] = self.results["free_energy"] = res.energy
         self.results["energies"] = res.energies.numpy()
         self.results["forces"] = res.forces.numpy()
+        if res.charges is not None:
+            self.results["charges"] = res.charges.numpy()
         if atoms.cell.rank == 3 and atoms.pbc.all():
             volume = atoms.get_volume()
             # stress = (1/V) dE/d(strain) = -W/V; symmetrised as ASE expects

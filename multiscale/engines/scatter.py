@@ -30,6 +30,7 @@ class Results:
     forces: torch.Tensor
     virial: torch.Tensor
     virials: torch.Tensor
+    charges: torch.Tensor | None = None   # (n,) e, if the model outputs them
 
 
 def edge_forces(grad: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -51,6 +52,10 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype.
     """
     n_all = species.shape[0]
+    if model.metadata.reductions and n_local != n_all:
+        raise ValueError(f"{model.path} needs sums over the whole system (reductions); this engine path "
+                         f"holds {n_local} of {n_all} atoms locally and cannot supply them: give every "
+                         "atom as local (n_local = n_all) or run it in LAMMPS, which reduces over ranks")
     vectors = edge_vectors.detach().to(model.dtype).requires_grad_(True)
     out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
     check_outputs(out, n_all, n_local, model.dtype, where=str(model.path))
@@ -74,5 +79,6 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
         virials.index_add_(0, i, 0.5 * edge_virial).index_add_(0, j, 0.5 * edge_virial)
     per_atom = torch.zeros(n_all, dtype=torch.float64)
     per_atom[: energies.shape[0]] = energies.detach().double()
+    charges = out["charges"].detach().double() if "charges" in out else None
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
-                   virial=edge_virial.sum(0), virials=virials)
+                   virial=edge_virial.sum(0), virials=virials, charges=charges)

@@ -123,6 +123,11 @@ def load(path: str | os.PathLike) -> LoadedModel:
         raise ModelContractError(f"model file {path} has no forward() method")
     if kind_of(metadata) == "potential":
         check_signature(module, str(path))
+        if metadata.reductions:
+            for method in ("reduction_inputs", "forward_reduced"):
+                if not hasattr(module, method):
+                    raise ModelContractError(f"model file {path}: model metadata: declares reductions "
+                                             f"but has no {method}() method")
     return LoadedModel(module=module, metadata=metadata, path=path)
 
 
@@ -170,6 +175,8 @@ def smoke_test(model: LoadedModel) -> None:
             f"model {model.path} fails on a dimer; forward must accept (species, edge_index, "
             f"edge_vectors, n_local, charge, spin): {str(exc).splitlines()[0]}") from None
     check_outputs(out, n_all=2, n_local=2, dtype=dtype, where=str(model.path))
+    if model.metadata.reductions:
+        check_stages(model, (species, edge_index, edge_vectors, 2, 0.0, 1), out)
     if model.metadata.ghost_energies != "tally":
         reach = receptive_field(model)
         if reach > model.metadata.hops:
@@ -177,6 +184,29 @@ def smoke_test(model: LoadedModel) -> None:
                 f"model {model.path}: an atom's energy depends on atoms {reach} hops away, but the metadata "
                 f"says hops = {model.metadata.hops}; an engine would give it too thin a ghost shell "
                 f"(wrong energies on several ranks): export it with hops = {reach}")
+
+
+def staged_sums(model: LoadedModel, args: tuple) -> list[torch.Tensor]:
+    """Each stage's sums over the local atoms of ``args`` (species, edge_index, edge_vectors,
+    n_local, charge, spin), as an engine holding every atom computes them."""
+    sums: list[torch.Tensor] = []
+    for stage, width in enumerate(model.metadata.reductions):
+        x = model.module.reduction_inputs(stage, *args, sums)
+        if tuple(x.shape) != (args[3], width):
+            raise ModelContractError(f"model {model.path}: reduction_inputs at stage {stage} has shape "
+                                     f"{tuple(x.shape)}, expected ({args[3]}, {width})")
+        sums.append(x.sum(0))
+    return sums
+
+
+def check_stages(model: LoadedModel, args: tuple, out: dict) -> None:
+    """The staged path (reduction_inputs, then forward_reduced) must give what forward gives."""
+    staged = model.module.forward_reduced(*args, staged_sums(model, args))
+    for key, value in out.items():
+        if key not in staged or not torch.allclose(staged[key], value, rtol=1e-6, atol=1e-9):
+            raise ModelContractError(f"model {model.path}: forward_reduced with the staged sums does not "
+                                     f"give forward's {key!r}; forward must run the stages itself "
+                                     "(multiscale.model.reductions.Reduced does)")
 
 
 def receptive_field(model: LoadedModel) -> int:
@@ -193,7 +223,11 @@ def receptive_field(model: LoadedModel) -> int:
     edge_index = torch.tensor([[i for i, j in pairs] + [j for i, j in pairs],
                                [j for i, j in pairs] + [i for i, j in pairs]])
     vectors = (positions[edge_index[1]] - positions[edge_index[0]]).to(model.dtype).requires_grad_(True)
-    out = model.module(torch.zeros(n, dtype=torch.long), edge_index, vectors, n, 0.0, 1)
+    args = (torch.zeros(n, dtype=torch.long), edge_index, vectors, n, 0.0, 1)
+    if model.metadata.reductions:   # the per-system sums reach every atom by design: held fixed
+        out = model.module.forward_reduced(*args, [s.detach() for s in staged_sums(model, args)])
+    else:
+        out = model.module(*args)
     (grad,) = torch.autograd.grad(out["energies"][0], vectors, allow_unused=True)
     if grad is None:
         return 0
@@ -213,6 +247,9 @@ def check_outputs(out, n_all: int, n_local: int, dtype: torch.dtype, where: str 
             f"{where}: 'energies' has shape {tuple(e.shape)}, expected ({n_all},) or ({n_local},)")
     if e.dtype != dtype:
         raise ModelContractError(f"{where}: 'energies' is {e.dtype}, metadata says {dtype}")
+    if "charges" in out and (out["charges"].dim() != 1 or out["charges"].shape[0] not in (n_all, n_local)):
+        raise ModelContractError(
+            f"{where}: 'charges' has shape {tuple(out['charges'].shape)}, expected ({n_all},) or ({n_local},)")
     if "virials" in out and tuple(out["virials"].shape) != (n_all, 3, 3):
         raise ModelContractError(
             f"{where}: 'virials' has shape {tuple(out['virials'].shape)}, expected ({n_all}, 3, 3)")

@@ -11,7 +11,11 @@ A model is a TorchScript module with
     charge:       float, total charge in e
     spin:         int, spin multiplicity 2S+1
 
-and returns ``{"energies": (n_all,) or (n_local,) eV, ...}``.  Which entries count is the
+and returns ``{"energies": (n_all,) or (n_local,) eV, ...}``.  A model whose energy needs
+per-system sums (charges normalised to the total charge) declares ``reductions`` and
+exports ``reduction_inputs`` and ``forward_reduced`` (contract version 2, see
+multiscale.model.reductions); engines then supply the sums over every local atom of the
+system, on any number of ranks.  Which entries count is the
 metadata's ``ghost_energies``: ``"ignore"`` (the default): the energy is the sum over the
 local atoms' entries and whatever a model returns for ghosts is ignored; ``"tally"``: the
 ghosts' entries are shares of local atoms' terms (three-body energies split in thirds, as
@@ -28,7 +32,8 @@ import json
 import math
 from typing import Any
 
-CONTRACT_VERSION = 1
+CONTRACT_VERSION = 2          # the newest this multiscale reads and writes
+SUPPORTED_VERSIONS = (1, 2)   # 2 adds reductions; files without them are written as 1
 METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
 DTYPES = ("float64", "float32")
 KNOWN_OUTPUTS = ("energies", "virials", "charges")
@@ -50,6 +55,9 @@ class ModelMetadata:
     ghost_energies: "ignore" (only local atoms' energies count) or "tally" (ghost entries are
               shares of local terms and count too); files written before the field was
               introduced read as "tally", how engines summed them then
+    reductions: widths of the per-system sums the model needs, one per stage (contract
+              version 2, multiscale.model.reductions); () for none
+    contract_version: 0 picks the lowest that holds the file: 2 with reductions, else 1
     """
 
     name: str
@@ -64,11 +72,16 @@ class ModelMetadata:
     uses_charge: bool = False
     uses_spin: bool = False
     ghost_energies: str = "ignore"
-    contract_version: int = CONTRACT_VERSION
+    reductions: tuple[int, ...] = ()
+    contract_version: int = 0
 
     def __post_init__(self):
         object.__setattr__(self, "elements", tuple(self.elements))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        if isinstance(self.reductions, (list, tuple)):
+            object.__setattr__(self, "reductions", tuple(self.reductions))
+        if self.contract_version == 0:
+            object.__setattr__(self, "contract_version", 2 if self.reductions else 1)
         validate(self)
 
     def to_json(self) -> str:
@@ -107,9 +120,10 @@ def validate(meta: ModelMetadata) -> None:
     def bad(msg: str):
         raise ModelContractError(f"model metadata: {msg}")
 
-    if meta.contract_version != CONTRACT_VERSION:
+    if meta.contract_version not in SUPPORTED_VERSIONS:
         bad(f"contract_version {meta.contract_version} is not supported "
-            f"(this multiscale reads version {CONTRACT_VERSION}); re-export the model")
+            f"(this multiscale reads versions {SUPPORTED_VERSIONS[0]} to {SUPPORTED_VERSIONS[-1]}); "
+            "update multiscale or re-export the model")
     if not isinstance(meta.name, str) or not meta.name:
         bad("name must be a non-empty string")
     if not meta.elements:
@@ -133,6 +147,28 @@ def validate(meta: ModelMetadata) -> None:
     unknown = [o for o in meta.outputs if o not in KNOWN_OUTPUTS]
     if unknown:
         bad(f"unknown outputs {unknown}; known: {KNOWN_OUTPUTS}")
+    if not isinstance(meta.reductions, tuple):
+        bad(f"reductions must be a list of widths, got {meta.reductions!r}")
+    if any(not isinstance(w, int) or isinstance(w, bool) or w < 1 for w in meta.reductions):
+        bad(f"reductions must be positive integers, got {list(meta.reductions)!r}")
+    if meta.reductions and meta.contract_version < 2:
+        bad("declares reductions but contract_version 1; re-export the model")
+
+
+def check_charge_spin(nuclear_charge: int, charge: float, spin: int) -> None:
+    """ValueError unless total charge ``charge`` (e) and spin multiplicity ``spin`` (2S+1) fit
+    the electron count Z_total - Q: an even count needs an odd multiplicity, an odd count an
+    even one, and 2S cannot exceed the count.  Non-integer charges are not checked."""
+    if spin < 1:
+        raise ValueError(f"spin multiplicity must be >= 1 (2S+1), got {spin}")
+    if abs(charge - round(charge)) > 1e-9:
+        return
+    electrons = int(nuclear_charge) - int(round(charge))
+    if electrons < 0 or (electrons - (spin - 1)) % 2 != 0 or spin - 1 > electrons:
+        raise ValueError(
+            f"charge {charge:g} and spin multiplicity {spin} are impossible for {electrons} electrons: "
+            f"an even number of electrons needs an odd multiplicity (1 singlet, 3 triplet, ...), an odd "
+            f"number an even one (2 doublet, 4 quartet, ...), at most electrons + 1")
 
 
 FIELD_OUTPUTS = ("displacements", "stresses", "k")
@@ -158,7 +194,7 @@ class FieldMetadata:
     outputs: tuple[str, ...] = FIELD_OUTPUTS
     architecture: dict = dataclasses.field(default_factory=dict)
     training: dict = dataclasses.field(default_factory=dict)
-    contract_version: int = CONTRACT_VERSION
+    contract_version: int = 1
 
     def __post_init__(self):
         object.__setattr__(self, "outputs", tuple(self.outputs))
@@ -168,7 +204,7 @@ class FieldMetadata:
 
         if self.kind != "field":
             bad(f"kind must be 'field', got {self.kind!r}")
-        if self.contract_version != CONTRACT_VERSION:
+        if self.contract_version not in SUPPORTED_VERSIONS:
             bad(f"contract_version {self.contract_version} is not supported; re-export the model")
         if not isinstance(self.name, str) or not self.name:
             bad("name must be a non-empty string")

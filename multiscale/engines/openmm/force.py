@@ -12,6 +12,7 @@ import torch  # before openmmtorch, which needs torch's libraries loaded
 import multiscale
 
 from ...model.artifact import load_potential
+from ...model.contract import check_charge_spin
 from .module import OpenMMModel
 
 
@@ -51,6 +52,8 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     if unknown:
         raise ValueError(f"model {meta.name!r} knows elements {list(meta.elements)}; the selected atoms "
                          f"also contain {unknown}")
+    if meta.uses_spin:
+        check_charge_spin(sum(atom.element.atomic_number for atom in seen), charge, spin)
     if periodic is None:
         periodic = topology.getPeriodicBoxVectors() is not None
     species = torch.tensor([index[s] for s in symbols], dtype=torch.long)
