@@ -128,6 +128,12 @@ def _dataset(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from .potentials.aimnet2 import convert_file
+    print(f"wrote {convert_file(args.file, args.output, cutoff=args.cutoff)}")
+    return 0
+
+
 def _models(args) -> int:
     from .model.registry import shipped_models
     for name, entry in shipped_models().items():
@@ -247,6 +253,13 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("--scale", type=float, default=1.0, help="multiplies every count of configurations")
     data.add_argument("--seed", type=int, default=0)
     data.set_defaults(func=_dataset)
+
+    convert = sub.add_parser("convert", help="convert another package's model file to a multiscale model")
+    convert.add_argument("family", choices=["aimnet2"], help="the file's model family")
+    convert.add_argument("file", help="the model file (aimnet: its .pt state-dict format)")
+    convert.add_argument("-o", "--output", required=True, help="model file to write (.pt)")
+    convert.add_argument("--cutoff", type=float, default=12.0, help="edge cutoff, Å: the Coulomb range")
+    convert.set_defaults(func=_convert)
 
     models = sub.add_parser("models", help="list the models shipped with the package and their files")
     models.set_defaults(func=_models)

@@ -1,0 +1,267 @@
+"""An AIMNet2-class potential (Anstine, Zubatyuk, Isayev, Chem. Sci. 16, 10228 (2025)) under
+contract version 2: total charge Q and spin multiplicity M as inputs, charges that sum
+exactly to Q over the whole system on any number of ranks.
+
+Atoms start from a learned embedding of their element, (nfeature, nshifts) numbers with
+``d2features``.  Each pass convolves the neighbours' features and charges with radial
+Gaussians and their direction vectors (AIMNet2's ConvSV: scalar sums, and squared norms of
+learned combinations of the vector sums), an MLP updates features, charges and weights, and
+the charges of each channel (alpha, beta: Q_a,b = (Q +/- (M - 1)) / 2, AIMNet-NSE) are
+redistributed to their exact totals:
+
+    q_i = q~_i + (f_i + eps / N) (Q_ch - sum q~) / (sum f + eps),   f_i = f~_i^2
+
+(aimnet uses q~ + f (Q - sum q~) / (sum f + eps), which misses Q by eps / (sum f + eps); the
+eps / N term makes the sum exact).  The sums over the system are the model's reductions
+(one stage per charge update).  The last pass gives the atoms' embeddings ("aim"), an MLP and
+a per-element shift their energies; a Coulomb term on the final charges adds, per edge,
+k q_i q_j (1 - f_exp(r)) / (2 r) with aimnet's exponential envelope f_exp of radius
+``coulomb_sr`` (the short range is the network's): plain Coulomb over every pair closer than
+the model's ``cutoff`` -- all pairs of a cluster smaller than it, as aimnet's "simple".
+Energies eV, lengths Å, charges e.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Sequence, Tuple
+
+import torch
+from torch import Tensor
+
+from ..model.contract import ModelMetadata
+from ..model.reductions import Reduced
+from ..units import COULOMB_EV_A
+
+CITATION = ("D. M. Anstine, R. Zubatyuk and O. Isayev, AIMNet2: a neural network potential to meet "
+            "your neutral, charged, organic, and elemental-organic needs, Chem. Sci. 16, 10228 (2025)")
+EPSILON = 1e-6   # aimnet's guard on the sum of weights, e
+
+
+def _mlp(n_in: int, hidden: Sequence[int], n_out: int, last_linear: bool) -> torch.nn.Sequential:
+    sizes = [n_in, *hidden, n_out]
+    layers: List[torch.nn.Module] = []
+    for k in range(1, len(sizes)):
+        layers.append(torch.nn.Linear(sizes[k - 1], sizes[k]))
+        torch.nn.init.xavier_normal_(layers[-1].weight)
+        torch.nn.init.zeros_(layers[-1].bias)
+        if not (last_linear and k == len(sizes) - 1):
+            layers.append(torch.nn.GELU())
+    return torch.nn.Sequential(*layers)
+
+
+class AIMNet2Potential(Reduced):
+    """elements: symbols; rc_s: feature cutoff Å; nshifts: radial Gaussians from rmin to rc_s;
+    nfeature, d2features, ncomb_v, hidden (one list per pass), aim_size, out_hidden: as
+    aimnet's AIMNet2; channels: 2 (alpha/beta, open shells) or 1; coulomb_sr: Å, the envelope
+    radius of the Coulomb term; cutoff: the edge cutoff, Å (>= rc_s; the Coulomb range)."""
+
+    def __init__(self, elements: Sequence[str], rc_s: float = 5.0, nshifts: int = 16, rmin: float = 0.8,
+                 nfeature: int = 16, d2features: bool = True, ncomb_v: int = 12,
+                 hidden: Sequence[Sequence[int]] = ((512, 380), (512, 380), (512, 380, 380)),
+                 aim_size: int = 256, out_hidden: Sequence[int] = (128, 128), channels: int = 2,
+                 coulomb_sr: float = 4.6, cutoff: float = 12.0, coulomb: bool = True, seed: int = 0):
+        super().__init__()
+        from ase.data import atomic_numbers
+        if channels not in (1, 2):
+            raise ValueError(f"channels must be 1 (closed shells) or 2 (alpha and beta), got {channels}")
+        if cutoff < rc_s:
+            raise ValueError(f"cutoff {cutoff} Å must reach the features' rc_s {rc_s} Å")
+        if len(hidden) < 2:
+            raise ValueError("hidden needs one layer list per pass, at least two passes")
+        torch.manual_seed(seed)
+        self.elements: List[str] = list(elements)
+        self.register_buffer("numbers", torch.tensor([atomic_numbers[e] for e in self.elements]))
+        self.rc_s, self.cutoff, self.coulomb_sr = float(rc_s), float(cutoff), float(coulomb_sr)
+        self.nfeature, self.nshifts, self.ncomb_v = int(nfeature), int(nshifts), int(ncomb_v)
+        self.d2features, self.channels, self.passes = bool(d2features), int(channels), len(hidden)
+        self.register_buffer("shifts", torch.linspace(rmin, rc_s, nshifts + 1)[:nshifts].double())
+        self.eta = float((nshifts / (rc_s - rmin)) ** 2)
+        width = nfeature * nshifts if d2features else nfeature
+        self.embedding = torch.nn.Parameter(torch.randn(len(self.elements), width) * 0.3)
+        self.agh_a = torch.nn.Parameter(torch.randn(nfeature, nshifts, ncomb_v) / math.sqrt(nshifts))
+        self.agh_q = torch.nn.Parameter(torch.randn(channels, nshifts, ncomb_v) / math.sqrt(nshifts))
+        conv_a = nfeature * (nshifts + ncomb_v)
+        conv_q = channels * (nshifts + ncomb_v)
+        mlps = [_mlp(conv_a + width, hidden[0], width + 2 * channels, last_linear=True)]
+        for h in hidden[1:-1]:
+            mlps.append(_mlp(conv_a + conv_q + width + channels, h, width + 2 * channels, last_linear=False))
+        self.mlps = torch.nn.ModuleList(mlps)          # the passes that update the charges
+        self.final = _mlp(conv_a + conv_q + width + channels, hidden[-1], aim_size, last_linear=False)
+        self.coulomb = bool(coulomb)
+        self.out = _mlp(aim_size, out_hidden, 1, last_linear=True)
+        self.shift = torch.nn.Parameter(torch.zeros(len(self.elements)))
+        self.reduction_widths = [2 * channels + 1] * (self.passes - 1)   # sum q~, sum f (per channel), N
+        self.k_e = float(COULOMB_EV_A)
+        self.epsilon = EPSILON
+
+    def metadata(self) -> ModelMetadata:
+        dtype = "float64" if self.embedding.dtype == torch.float64 else "float32"
+        return ModelMetadata(
+            name="aimnet2", elements=tuple(self.elements), cutoff=self.cutoff, hops=self.passes,
+            dtype=dtype, citation=CITATION, outputs=("energies", "charges"), uses_charge=True,
+            uses_spin=self.channels == 2, reductions=tuple(self.reduction_widths),
+            description=f"AIMNet2-class: {self.passes} passes, {self.channels} charge channel(s) "
+                        f"normalised to the exact totals, features to {self.rc_s} Å, Coulomb to "
+                        f"{self.cutoff} Å; eV, e")
+
+    # -- pieces ----------------------------------------------------------------------------
+    def _totals(self, charge: float, spin: int) -> List[float]:
+        if self.channels == 1:
+            return [charge]
+        return [0.5 * (charge + (spin - 1)), 0.5 * (charge - (spin - 1))]
+
+    def _basis(self, edge_index: Tensor, edge_vectors: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """(centres, neighbours, g_sv (E', G, 4)) of the edges inside rc_s."""
+        r = torch.linalg.vector_norm(edge_vectors, dim=1)
+        near = torch.nonzero(r < self.rc_s).squeeze(1)
+        r, vec = r[near], edge_vectors[near]
+        fc = 0.5 * (torch.cos(r * (math.pi / self.rc_s)) + 1.0)
+        gs = torch.exp(-self.eta * (r.unsqueeze(1) - self.shifts.to(r.dtype)) ** 2) * fc.unsqueeze(1)
+        gv = gs.unsqueeze(2) * (vec / r.unsqueeze(1)).unsqueeze(1)
+        return edge_index[0][near], edge_index[1][near], torch.cat([gs.unsqueeze(2), gv], 2)
+
+    def _conv(self, feats: Tensor, g_sv: Tensor, i: Tensor, j: Tensor, agh: Tensor) -> Tensor:
+        """ConvSV: feats (n, A, G) or (n, A) -> (n, A G + A H)."""
+        fj = feats[j]
+        if fj.dim() == 3:
+            m = fj.unsqueeze(3) * g_sv.unsqueeze(1)                  # (E, A, G, 4)
+        else:
+            m = fj.unsqueeze(2).unsqueeze(3) * g_sv.unsqueeze(1)
+        n = feats.shape[0]
+        avf = torch.zeros((n, m.shape[1], m.shape[2], 4), dtype=m.dtype).index_add(0, i, m)
+        scalar = avf[:, :, :, 0].flatten(1)
+        vector = torch.einsum("agh,nagd->nahd", agh, avf[:, :, :, 1:]).pow(2).sum(3).flatten(1)
+        return torch.cat([scalar, vector], 1)
+
+    def _input(self, a: Tensor, q: Tensor, g_sv: Tensor, i: Tensor, j: Tensor, first: bool) -> Tensor:
+        flat = a.flatten(1) if self.d2features else a
+        parts = [flat, self._conv(a, g_sv, i, j, self.agh_a)]
+        if not first:
+            parts += [q, self._conv(q, g_sv, i, j, self.agh_q)]
+        return torch.cat(parts, 1)
+
+    def _normalise(self, raw: Tensor, f: Tensor, sums: Tensor, charge: float, spin: int) -> Tensor:
+        c = self.channels
+        totals = torch.tensor(self._totals(charge, spin), dtype=raw.dtype)
+        eps = self.epsilon
+        dq = (totals - sums[:c]) / (sums[c:2 * c] + eps)
+        return raw + (f + eps / sums[2 * c]) * dq
+
+    def _state(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, charge: float, spin: int,
+               sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Run the charge passes whose sums are given, and the next one: (features, charges
+        normalised by the last given sums, raw charges and weights of the next pass, i, j)."""
+        i, j, g_sv = self._basis(edge_index, edge_vectors)
+        n, c = species.shape[0], self.channels
+        a = self.embedding[species].to(edge_vectors.dtype)
+        if self.d2features:
+            a = a.unflatten(1, (self.nfeature, self.nshifts))
+        q = torch.zeros((n, c), dtype=edge_vectors.dtype)
+        raw, f = q, q
+        done = len(sums)
+        for k, mlp in enumerate(self.mlps):
+            if k <= done:
+                x = mlp(self._input(a, q, g_sv, i, j, k == 0))
+                dq, df, da = x.split([c, c, x.shape[1] - 2 * c], 1)
+                raw = dq if k == 0 else q + dq
+                f = df * df
+                a = a + da.view_as(a)
+                if k < done:
+                    q = self._normalise(raw, f, sums[k], charge, spin)
+        return a, q, raw, f, i, j
+
+    @torch.jit.export
+    def reduction_inputs(self, stage: int, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                         n_local: int, charge: float, spin: int, sums: List[Tensor]) -> Tensor:
+        _, _, raw, f, _, _ = self._state(species, edge_index, edge_vectors, charge, spin, sums[:stage])
+        ones = torch.ones((n_local, 1), dtype=raw.dtype)
+        return torch.cat([raw[:n_local], f[:n_local], ones], 1)
+
+    @torch.jit.export
+    def forward_reduced(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                        charge: float, spin: int, sums: List[Tensor]) -> Dict[str, Tensor]:
+        a, _, raw, f, i, j = self._state(species, edge_index, edge_vectors, charge, spin,
+                                         sums[:len(sums) - 1])
+        q = self._normalise(raw, f, sums[len(sums) - 1], charge, spin)
+        aim = self.final(self._input(a, q, self._basis(edge_index, edge_vectors)[2], i, j, False))
+        energies = self.out(aim[:n_local]).squeeze(1) + self.shift[species[:n_local]].to(aim.dtype)
+        total = q.sum(1)
+        if not self.coulomb:
+            return {"energies": energies, "charges": total[:n_local]}
+        # Coulomb on the final charges, every edge from a local atom, aimnet's exp envelope
+        ci, cj = edge_index[0], edge_index[1]
+        mine = torch.nonzero(ci < n_local).squeeze(1)
+        r = torch.linalg.vector_norm(edge_vectors[mine], dim=1)
+        x = torch.clamp(r / self.coulomb_sr, 0.0, 1.0 - 1e-6)
+        envelope = torch.exp(-1.0 / (1.0 - x * x)) / math.exp(-1.0)
+        pair = 0.5 * self.k_e * total[ci[mine]] * total[cj[mine]] * (1.0 - envelope) / r
+        energies = energies.index_add(0, ci[mine], pair)
+        return {"energies": energies, "charges": total[:n_local]}
+
+
+def from_aimnet2(model, elements: Sequence[str], cutoff: float = 12.0,
+                 coulomb_sr: float | None = None) -> AIMNet2Potential:
+    """Our AIMNet2Potential with the weights of an ``aimnet.models.AIMNet2`` module (aimnet
+    0.2.0), for ``elements``; cutoff in Å.  The Coulomb term is the module's LRCoulomb (its
+    "simple" form) or, for a core model whose file says it needs one (aimnet's own files),
+    ``coulomb_sr`` (Å, the envelope radius); neither: no Coulomb term."""
+    aev = model.aev
+    coulomb = [m for m in model.outputs.children() if type(m).__name__ == "LRCoulomb"]
+    if coulomb and (coulomb[0].method != "simple" or coulomb[0].envelope != "exp"):
+        raise ValueError(f"from_aimnet2 matches aimnet's 'simple' Coulomb with the 'exp' envelope, not "
+                         f"{coulomb[0].method!r} with {coulomb[0].envelope!r}")
+    if coulomb:
+        coulomb_sr = float(coulomb[0].rc)
+    if aev._dual_basis:
+        raise ValueError("from_aimnet2: models with a separate vector basis (rc_v) are not supported")
+    shifts = aev.shifts_s.detach().double()
+    rc_s = float(aev.rc_s)
+    hidden = [[m.out_features for m in mlp if isinstance(m, torch.nn.Linear)][:-1] for mlp in model.mlps]
+    aim_size = [m for m in model.mlps[-1] if isinstance(m, torch.nn.Linear)][-1].out_features
+    outputs = {type(m).__name__: m for m in model.outputs.children()}
+    out_mlp = outputs["Output"].mlp
+    ours = AIMNet2Potential(
+        elements, rc_s=rc_s, nshifts=model.nshifts_s, rmin=float(shifts[0]), nfeature=model.nfeature,
+        d2features=model.d2features, ncomb_v=model.conv_a.ncomb_v, hidden=hidden,
+        aim_size=aim_size,
+        out_hidden=[m.out_features for m in out_mlp if isinstance(m, torch.nn.Linear)][:-1],
+        channels=model.num_charge_channels,
+        coulomb_sr=coulomb_sr if coulomb_sr is not None else 4.6, cutoff=cutoff,
+        coulomb=coulomb_sr is not None)
+    ours.shifts = shifts.clone()
+    ours.eta = float(aev.eta_s)
+    z = ours.numbers
+    with torch.no_grad():
+        ours.embedding.copy_(model.afv.weight[z].to(ours.embedding.dtype))
+        ours.agh_a.copy_(model.conv_a.agh)
+        ours.agh_q.copy_(model.conv_q.agh)
+        for theirs, mine in zip(model.mlps, [*ours.mlps, ours.final]):
+            mine.load_state_dict(theirs.state_dict())
+        ours.out.load_state_dict(out_mlp.state_dict())
+        ours.shift.copy_(outputs["AtomicShift"].shifts.weight[z, 0] if "AtomicShift" in outputs else 0.0)
+    return ours
+
+
+def convert_file(path: str, output: str, cutoff: float = 12.0) -> str:
+    """``multiscale convert aimnet2``: an aimnet model file (its state-dict format with the
+    configuration inside, read by ``aimnet.models.base.load_model``) as our model file."""
+    from ase.data import chemical_symbols
+    from aimnet.models.base import load_model
+    from ..model.artifact import export
+    model, meta = load_model(path)
+    if type(model).__name__ != "AIMNet2":
+        raise ValueError(f"{path} holds an aimnet {type(model).__name__}, not an AIMNet2")
+    if meta.get("needs_dispersion") or meta.get("has_embedded_d3ts"):
+        raise ValueError(f"{path} needs D3 dispersion, which the multiscale AIMNet2 does not have yet")
+    sr = None
+    if meta.get("needs_coulomb"):
+        if (meta.get("coulomb_sr_envelope") or "exp") != "exp":
+            raise ValueError(f"{path}: Coulomb envelope {meta.get('coulomb_sr_envelope')!r}; only 'exp' is matched")
+        sr = float(meta.get("coulomb_sr_rc") or 4.6)
+    species = meta.get("implemented_species") or []
+    if not species:
+        raise ValueError(f"{path} does not list its elements (implemented_species)")
+    ours = from_aimnet2(model.double(), [chemical_symbols[int(z)] for z in species], cutoff, coulomb_sr=sr)
+    export(ours.double(), output)
+    return output
