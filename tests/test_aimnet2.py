@@ -57,10 +57,42 @@ def test_equals_aimnet(reference, converted, name, charge, spin):
     assert abs(atoms.get_charges().sum() - charge) <= 1e-10      # exact; aimnet's misses by ~1e-8
 
 
+def test_dsf_coulomb_equals_aimnet_and_is_smooth_at_its_cutoff(reference, tmp_path):
+    """aimnet's "dsf" (nvalchemiops, self term included) for the same charges; energy and
+    force go to zero at the DSF cutoff."""
+    import copy
+    theirs = copy.deepcopy(reference)
+    lr = [m for m in theirs.outputs.children() if type(m).__name__ == "LRCoulomb"][0]
+    lr.method, lr.dsf_rc = "dsf", 9.0
+    ours = from_aimnet2(theirs, ["H", "C", "N", "O"]).double()
+    assert ours.coulomb == "dsf" and ours.cutoff == 12.0
+    atoms = molecule("CH3CONH2")
+    data = {"coord": torch.tensor(atoms.positions[None]), "numbers": torch.tensor(atoms.numbers[None]),
+            "charge": torch.tensor([-1.0], dtype=torch.float64), "mult": torch.tensor([2.0], dtype=torch.float64)}
+    with torch.no_grad():
+        expected = float(theirs(data)["energy"].sum())
+    atoms.calc = multiscale.MultiscaleCalculator(multiscale.export(ours, tmp_path / "dsf.pt"), charge=-1.0, spin=2)
+    assert abs(atoms.get_potential_energy() - expected) <= 1e-6 * abs(expected)
+    # an H and a C beyond each other's features: only the DSF term depends on r, and its energy
+    # and force go continuously to zero at r = dsf_rc
+    from ase import Atoms
+    pair = AIMNet2Potential(["H", "C"], nfeature=2, ncomb_v=2, nshifts=4, rc_s=2.0, hidden=((4,), (4,), (4,)),
+                            aim_size=4, out_hidden=(4,), coulomb="dsf", dsf_rc=6.0, cutoff=6.0).double()
+    calc = multiscale.MultiscaleCalculator(multiscale.export(pair, tmp_path / "pair.pt"), charge=0.0, spin=2)
+    values = {}
+    for r in (5.0, 6.0 - 1e-6, 6.5):
+        dimer = Atoms("HC", positions=[[0, 0, 0], [r, 0, 0]])
+        dimer.calc = calc
+        values[r] = (dimer.get_potential_energy(), dimer.get_forces()[1, 0], dimer.get_charges())
+    assert abs(values[5.0][2][0]) > 1e-3                   # the ions carry charge
+    assert abs(values[5.0][1]) > 1e-4                      # and attract or repel at 5 Å
+    assert abs(values[6.0 - 1e-6][0] - values[6.5][0]) < 1e-10 and abs(values[6.0 - 1e-6][1]) < 1e-8
+
+
 def _small(seed=1):
     return AIMNet2Potential(["H", "C", "O"], rc_s=3.5, nshifts=6, nfeature=4, ncomb_v=4,
                             hidden=((16,), (16,), (16,)), aim_size=16, out_hidden=(8,),
-                            cutoff=4.0, seed=seed).double()
+                            coulomb="dsf", dsf_rc=4.0, cutoff=4.0, seed=seed).double()
 
 
 @pytest.mark.mpi

@@ -14,10 +14,14 @@ redistributed to their exact totals:
 (aimnet uses q~ + f (Q - sum q~) / (sum f + eps), which misses Q by eps / (sum f + eps); the
 eps / N term makes the sum exact).  The sums over the system are the model's reductions
 (one stage per charge update).  The last pass gives the atoms' embeddings ("aim"), an MLP and
-a per-element shift their energies; a Coulomb term on the final charges adds, per edge,
-k q_i q_j (1 - f_exp(r)) / (2 r) with aimnet's exponential envelope f_exp of radius
-``coulomb_sr`` (the short range is the network's): plain Coulomb over every pair closer than
-the model's ``cutoff`` -- all pairs of a cluster smaller than it, as aimnet's "simple".
+a per-element shift their energies.  A Coulomb term on the final charges, with the part
+inside aimnet's exponential envelope f_exp of radius ``coulomb_sr`` removed (the short range
+is the network's): ``coulomb = "simple"`` adds k q_i q_j (1 - f_exp(r)) / (2 r) per edge, plain
+Coulomb over every pair closer than the model's ``cutoff`` (all pairs of a cluster smaller
+than it, as aimnet's "simple"); ``"dsf"`` the damped shifted force form (Fennell and
+Gezelter, J. Chem. Phys. 124, 234104 (2006); aimnet's "dsf") with damping ``dsf_alpha`` 1/Å
+and cutoff ``dsf_rc`` Å, energy and force smooth to zero there, for periodic and large
+systems, including its self term; ``"none"`` none.
 Energies eV, lengths Å, charges e.
 """
 
@@ -60,13 +64,18 @@ class AIMNet2Potential(Reduced):
                  nfeature: int = 16, d2features: bool = True, ncomb_v: int = 12,
                  hidden: Sequence[Sequence[int]] = ((512, 380), (512, 380), (512, 380, 380)),
                  aim_size: int = 256, out_hidden: Sequence[int] = (128, 128), channels: int = 2,
-                 coulomb_sr: float = 4.6, cutoff: float = 12.0, coulomb: bool = True, seed: int = 0):
+                 coulomb_sr: float = 4.6, cutoff: float = 12.0, coulomb: str = "simple",
+                 dsf_alpha: float = 0.2, dsf_rc: float = 15.0, seed: int = 0):
         super().__init__()
         from ase.data import atomic_numbers
         if channels not in (1, 2):
             raise ValueError(f"channels must be 1 (closed shells) or 2 (alpha and beta), got {channels}")
         if cutoff < rc_s:
             raise ValueError(f"cutoff {cutoff} Å must reach the features' rc_s {rc_s} Å")
+        if coulomb not in ("simple", "dsf", "none"):
+            raise ValueError(f"coulomb must be 'simple', 'dsf' or 'none', got {coulomb!r}")
+        if coulomb == "dsf" and cutoff < dsf_rc:
+            raise ValueError(f"cutoff {cutoff} Å must reach the DSF cutoff dsf_rc = {dsf_rc} Å")
         if len(hidden) < 2:
             raise ValueError("hidden needs one layer list per pass, at least two passes")
         torch.manual_seed(seed)
@@ -88,7 +97,8 @@ class AIMNet2Potential(Reduced):
             mlps.append(_mlp(conv_a + conv_q + width + channels, h, width + 2 * channels, last_linear=False))
         self.mlps = torch.nn.ModuleList(mlps)          # the passes that update the charges
         self.final = _mlp(conv_a + conv_q + width + channels, hidden[-1], aim_size, last_linear=False)
-        self.coulomb = bool(coulomb)
+        self.coulomb = coulomb
+        self.dsf_alpha, self.dsf_rc = float(dsf_alpha), float(dsf_rc)
         self.out = _mlp(aim_size, out_hidden, 1, last_linear=True)
         self.shift = torch.nn.Parameter(torch.zeros(len(self.elements)))
         self.reduction_widths = [2 * channels + 1] * (self.passes - 1)   # sum q~, sum f (per channel), N
@@ -102,8 +112,8 @@ class AIMNet2Potential(Reduced):
             dtype=dtype, citation=CITATION, outputs=("energies", "charges"), uses_charge=True,
             uses_spin=self.channels == 2, reductions=tuple(self.reduction_widths),
             description=f"AIMNet2-class: {self.passes} passes, {self.channels} charge channel(s) "
-                        f"normalised to the exact totals, features to {self.rc_s} Å, Coulomb to "
-                        f"{self.cutoff} Å; eV, e")
+                        f"normalised to the exact totals, features to {self.rc_s} Å, Coulomb "
+                        f"{self.coulomb} to {self.dsf_rc if self.coulomb == 'dsf' else self.cutoff} Å; eV, e")
 
     # -- pieces ----------------------------------------------------------------------------
     def _totals(self, charge: float, spin: int) -> List[float]:
@@ -187,7 +197,7 @@ class AIMNet2Potential(Reduced):
         aim = self.final(self._input(a, q, self._basis(edge_index, edge_vectors)[2], i, j, False))
         energies = self.out(aim[:n_local]).squeeze(1) + self.shift[species[:n_local]].to(aim.dtype)
         total = q.sum(1)
-        if not self.coulomb:
+        if self.coulomb == "none":
             return {"energies": energies, "charges": total[:n_local]}
         # Coulomb on the final charges, every edge from a local atom, aimnet's exp envelope
         ci, cj = edge_index[0], edge_index[1]
@@ -195,8 +205,19 @@ class AIMNet2Potential(Reduced):
         r = torch.linalg.vector_norm(edge_vectors[mine], dim=1)
         x = torch.clamp(r / self.coulomb_sr, 0.0, 1.0 - 1e-6)
         envelope = torch.exp(-1.0 / (1.0 - x * x)) / math.exp(-1.0)
-        pair = 0.5 * self.k_e * total[ci[mine]] * total[cj[mine]] * (1.0 - envelope) / r
-        energies = energies.index_add(0, ci[mine], pair)
+        qq = 0.5 * self.k_e * total[ci[mine]] * total[cj[mine]]
+        if self.coulomb == "dsf":
+            alpha, rc = self.dsf_alpha, self.dsf_rc
+            erfc_rc = math.erfc(alpha * rc)
+            slope = erfc_rc / (rc * rc) + 2.0 * alpha / math.sqrt(math.pi) * math.exp(-alpha * alpha * rc * rc) / rc
+            kernel = torch.special.erfc(alpha * r) / r - erfc_rc / rc + (r - rc) * slope
+            kernel = torch.where(r < rc, kernel, torch.zeros_like(r)) - envelope / r
+            q_local = total[:n_local]
+            self_term = erfc_rc / (2.0 * rc) + alpha / math.sqrt(math.pi)
+            energies = energies - self.k_e * self_term * q_local * q_local
+        else:
+            kernel = (1.0 - envelope) / r
+        energies = energies.index_add(0, ci[mine], qq * kernel)
         return {"energies": energies, "charges": total[:n_local]}
 
 
@@ -208,11 +229,16 @@ def from_aimnet2(model, elements: Sequence[str], cutoff: float = 12.0,
     ``coulomb_sr`` (Å, the envelope radius); neither: no Coulomb term."""
     aev = model.aev
     coulomb = [m for m in model.outputs.children() if type(m).__name__ == "LRCoulomb"]
-    if coulomb and (coulomb[0].method != "simple" or coulomb[0].envelope != "exp"):
-        raise ValueError(f"from_aimnet2 matches aimnet's 'simple' Coulomb with the 'exp' envelope, not "
-                         f"{coulomb[0].method!r} with {coulomb[0].envelope!r}")
+    method, alpha, dsf_rc = "simple", 0.2, 15.0
+    if coulomb and (coulomb[0].method not in ("simple", "dsf") or coulomb[0].envelope != "exp"
+                    or not coulomb[0].subtract_sr):
+        raise ValueError(f"from_aimnet2 matches aimnet's 'simple' and 'dsf' Coulomb with the 'exp' envelope "
+                         f"subtracted, not {coulomb[0].method!r} with {coulomb[0].envelope!r}")
     if coulomb:
         coulomb_sr = float(coulomb[0].rc)
+        method, alpha, dsf_rc = coulomb[0].method, float(coulomb[0].dsf_alpha), float(coulomb[0].dsf_rc)
+        if method == "dsf":
+            cutoff = max(cutoff, dsf_rc)
     if aev._dual_basis:
         raise ValueError("from_aimnet2: models with a separate vector basis (rc_v) are not supported")
     shifts = aev.shifts_s.detach().double()
@@ -228,7 +254,7 @@ def from_aimnet2(model, elements: Sequence[str], cutoff: float = 12.0,
         out_hidden=[m.out_features for m in out_mlp if isinstance(m, torch.nn.Linear)][:-1],
         channels=model.num_charge_channels,
         coulomb_sr=coulomb_sr if coulomb_sr is not None else 4.6, cutoff=cutoff,
-        coulomb=coulomb_sr is not None)
+        coulomb=method if coulomb_sr is not None else "none", dsf_alpha=alpha, dsf_rc=dsf_rc)
     ours.shifts = shifts.clone()
     ours.eta = float(aev.eta_s)
     z = ours.numbers
