@@ -142,3 +142,22 @@ def test_convert_command_reads_aimnet_files(reference, tmp_path):
         energies.append(atoms.get_potential_energy())
     # aimnet's loader builds float32 weights: the file's float64 ones arrive rounded
     assert abs(energies[0] - energies[1]) <= 1e-6 * abs(energies[1])
+
+
+def test_dsf_model_forces_are_finite_differences_in_a_periodic_box(model_dir):
+    path = multiscale.export(_small(), model_dir / "aimnet2_small_fd.pt")
+    atoms = box_of_molecules(seed=4, n=24, length=8.0)
+    spin = 2 if (int(atoms.get_atomic_numbers().sum()) - 1) % 2 else 3
+
+    def calc(a):
+        a = a.copy()
+        a.calc = multiscale.MultiscaleCalculator(path, charge=1.0, spin=spin)
+        return a
+    forces = calc(atoms).get_forces()
+    h = 1e-5
+    for a, c in [(0, 0), (3, 1), (7, 2), (11, 0), (20, 1)]:
+        plus, minus = atoms.copy(), atoms.copy()
+        plus.positions[a, c] += h
+        minus.positions[a, c] -= h
+        fd = -(calc(plus).get_potential_energy() - calc(minus).get_potential_energy()) / (2 * h)
+        assert abs(fd - forces[a, c]) <= 1e-7 * max(1.0, abs(forces[a, c]))

@@ -199,3 +199,23 @@ def test_impossible_charge_and_spin_are_refused_everywhere(tmp_path, model_file)
     proc = run(_lammps_script(model_file, 0.0, spin), tmp_path / "lmp", ranks=1)
     assert proc.returncode != 0 and message in proc.stdout + proc.stderr
     _calc(model_file, atoms, 1.0, spin).get_potential_energy()   # one electron fewer: fine
+
+
+def test_openmm_ml_takes_charge_and_multiplicity(model_file):
+    import openmm
+    import openmm.unit as unit
+    from openmmml import MLPotential
+    from openmm_systems import topology_of
+    from multiscale.units import EV_TO_KJ_PER_MOL
+    atoms = box_of_molecules(n=20, length=7.0)
+    atoms.pbc = False
+    atoms.cell = None
+    spin = 2 if (int(atoms.get_atomic_numbers().sum()) + 1) % 2 else 1
+    system = MLPotential("multiscale", modelFile=str(model_file)).createSystem(
+        topology_of(atoms), charge=-1.0, multiplicity=spin)
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001),
+                             openmm.Platform.getPlatformByName("Reference"))
+    context.setPositions(atoms.positions * 0.1)
+    energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+    expected = _calc(model_file, atoms, -1.0, spin).get_potential_energy()
+    assert abs(energy / EV_TO_KJ_PER_MOL - expected) <= 1e-10 * abs(expected)
