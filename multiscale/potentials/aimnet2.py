@@ -159,9 +159,10 @@ class AIMNet2Potential(Reduced):
         return raw + (f + eps / sums[2 * c]) * dq
 
     def _state(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, charge: float, spin: int,
-               sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+               sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Run the charge passes whose sums are given, and the next one: (features, charges
-        normalised by the last given sums, raw charges and weights of the next pass, i, j)."""
+        normalised by the last given sums, raw charges and weights of the next pass, and the
+        edges inside rc_s: centres, neighbours, basis)."""
         i, j, g_sv = self._basis(edge_index, edge_vectors)
         n, c = species.shape[0], self.channels
         a = self.embedding[species].to(edge_vectors.dtype)
@@ -179,22 +180,22 @@ class AIMNet2Potential(Reduced):
                 a = a + da.view_as(a)
                 if k < done:
                     q = self._normalise(raw, f, sums[k], charge, spin)
-        return a, q, raw, f, i, j
+        return a, q, raw, f, i, j, g_sv
 
     @torch.jit.export
     def reduction_inputs(self, stage: int, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
                          n_local: int, charge: float, spin: int, sums: List[Tensor]) -> Tensor:
-        _, _, raw, f, _, _ = self._state(species, edge_index, edge_vectors, charge, spin, sums[:stage])
+        _, _, raw, f, _, _, _ = self._state(species, edge_index, edge_vectors, charge, spin, sums[:stage])
         ones = torch.ones((n_local, 1), dtype=raw.dtype)
         return torch.cat([raw[:n_local], f[:n_local], ones], 1)
 
     @torch.jit.export
     def forward_reduced(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                         charge: float, spin: int, sums: List[Tensor]) -> Dict[str, Tensor]:
-        a, _, raw, f, i, j = self._state(species, edge_index, edge_vectors, charge, spin,
+        a, _, raw, f, i, j, g_sv = self._state(species, edge_index, edge_vectors, charge, spin,
                                          sums[:len(sums) - 1])
         q = self._normalise(raw, f, sums[len(sums) - 1], charge, spin)
-        aim = self.final(self._input(a, q, self._basis(edge_index, edge_vectors)[2], i, j, False))
+        aim = self.final(self._input(a, q, g_sv, i, j, False))
         energies = self.out(aim[:n_local]).squeeze(1) + self.shift[species[:n_local]].to(aim.dtype)
         total = q.sum(1)
         if self.coulomb == "none":

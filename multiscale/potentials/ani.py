@@ -17,7 +17,7 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from .aev import ANI1X_ELEMENTS, ANI2X_ELEMENTS, AEVComputer, AEVParameters
-from .repulsion import ZBL, build_repulsion
+from .repulsion import ZBL, build_repulsion, describe as _core
 
 CITATION = ("J. S. Smith, O. Isayev and A. E. Roitberg, ANI-1: an extensible neural network "
             "potential with DFT accuracy at force field computational cost, "
@@ -214,10 +214,6 @@ class ANIEnsemble(torch.nn.Module):
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         return {"energies": self.member_energies(species, edge_index, edge_vectors, n_local).mean(0)}
-
-
-def _core(repulsion: Optional[ZBL]) -> str:
-    return "" if repulsion is None else f", ZBL core {repulsion.inner}-{repulsion.outer} Å"
 
 
 def build_ani(elements: Sequence[str], aev: Union[str, Mapping[str, Any]] = "ani1x",

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from .graph import scatter_sum
-from .repulsion import build_repulsion
+from .repulsion import build_repulsion, describe
 
 
 class GaussianBasis(torch.nn.Module):
@@ -78,9 +78,8 @@ class MessagePassingPotential(torch.nn.Module):
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(name="message-passing", elements=tuple(self.elements),
                              cutoff=self.cutoff, hops=self.hops,
-                             description=f"SchNet-like message passing, {self.hops} hops" + (
-                                 "" if self.repulsion is None else
-                                 f", ZBL core {self.repulsion.inner}-{self.repulsion.outer} Å"))
+                             description=f"SchNet-like message passing, {self.hops} hops"
+                                         f"{describe(self.repulsion)}")
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:

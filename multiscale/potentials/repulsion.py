@@ -115,6 +115,11 @@ class ZBL(torch.nn.Module):
         return {"energies": self.atom_energies(species, edge_index, edge_vectors, n_local)}
 
 
+def describe(core: "ZBL | None") -> str:
+    """The core as a model description names it ("" for none)."""
+    return "" if core is None else f", ZBL core {core.inner}-{core.outer} Å"
+
+
 def build_repulsion(elements: Sequence[str], table) -> ZBL | None:
     """A ZBL core from a TOML table ``{inner = Å, outer = Å}`` (``kind = "zbl"`` optional), a ZBL
     as it is, None for None."""
