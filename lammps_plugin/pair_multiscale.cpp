@@ -32,7 +32,7 @@ static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
     "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "reductions",
     "contract_version"};
-static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges"};
+static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges", "spin_charges"};
 // what ase.data.chemical_symbols holds (the Python side's check), without "X"
 static const std::string CHEMICAL_SYMBOLS[] = {
     "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",
@@ -98,7 +98,8 @@ static std::string exception_line(const std::exception &e)
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
     Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false),
     use_float32(false), model_uses_spin(false), cutghost_set(0.0),
-    total_charge(0.0), spin_multiplicity(1),
+    total_charge(0.0), spin_multiplicity(1), spin_given(false), energy_scale(1.0),
+    per_molecule(false), model_grouped(false), nmolecules(0),
     nlocal_nodes(0), nedges(0)
 {
   single_enable = 0;
@@ -130,11 +131,12 @@ void PairMultiscale::allocate()
     for (int j = 0; j < n; j++) setflag[i][j] = 0;
 }
 
-// pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q] [spin M]
+// pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q|molecule] [spin M]
 void PairMultiscale::settings(int narg, char **arg)
 {
   static const char usage[] =
-      "pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q] [spin MULTIPLICITY]";
+      "pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q|molecule] "
+      "[spin MULTIPLICITY]";
   if (narg < 1 || narg % 2 == 0)
     error->all(FLERR, "pair_style multiscale takes a model file and keyword/value pairs: {}", usage);
   std::string dtype;
@@ -145,8 +147,10 @@ void PairMultiscale::settings(int narg, char **arg)
       if (dtype != "float64" && dtype != "float32")
         error->all(FLERR, "pair_style multiscale: dtype must be float64 or float32, got {}", dtype);
     } else if (key == "charge") {
-      total_charge = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
+      per_molecule = strcmp(arg[iarg + 1], "molecule") == 0;
+      if (!per_molecule) total_charge = utils::numeric(FLERR, arg[iarg + 1], false, lmp);
     } else if (key == "spin") {
+      spin_given = true;
       spin_multiplicity = utils::inumeric(FLERR, arg[iarg + 1], false, lmp);
       if (spin_multiplicity < 1)
         error->all(FLERR, "pair_style multiscale: spin is the multiplicity 2S+1 >= 1, got {}",
@@ -304,7 +308,7 @@ void PairMultiscale::load_model(const std::string &path)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
       unknown.push_back(o);
   if (!unknown.empty())
-    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges')",
+    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', 'spin_charges')",
                     py_repr(unknown)));
 
   module = std::move(loaded);
@@ -319,6 +323,8 @@ void PairMultiscale::load_model(const std::string &path)
   tally_ghost_energies = ghosts == "tally";
   reductions = stages;
   model_uses_spin = meta.value("uses_spin", false) == true;
+  model_grouped = !stages.empty() && module->find_method("forward_grouped") &&
+      module->find_method("reduction_inputs_grouped");
 }
 
 // The model's floating-point parameters and buffers in `dtype`; integer buffers (index
@@ -379,8 +385,16 @@ void PairMultiscale::coeff(int narg, char **arg)
 
 void PairMultiscale::init_style()
 {
-  if (strcmp(update->unit_style, "metal") != 0)
-    error->all(FLERR, "pair_style multiscale requires `units metal` (Å, eV), not units {}",
+  // Models work in Å and eV; metal and real share Å and e, so only energies (and with them
+  // forces and virials) are converted, by LAMMPS' own eV -> kcal/mol factor for real.
+  if (strcmp(update->unit_style, "metal") == 0)
+    energy_scale = 1.0;
+  else if (strcmp(update->unit_style, "real") == 0)
+    energy_scale = utils::get_conversion_factor(utils::ENERGY, utils::METAL2REAL);
+  else
+    error->all(FLERR,
+               "pair_style multiscale supports `units metal` (Å, eV) and `units real` (Å, "
+               "kcal/mol), not units {}",
                update->unit_style);
   if (force->newton_pair == 0)
     error->all(FLERR, "pair_style multiscale requires newton pair on: use `newton on`");
@@ -397,7 +411,10 @@ void PairMultiscale::init_style()
                    "...`)",
                    force->special_lj[1], force->special_lj[2], force->special_lj[3]);
 
-  if (model_uses_spin) check_charge_spin();
+  if (per_molecule)
+    setup_molecules();
+  else if (model_uses_spin)
+    check_charge_spin();
 
   if (hops > 1) {
     // message passing over `hops` edges needs ghost atoms that deep, and their neighbours
@@ -631,9 +648,11 @@ torch::Tensor PairMultiscale::counted_energies(const c10::IValue &result, Output
 PairMultiscale::Outputs PairMultiscale::finish(const torch::Tensor &local, Outputs &out)
 {
   torch::NoGradGuard no_grad;
-  out.energies = local.detach().to(torch::kFloat64).contiguous();
-  if (out.grad.defined()) out.grad = out.grad.to(torch::kFloat64).contiguous();
-  if (out.virials.defined()) out.virials = out.virials.detach().to(torch::kFloat64).contiguous();
+  // eV -> the run's energy unit (1 for metal): energies, their gradients, virials; not charges
+  out.energies = (local.detach().to(torch::kFloat64) * energy_scale).contiguous();
+  if (out.grad.defined()) out.grad = (out.grad.to(torch::kFloat64) * energy_scale).contiguous();
+  if (out.virials.defined())
+    out.virials = (out.virials.detach().to(torch::kFloat64) * energy_scale).contiguous();
   if (out.charges.defined()) out.charges = out.charges.detach().to(torch::kFloat64).contiguous();
   return out;
 }
@@ -662,6 +681,60 @@ void PairMultiscale::check_charge_spin()
                "triplet, ...), an odd number an even one (2 doublet, 4 quartet, ...), at most "
                "electrons + 1; set `charge Q spin M` on the pair_style line",
                total_charge, spin_multiplicity, electrons);
+}
+
+/* `charge molecule`: each molecule's total charge Q is the sum of its atoms' charges as they
+   stand at the start of a run (read from the data file, or the model's own charges of the last
+   run, which sum to the same totals), rounded when within 1e-6 of an integer; its
+   multiplicity is `spin M` if given, else the lowest its electron count allows (1 or 2).
+   Atoms without a molecule (ID 0) form one group of their own. */
+void PairMultiscale::setup_molecules()
+{
+  if (!model_grouped)
+    error->all(FLERR,
+               "pair_style multiscale: `charge molecule` needs a model whose charges are "
+               "normalised per group of atoms (forward_grouped, e.g. multiscale's AIMNet2); model "
+               "{} takes one total charge for the whole system: give `charge Q` instead",
+               model_path);
+  if (!atom->molecule_flag || !atom->q_flag)
+    error->all(FLERR,
+               "pair_style multiscale: `charge molecule` reads each molecule's total charge from "
+               "its atoms' charges and needs molecule IDs and charges: use `atom_style full` (or "
+               "another style with both) and a data file with them");
+  tagint local_max = 0, global_max = 0;
+  for (int i = 0; i < atom->nlocal; i++) local_max = std::max(local_max, atom->molecule[i]);
+  MPI_Allreduce(&local_max, &global_max, 1, MPI_LMP_TAGINT, MPI_MAX, world);
+  nmolecules = global_max;
+  const size_t ngroups = static_cast<size_t>(nmolecules) + 1;
+  std::vector<double> local(2 * ngroups, 0.0), total(2 * ngroups, 0.0);   // [sum q, sum Z]
+  for (int i = 0; i < atom->nlocal; i++) {
+    const int el = type_map[atom->type[i]];
+    if (el < 0) continue;
+    const std::string &symbol = model_elements[el];
+    const tagint m = atom->molecule[i];
+    local[2 * m] += atom->q[i];
+    local[2 * m + 1] += 1 + (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS),
+                                       symbol) - std::begin(CHEMICAL_SYMBOLS));
+  }
+  MPI_Allreduce(local.data(), total.data(), static_cast<int>(total.size()), MPI_DOUBLE, MPI_SUM,
+                world);
+  molecule_totals.assign(2 * ngroups, 0.0);
+  for (size_t m = 0; m < ngroups; m++) {
+    double q = total[2 * m];
+    if (std::fabs(q - std::round(q)) < 1e-6) q = std::round(q);
+    const long electrons = std::lround(total[2 * m + 1]) - std::lround(q);
+    int mult = spin_given ? spin_multiplicity : (electrons % 2 != 0 ? 2 : 1);
+    if (total[2 * m + 1] > 0 && model_uses_spin && std::fabs(q - std::round(q)) < 1e-9 &&
+        ((electrons - (mult - 1)) % 2 != 0 || mult - 1 > electrons || electrons < 0))
+      error->all(FLERR,
+                 "pair_style multiscale: molecule {} has charge {:g} and {} electrons, for which "
+                 "spin multiplicity {} is impossible (an even count needs an odd multiplicity, an "
+                 "odd count an even one); drop `spin` to give each molecule its lowest, or fix "
+                 "the molecule's charges in the data file",
+                 m, q, electrons, mult);
+    molecule_totals[2 * m] = q;
+    molecule_totals[2 * m + 1] = mult;
+  }
 }
 
 // Sum of a per-rank vector over all ranks (MPI_Allreduce in float64), in the model's dtype.
@@ -693,24 +766,57 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
                          exception_line(e)));
   };
   if (any) vec.requires_grad_(true);
+  // A model with grouped methods gets each node's group sums (n_nodes, w) and state
+  // (n_nodes, 3) = [Q, M, phi]: one group for the whole system, or one per molecule.  Its sums
+  // S_k are (G, w) tensors, summed over ranks; the nodes read rows of them.
+  const bool grouped = model_grouped;
+  const int64_t ngroups = per_molecule ? nmolecules + 1 : 1;
+  const int64_t nnodes = static_cast<int64_t>(atom_of.size());
+  const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
+  torch::Tensor group_nodes = torch::zeros({nnodes}, int64), group_local, node_totals;
+  if (grouped) {
+    if (per_molecule) {
+      int64_t *g = group_nodes.data_ptr<int64_t>();
+      for (int64_t k = 0; k < nnodes; k++) g[k] = atom->molecule[atom_of[k]];
+    }
+    group_local = group_nodes.slice(0, 0, nlocal_nodes);
+    const torch::Tensor totals =
+        per_molecule ? torch::from_blob(molecule_totals.data(), {ngroups, 2},
+                                        torch::TensorOptions().dtype(torch::kFloat64)).clone()
+                     : torch::tensor({total_charge, double(spin_multiplicity)},
+                                     torch::TensorOptions().dtype(torch::kFloat64)).view({1, 2});
+    // [Q, M] of each node's group and the external potential, 0 V: LAMMPS has none to give
+    node_totals = torch::cat({totals.to(dtype.dtype()).index_select(0, group_nodes),
+                              torch::zeros({nnodes, 1}, dtype)}, 1);
+  }
+  const auto shape = [&](size_t k) {
+    return grouped ? std::vector<int64_t>{ngroups, reductions[k]} : std::vector<int64_t>{reductions[k]};
+  };
   const auto args = [&](std::vector<c10::IValue> head, const std::vector<torch::Tensor> &sums) {
     for (const c10::IValue &v : std::vector<c10::IValue>{species_t, index_t, vec,
-                                                         int64_t(nlocal_nodes), total_charge,
-                                                         int64_t(spin_multiplicity)})
+                                                         int64_t(nlocal_nodes)})
       head.push_back(v);
+    if (grouped) {
+      head.push_back(node_totals);
+    } else {
+      head.push_back(total_charge);
+      head.push_back(int64_t(spin_multiplicity));
+    }
     c10::List<torch::Tensor> list;
-    for (const torch::Tensor &t : sums) list.push_back(t);
+    for (const torch::Tensor &t : sums) list.push_back(grouped ? t.index_select(0, group_nodes) : t);
     head.push_back(list);
     return head;
   };
+  const char *inputs_method = grouped ? "reduction_inputs_grouped" : "reduction_inputs";
+  const char *forward_method = grouped ? "forward_grouped" : "forward_reduced";
   std::vector<torch::Tensor> sums, inputs;
   for (size_t k = 0; k < nstages; k++) {
-    torch::Tensor x = torch::zeros({reductions[k]}, dtype);
+    torch::Tensor x = torch::zeros(shape(k), dtype);
     if (any) {
       try {
-        x = module->get_method("reduction_inputs")(args({int64_t(k)}, sums)).toTensor();
+        x = module->get_method(inputs_method)(args({int64_t(k)}, sums)).toTensor();
       } catch (const std::exception &e) {
-        fail("reduction_inputs", e);
+        fail(inputs_method, e);
       }
       if (x.dim() != 2 || x.size(0) != nlocal_nodes || x.size(1) != reductions[k])
         stop_one(lmp, FLERR,
@@ -718,20 +824,20 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
                              "at stage {}, expected [{}, {}]",
                              model_path, c10::str(x.sizes()), k, nlocal_nodes, reductions[k]));
       inputs.push_back(x);
-      x = x.sum(0);
+      x = grouped ? torch::zeros(shape(k), dtype).index_add(0, group_local, x) : x.sum(0);
     }
     sums.push_back(global_sum(x).requires_grad_(true));
   }
   Outputs out;
   if (!any) {   // the adjoint reductions, with nothing of our own to add
-    for (size_t k = 0; k < nstages; k++) global_sum(torch::zeros({reductions[k]}, dtype));
+    for (size_t k = 0; k < nstages; k++) global_sum(torch::zeros(shape(k), dtype));
     return out;
   }
   c10::IValue result;
   try {
-    result = module->get_method("forward_reduced")(args({}, sums));
+    result = module->get_method(forward_method)(args({}, sums));
   } catch (const std::exception &e) {
-    fail("forward_reduced", e);
+    fail(forward_method, e);
   }
   const torch::Tensor local = counted_energies(result, out);
   try {
@@ -746,13 +852,13 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
       for (size_t k = 0; k < nstages; k++) adjoint[k] = g[k + 1];
     }
     for (size_t k = nstages; k-- > 0;) {
-      const torch::Tensor mine =
-          adjoint[k].defined() ? adjoint[k] : torch::zeros({reductions[k]}, dtype);
+      const torch::Tensor mine = adjoint[k].defined() ? adjoint[k] : torch::zeros(shape(k), dtype);
       const torch::Tensor total = global_sum(mine);
       if (!inputs[k].requires_grad()) continue;
       std::vector<torch::Tensor> earlier{vec};
       earlier.insert(earlier.end(), sums.begin(), sums.begin() + k);
-      const auto g = torch::autograd::grad({(inputs[k] * total).sum()}, earlier, {}, true, false, true);
+      const torch::Tensor weight = grouped ? total.index_select(0, group_local) : total;
+      const auto g = torch::autograd::grad({(inputs[k] * weight).sum()}, earlier, {}, true, false, true);
       if (g[0].defined()) grad = grad + g[0];
       for (size_t j = 0; j < k; j++)
         if (g[j + 1].defined()) adjoint[j] = adjoint[j].defined() ? adjoint[j] + g[j + 1] : g[j + 1];

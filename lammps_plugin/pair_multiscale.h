@@ -56,6 +56,12 @@ class PairMultiscale : public Pair {
   double cutghost_set;    // comm cutoff this style set itself, 0 if none
   double total_charge;    // e, passed to the model
   int spin_multiplicity;  // 2S+1, passed to the model
+  bool spin_given;        // `spin M` was on the pair_style line
+  double energy_scale;    // eV -> the run's energy unit: 1 (metal), kcal/mol per eV (real)
+  bool per_molecule;      // `charge molecule`: each molecule keeps its data-file total charge
+  bool model_grouped;     // the model can take its sums per group (forward_grouped)
+  int64_t nmolecules;     // the largest molecule ID; groups 0..nmolecules (0: no molecule)
+  std::vector<double> molecule_totals;   // (nmolecules + 1) x [Q e, M] for charge molecule
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
   std::string resolve_model(const std::string &);
@@ -88,6 +94,7 @@ class PairMultiscale : public Pair {
   Outputs finish(const torch::Tensor &, Outputs &);
   torch::Tensor global_sum(const torch::Tensor &);
   void check_charge_spin();
+  void setup_molecules();
   void scatter_energies(const torch::Tensor &);
   void scatter_forces(const torch::Tensor &);
   void scatter_global_virial(const torch::Tensor &);

@@ -147,6 +147,15 @@ def _build_silicon(args) -> int:
     return 0
 
 
+def _build_aimnet_chno(args) -> int:
+    from .learning import aimnet_chno
+    if args.ablation:
+        aimnet_chno.ablation(conformers=args.conformers)
+    else:
+        aimnet_chno.build(conformers=args.conformers)
+    return 0
+
+
 def _fields(args) -> int:
     if args.fields_command == "dataset":
         from .fields.data import generate
@@ -268,6 +277,14 @@ def parser() -> argparse.ArgumentParser:
                            help="regenerate the shipped silicon model: data, training, validation")
     build.add_argument("--scale", type=float, default=1.5, help="size of the generated training set")
     build.set_defaults(func=_build_silicon)
+
+    chno = sub.add_parser("build-aimnet-chno",
+                          help="regenerate the shipped charge/spin model aimnet-chno: GFN2-xTB data, "
+                               "multitask training, validation (docs/aimnet_chno.md)")
+    chno.add_argument("--conformers", type=int, default=5, help="geometries per molecule and charge state")
+    chno.add_argument("--ablation", action="store_true",
+                      help="train the single-task (energy + forces) twin and write the ablation table")
+    chno.set_defaults(func=_build_aimnet_chno)
 
     fields = sub.add_parser("fields", help="crack-field predictor: FE data, training, evaluation")
     fsub = fields.add_subparsers(dest="fields_command", required=True)

@@ -49,7 +49,7 @@ CASES = {
     "newton off": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
                    {"newton": "off"}, "newton pair on"),
     "units": (lambda f: [f"pair_style multiscale {f['lj']}", "pair_coeff * * Ar Ar"],
-              {"units": "real"}, "units metal"),
+              {"units": "lj"}, "supports `units metal` (Å, eV) and `units real` (Å, kcal/mol), not units lj"),
     "unknown keyword": (lambda f: [f"pair_style multiscale {f['lj']} temperature 300", "pair_coeff * * Ar Ar"],
                         {}, "unknown keyword temperature"),
     "ghost shell": (lambda f: [f"pair_style multiscale {f['mp']}", "pair_coeff * * Ar Ar"],

@@ -129,7 +129,7 @@ def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):
     back = read_structures(path)
     assert np.allclose(back[0].get_stress(), si_data[0].get_stress(), rtol=0, atol=1e-12)
     dataset = StructureDataset(back, ["Si"], model.metadata().cutoff)
-    _, _, sigma = predict(model, dataset.batch([0, 1, 2, 3]), create_graph=False, stress=True)
+    sigma = predict(model, dataset.batch([0, 1, 2, 3]), create_graph=False, stress=True).stress
     for k in range(4):
         voigt = sigma[k].detach().numpy()[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
         # 1e-7 relative: ASE's LAMMPSlib converts LAMMPS' bar with its own unit constants

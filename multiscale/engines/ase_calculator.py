@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import torch
 from ase.calculators.calculator import Calculator, all_changes
 from ase.stress import full_3x3_to_voigt_6_stress
@@ -20,17 +21,21 @@ class MultiscaleCalculator(Calculator):
     model: a model file path, a shipped model's name (``multiscale models``) or a LoadedModel.
     The parameters ``charge`` (e) and ``spin`` (multiplicity) are passed to models that use
     them; ``calc.set(charge=...)`` clears the results as for any ASE parameter, and
-    ``atoms.info["charge"]`` / ``["spin"]`` override them per structure.
+    ``atoms.info["charge"]`` / ``["spin"]`` override them per structure.  ``electric_field``
+    (3,) V/Å applies a uniform field to a molecule (potential -E.r about the origin, energy
+    - mu.E, tblite's convention; ``atoms.info["electric_field"]`` overrides it) for models whose
+    charges respond to an external potential.  ``get_magnetic_moments()`` gives the spin
+    charges (alpha - beta, e) of an open-shell model.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses",
-                              "charges"]
-    default_parameters = {"charge": 0.0, "spin": 1}
-    discard_results_on_any_change = True   # charge and spin change the energy
+                              "charges", "magmoms"]
+    default_parameters = {"charge": 0.0, "spin": 1, "electric_field": None}
+    discard_results_on_any_change = True   # charge, spin and field change the energy
 
     def __init__(self, model: str | os.PathLike | LoadedModel, charge: float = 0.0, spin: int = 1,
-                 **kwargs):
-        super().__init__(charge=charge, spin=spin, **kwargs)
+                 electric_field=None, **kwargs):
+        super().__init__(charge=charge, spin=spin, electric_field=electric_field, **kwargs)
         self.model = load_potential(model, "the ASE calculator")
 
     def species_of(self, atoms) -> torch.Tensor:
@@ -52,12 +57,25 @@ class MultiscaleCalculator(Calculator):
             check_charge_spin(int(atoms.get_atomic_numbers().sum()), charge, spin)
         edge_index, edge_vectors = neighbors.edges(atoms.positions, atoms.cell.array, atoms.pbc,
                                                    self.model.metadata.cutoff)
-        res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms), charge=charge, spin=spin)
+        field = atoms.info.get("electric_field", self.parameters.electric_field)
+        potential = None
+        if field is not None:
+            field = np.asarray(field, dtype=float).reshape(3)
+            if atoms.pbc.any():
+                raise ValueError("electric_field: a uniform field is applied to molecules only; this "
+                                 f"structure is periodic along {list(atoms.pbc)}")
+            potential = -torch.tensor(atoms.positions @ field)
+        res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms), charge=charge, spin=spin,
+                       potential=potential)
+        if potential is not None:
+            res.forces += res.potential_grad.unsqueeze(1) * torch.tensor(field)
         self.results["energy"] = self.results["free_energy"] = res.energy
         self.results["energies"] = res.energies.numpy()
         self.results["forces"] = res.forces.numpy()
         if res.charges is not None:
             self.results["charges"] = res.charges.numpy()
+        if res.spin_charges is not None:
+            self.results["magmoms"] = res.spin_charges.numpy()
         if atoms.cell.rank == 3 and atoms.pbc.all():
             volume = atoms.get_volume()
             # stress = (1/V) dE/d(strain) = -W/V; symmetrised as ASE expects

@@ -15,6 +15,7 @@ import dataclasses
 import torch
 
 from ..model.artifact import LoadedModel, check_outputs
+from ..model.reductions import grouped_forward, supports_groups
 
 
 @dataclasses.dataclass
@@ -31,6 +32,8 @@ class Results:
     virial: torch.Tensor
     virials: torch.Tensor
     charges: torch.Tensor | None = None   # (n,) e, if the model outputs them
+    spin_charges: torch.Tensor | None = None   # (n,) e, alpha - beta, if the model outputs them
+    potential_grad: torch.Tensor | None = None   # (n_all,) dE/dphi_i e, with an external potential
 
 
 def edge_forces(grad: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -46,10 +49,14 @@ def edge_virials(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor,
-             edge_vectors: torch.Tensor, n_local: int, charge: float = 0.0, spin: int = 1) -> Results:
+             edge_vectors: torch.Tensor, n_local: int, charge: float = 0.0, spin: int = 1,
+             potential: torch.Tensor | None = None) -> Results:
     """Energy, forces and virials from the model on one set of edges.
 
-    species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype.
+    species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype;
+    potential: (n_all,) V, an external electrostatic potential at the atoms, for models that
+    take one (GroupReduced); the forces then hold only the edge part, and ``potential_grad``
+    dE/dphi, from which the caller adds -dE/dphi_i dphi_i/dr.
     """
     n_all = species.shape[0]
     if model.metadata.reductions and n_local != n_all:
@@ -57,13 +64,29 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
                          f"holds {n_local} of {n_all} atoms locally and cannot supply them: give every "
                          "atom as local (n_local = n_all) or run it in LAMMPS, which reduces over ranks")
     vectors = edge_vectors.detach().to(model.dtype).requires_grad_(True)
-    out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
+    if potential is not None:
+        if not supports_groups(model.module):
+            raise ValueError(f"{model.path} takes no external electrostatic potential (its charges, if any, "
+                             "do not respond to one); an applied field or an electrostatic embedding needs "
+                             "a model like multiscale's AIMNet2")
+        potential = potential.detach().to(model.dtype).requires_grad_(True)
+        out = grouped_forward(model.module, species, edge_index, vectors, n_local,
+                              torch.zeros(n_all, dtype=torch.long),
+                              torch.tensor([[float(charge), float(spin)]], dtype=model.dtype), potential)
+    else:
+        out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
     check_outputs(out, n_all, n_local, model.dtype, where=str(model.path))
     energies = out["energies"]
     if model.metadata.ghost_energies != "tally":
         energies = energies[:n_local]        # ghosts' own energies, if returned, are not counted
     total = energies.sum()
-    if vectors.shape[0] > 0 and total.requires_grad:
+    potential_grad = None
+    if potential is not None:
+        grad, potential_grad = torch.autograd.grad(total, [vectors, potential], allow_unused=True)
+        grad = torch.zeros_like(vectors) if grad is None else grad
+        potential_grad = torch.zeros_like(potential) if potential_grad is None else potential_grad
+        potential_grad = potential_grad.double()
+    elif vectors.shape[0] > 0 and total.requires_grad:
         (grad,) = torch.autograd.grad(total, vectors)
     else:
         grad = torch.zeros_like(vectors)
@@ -80,5 +103,7 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     per_atom = torch.zeros(n_all, dtype=torch.float64)
     per_atom[: energies.shape[0]] = energies.detach().double()
     charges = out["charges"].detach().double() if "charges" in out else None
+    spin_charges = out["spin_charges"].detach().double() if "spin_charges" in out else None
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
-                   virial=edge_virial.sum(0), virials=virials, charges=charges)
+                   virial=edge_virial.sum(0), virials=virials, charges=charges,
+                   spin_charges=spin_charges, potential_grad=potential_grad)

@@ -4,7 +4,7 @@
     path = "silicon.extxyz"          # or .h5; relative to the config file
 
     [model]
-    kind = "ani"                     # "ani" or "message-passing"
+    kind = "ani"                     # "ani", "message-passing" or "aimnet2"
     elements = ["Si"]
     ensemble = 4                     # members trained with different seeds
     dtype = "float64"
@@ -42,6 +42,15 @@ def _ani():
     return build_ani
 
 
+def _aimnet2():
+    from ..potentials.aimnet2 import AIMNet2Potential
+    return AIMNet2Potential
+
+
+def _build_aimnet2(elements, **kwargs):
+    return _aimnet2()(elements, **kwargs)
+
+
 def _build_message_passing(elements, **kwargs):
     return _message_passing()(elements, **kwargs)
 
@@ -50,12 +59,13 @@ def _build_ani(elements, **kwargs):
     return _ani()(elements, **kwargs)
 
 
-_TARGETS = {"message-passing": _message_passing, "ani": _ani}  # whose keywords [model] may set
+_TARGETS = {"message-passing": _message_passing, "ani": _ani, "aimnet2": _aimnet2}  # whose keywords [model] may set
 
 
 BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {
     "message-passing": _build_message_passing,
     "ani": _build_ani,
+    "aimnet2": _build_aimnet2,
 }
 
 
@@ -76,7 +86,7 @@ class TrainingSetup:
     def build_model(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
         args = dict(self.model_args)
-        if self.model_kind == "message-passing":
+        if self.model_kind in ("message-passing", "aimnet2"):
             args.setdefault("seed", seed)
         return BUILDERS[self.model_kind](self.elements, **args).to(self.dtype)
 
@@ -100,6 +110,9 @@ def read_config(path: str | Path) -> TrainingSetup:
     if not elements:
         raise ConfigError(f"{path}: [model] needs elements = [\"Si\", ...]")
     ensemble = int(model.pop("ensemble", 1))
+    if kind == "aimnet2" and ensemble != 1:
+        raise ConfigError(f"{path}: [model] kind 'aimnet2' normalises charges over the whole system "
+                          "and cannot be averaged as an ensemble yet; set ensemble = 1")
     dtype_name = model.pop("dtype", "float64")
     if dtype_name not in ("float64", "float32"):
         raise ConfigError(f"{path}: [model] dtype must be float64 or float32")

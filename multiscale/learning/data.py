@@ -6,7 +6,14 @@ stored by ASE's extxyz writer or in our HDF5 layout:
     numbers (n_atoms_total,) int, positions (n_atoms_total, 3) Å, forces (n_atoms_total, 3) eV/Å,
     offsets (n_structures + 1,) int, cells (n_structures, 3, 3) Å, pbc (n_structures, 3) bool,
     energies (n_structures,) eV, and optionally stresses (n_structures, 6) eV/Å^3 (Voigt
-    xx yy zz yz xz xy, ASE's sign; NaN rows for structures without one)
+    xx yy zz yz xz xy, ASE's sign; NaN rows for structures without one), total_charges
+    (n_structures,) e and multiplicities (n_structures,) (``atoms.info["charge"]``,
+    ``["spin"]``), reference atomic charges (n_atoms_total,) e and dipoles (n_structures, 3)
+    e Å (NaN where a structure has none), electric_fields (n_structures, 3) V/Å
+    (``info["electric_field"]``: a uniform applied field, potential -E.r)
+
+Multitask targets (charges, dipole) live in the structure's calculator results, as ASE's
+extxyz writer and reader keep them.
 """
 
 from __future__ import annotations
@@ -40,6 +47,11 @@ def read_structures(path: str | Path) -> list[Atoms]:
             numbers, pos, forces = f["numbers"][:], f["positions"][:], f["forces"][:]
             cells, pbc, energies = f["cells"][:], f["pbc"][:], f["energies"][:]
             stresses = f["stresses"][:] if "stresses" in f else None
+            q_tot = f["total_charges"][:] if "total_charges" in f else np.zeros(len(energies))
+            mult = f["multiplicities"][:] if "multiplicities" in f else np.ones(len(energies), int)
+            charges = f["charges"][:] if "charges" in f else None
+            dipoles = f["dipoles"][:] if "dipoles" in f else None
+            fields = f["electric_fields"][:] if "electric_fields" in f else None
         out = []
         for s in range(len(energies)):
             a, b = off[s], off[s + 1]
@@ -47,6 +59,14 @@ def read_structures(path: str | Path) -> list[Atoms]:
             extra = {}
             if stresses is not None and np.isfinite(stresses[s]).all():
                 extra["stress"] = stresses[s]
+            if charges is not None and np.isfinite(charges[a:b]).all():
+                extra["charges"] = charges[a:b]
+            if dipoles is not None and np.isfinite(dipoles[s]).all():
+                extra["dipole"] = dipoles[s]
+            if q_tot[s] != 0 or mult[s] != 1:
+                atoms.info.update(charge=float(q_tot[s]), spin=int(mult[s]))
+            if fields is not None and np.any(fields[s] != 0):
+                atoms.info["electric_field"] = fields[s]
             atoms.calc = SinglePointCalculator(atoms, energy=float(energies[s]), forces=forces[a:b], **extra)
             out.append(atoms)
         return out
@@ -76,10 +96,26 @@ def write_structures(path: str | Path, structures: Sequence[Atoms]) -> Path:
             stresses = [_stress(a) for a in structures]
             if any(st is not None for st in stresses):
                 f["stresses"] = np.stack([st if st is not None else np.full(6, np.nan) for st in stresses])
+            if any("charge" in a.info or "spin" in a.info for a in structures):
+                f["total_charges"] = np.array([float(a.info.get("charge", 0.0)) for a in structures])
+                f["multiplicities"] = np.array([int(a.info.get("spin", 1)) for a in structures])
+            if any("electric_field" in a.info for a in structures):
+                f["electric_fields"] = np.stack([np.asarray(a.info.get("electric_field", np.zeros(3)), float)
+                                                 for a in structures])
+            if any(_result(a, "charges") is not None for a in structures):
+                f["charges"] = np.concatenate([_result(a, "charges", np.full(len(a), np.nan)) for a in structures])
+            if any(_result(a, "dipole") is not None for a in structures):
+                f["dipoles"] = np.stack([_result(a, "dipole", np.full(3, np.nan)) for a in structures])
         return path
     from ase.io import write
     write(path, list(structures), format="extxyz")
     return path
+
+
+def _result(atoms: Atoms, key: str, default=None):
+    """A reference result (``charges``, ``dipole``) of a labelled structure, or ``default``."""
+    results = getattr(atoms.calc, "results", {}) if atoms.calc is not None else {}
+    return np.asarray(results[key], dtype=float) if key in results else default
 
 
 def _stress(atoms: Atoms):
@@ -95,7 +131,10 @@ class GraphBatch:
 
     species (n,) int64; edge_index (2, E); edge_vectors (E, 3) Å; structure (n,) index of each
     atom's structure; n_atoms (S,); energy (S,) eV; forces (n, 3) eV/Å; volume (S,) Å^3
-    (0 where not periodic); stress (S, 3, 3) eV/Å^3 reference (NaN where there is none).
+    (0 where not periodic); stress (S, 3, 3) eV/Å^3 reference (NaN where there is none);
+    charge (S,) e and spin (S,) multiplicity of each structure; charges (n,) e reference atomic
+    charges and dipole (S, 3) e Å (NaN where there are none); positions (n, 3) Å; field
+    (S, 3) V/Å applied uniform field (0 for none).
     """
 
     species: torch.Tensor
@@ -107,11 +146,20 @@ class GraphBatch:
     forces: torch.Tensor
     volume: torch.Tensor
     stress: torch.Tensor
+    charge: torch.Tensor
+    spin: torch.Tensor
+    charges: torch.Tensor
+    dipole: torch.Tensor
+    positions: torch.Tensor
+    field: torch.Tensor
 
     def to(self, dtype: torch.dtype) -> "GraphBatch":
         return dataclasses.replace(self, edge_vectors=self.edge_vectors.to(dtype),
                                    energy=self.energy.to(dtype), forces=self.forces.to(dtype),
-                                   volume=self.volume.to(dtype), stress=self.stress.to(dtype))
+                                   volume=self.volume.to(dtype), stress=self.stress.to(dtype),
+                                   charge=self.charge.to(dtype), charges=self.charges.to(dtype),
+                                   dipole=self.dipole.to(dtype), positions=self.positions.to(dtype),
+                                   field=self.field.to(dtype))
 
 
 class StructureDataset:
@@ -128,11 +176,17 @@ class StructureDataset:
             stress, volume = _stress(atoms), float(atoms.get_volume()) if atoms.pbc.all() else 0.0
             stress = np.full((3, 3), np.nan) if stress is None or volume == 0.0 else \
                 stress[[[0, 5, 4], [5, 1, 3], [4, 3, 2]]]
+            charges = _result(atoms, "charges", np.full(len(atoms), np.nan))
+            dipole = _result(atoms, "dipole", np.full(3, np.nan)) if not atoms.pbc.any() else np.full(3, np.nan)
             self.items.append((
                 torch.tensor([index[s] for s in atoms.get_chemical_symbols()], dtype=torch.long),
                 edge_index, vectors,
                 float(atoms.get_potential_energy()), torch.tensor(atoms.get_forces(), dtype=torch.float64),
-                volume, torch.tensor(stress, dtype=torch.float64)))
+                volume, torch.tensor(stress, dtype=torch.float64),
+                (float(atoms.info.get("charge", 0.0)), int(atoms.info.get("spin", 1))),
+                torch.tensor(charges, dtype=torch.float64), torch.tensor(dipole, dtype=torch.float64),
+                torch.tensor(atoms.positions, dtype=torch.float64),
+                torch.tensor(np.asarray(atoms.info.get("electric_field", np.zeros(3)), float))))
         self.structures = list(structures)
 
     def __len__(self) -> int:
@@ -140,10 +194,15 @@ class StructureDataset:
 
     def batch(self, indices: Sequence[int]) -> GraphBatch:
         species, edges, vectors, structure, forces, energy, sizes = [], [], [], [], [], [], []
-        volumes, stresses = [], []
+        volumes, stresses, states, charges, dipoles, positions, fields = [], [], [], [], [], [], []
         offset = 0
         for s, k in enumerate(indices):
-            sp, ei, vec, e, f, vol, st = self.items[k]
+            sp, ei, vec, e, f, vol, st, state, q, mu, pos, field = self.items[k]
+            fields.append(field)
+            states.append(state)
+            charges.append(q)
+            dipoles.append(mu)
+            positions.append(pos)
             volumes.append(vol)
             stresses.append(st)
             species.append(sp)
@@ -156,7 +215,10 @@ class StructureDataset:
             offset += len(sp)
         return GraphBatch(torch.cat(species), torch.cat(edges, 1), torch.cat(vectors),
                           torch.cat(structure), torch.tensor(sizes), torch.tensor(energy, dtype=torch.float64),
-                          torch.cat(forces), torch.tensor(volumes, dtype=torch.float64), torch.stack(stresses))
+                          torch.cat(forces), torch.tensor(volumes, dtype=torch.float64), torch.stack(stresses),
+                          torch.tensor([q for q, _ in states], dtype=torch.float64),
+                          torch.tensor([m for _, m in states], dtype=torch.long),
+                          torch.cat(charges), torch.stack(dipoles), torch.cat(positions), torch.stack(fields))
 
     def composition(self, n_elements: int) -> np.ndarray:
         """(n_structures, n_elements) counts of each element."""
@@ -164,3 +226,14 @@ class StructureDataset:
 
     def energies(self) -> np.ndarray:
         return np.array([item[3] for item in self.items])
+
+    def has_charges(self) -> bool:
+        """Whether any structure has reference atomic charges."""
+        return any(bool(torch.isfinite(item[8]).all()) for item in self.items)
+
+    def has_dipoles(self) -> bool:
+        return any(bool(torch.isfinite(item[9]).all()) for item in self.items)
+
+    def states(self) -> list[tuple[float, int]]:
+        """(total charge e, multiplicity) of every structure."""
+        return [item[7] for item in self.items]

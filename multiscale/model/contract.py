@@ -21,7 +21,8 @@ local atoms' entries and whatever a model returns for ghosts is ignored; ``"tall
 ghosts' entries are shares of local atoms' terms (three-body energies split in thirds, as
 LAMMPS tallies them with newton on) and every entry counts.  Optional outputs are
 ``"virials"`` (n_all, 3, 3) eV with the model's own per-atom attribution
-(W[a, b] = sum r_a F_b) and ``"charges"`` (n_all,) e.  Engines take forces and
+(W[a, b] = sum r_a F_b), ``"charges"`` (n_all,) e and ``"spin_charges"`` (n_all,) e,
+alpha minus beta populations (engines that have no use for one ignore it).  Engines take forces and
 virials from d(sum energies)/d(edge_vectors).  See docs/model_contract.md.
 """
 
@@ -36,7 +37,7 @@ CONTRACT_VERSION = 2          # the newest this multiscale reads and writes
 SUPPORTED_VERSIONS = (1, 2)   # 2 adds reductions; files without them are written as 1
 METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
 DTYPES = ("float64", "float32")
-KNOWN_OUTPUTS = ("energies", "virials", "charges")
+KNOWN_OUTPUTS = ("energies", "virials", "charges", "spin_charges")
 GHOST_ENERGIES = ("ignore", "tally")
 
 

@@ -18,7 +18,7 @@ it runs the stages itself, which :class:`Reduced` provides.
 
 from __future__ import annotations
 
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
@@ -47,3 +47,80 @@ class Reduced(torch.nn.Module):
                         charge: float, spin: int, sums: List[Tensor]) -> Dict[str, Tensor]:
         raise NotImplementedError
 
+
+
+class GroupReduced(Reduced):
+    """Base class of models whose sums can be taken per group of atoms -- per molecule in
+    LAMMPS (``pair_style multiscale ... charge molecule``), per structure of a training batch
+    -- each group with its own total charge and multiplicity.  Subclasses define
+
+        reduction_inputs_grouped(stage, species, edge_index, edge_vectors, n_local, totals, sums)
+            -> (n_local, width[stage])
+        forward_grouped(species, edge_index, edge_vectors, n_local, totals, sums) -> outputs
+
+    with ``state`` (n_all, 3): the total charge Q (e) and multiplicity M of each atom's group
+    and the external electrostatic potential at the atom (V: the MM charges of an
+    electrostatic embedding, an applied field; 0 otherwise), and ``sums`` the earlier stages'
+    sums of each atom's group, (n_all, width[k]) each.  The single-system methods of
+    :class:`Reduced` follow (every atom in one group, no external potential).
+    """
+
+    @torch.jit.export
+    def reduction_inputs(self, stage: int, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                         n_local: int, charge: float, spin: int, sums: List[Tensor]) -> Tensor:
+        n = species.shape[0]
+        return self.reduction_inputs_grouped(stage, species, edge_index, edge_vectors, n_local,
+                                             _one_group(n, charge, spin, edge_vectors),
+                                             [s.unsqueeze(0).expand(n, s.shape[0]) for s in sums])
+
+    @torch.jit.export
+    def forward_reduced(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                        charge: float, spin: int, sums: List[Tensor]) -> Dict[str, Tensor]:
+        n = species.shape[0]
+        return self.forward_grouped(species, edge_index, edge_vectors, n_local,
+                                    _one_group(n, charge, spin, edge_vectors),
+                                    [s.unsqueeze(0).expand(n, s.shape[0]) for s in sums])
+
+    def reduction_inputs_grouped(self, stage: int, species: Tensor, edge_index: Tensor,
+                                 edge_vectors: Tensor, n_local: int, state: Tensor,
+                                 sums: List[Tensor]) -> Tensor:
+        raise NotImplementedError
+
+    def forward_grouped(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                        state: Tensor, sums: List[Tensor]) -> Dict[str, Tensor]:
+        raise NotImplementedError
+
+
+def _one_group(n: int, charge: float, spin: int, like: Tensor) -> Tensor:
+    """(n, 3) rows [charge, spin, 0]: every atom in the one group, no external potential."""
+    row = torch.tensor([charge, float(spin), 0.0], dtype=like.dtype, device=like.device)
+    return row.unsqueeze(0).expand(n, 3)
+
+
+def supports_groups(module) -> bool:
+    """Whether a (Python or TorchScript) model has the grouped methods of GroupReduced."""
+    return hasattr(module, "forward_grouped") and hasattr(module, "reduction_inputs_grouped")
+
+
+def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                    group: Tensor, totals: Tensor, potential: Optional[Tensor] = None) -> Dict[str, Tensor]:
+    """A GroupReduced model's outputs with its sums taken per group, on one domain.
+
+    group: (n_all,) int64, each atom's group in [0, G) (ghost atoms: their owner's);
+    totals: (G, 2) [Q e, M] per group; potential: (n_all,) V external potential at each atom,
+    or None.  Differentiable (training and the OpenMM embedding build on it)."""
+    if not supports_groups(module):
+        raise ValueError("this model takes one total charge per system: it has no per-group "
+                         "(per-molecule) reductions (multiscale.model.reductions.GroupReduced)")
+    totals = totals.to(edge_vectors.dtype)
+    if potential is None:
+        potential = torch.zeros(group.shape[0], dtype=edge_vectors.dtype)
+    node_totals = torch.cat([totals[group], potential.to(edge_vectors.dtype).unsqueeze(1)], 1)
+    local = group[:n_local]
+    sums: List[Tensor] = []
+    for k, width in enumerate(module.reduction_widths):
+        x = module.reduction_inputs_grouped(k, species, edge_index, edge_vectors, n_local, node_totals,
+                                            [s[group] for s in sums])
+        sums.append(torch.zeros((totals.shape[0], int(width)), dtype=x.dtype).index_add(0, local, x))
+    return module.forward_grouped(species, edge_index, edge_vectors, n_local, node_totals,
+                                  [s[group] for s in sums])

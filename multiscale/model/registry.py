@@ -12,6 +12,11 @@ SHIPPED = {
         "description": "ANI-style silicon ensemble trained on Stillinger-Weber data (docs/silicon_model.md)",
         "regenerate": "multiscale build-silicon-model",
     },
+    "aimnet-chno": {
+        "file": "aimnet_chno.pt",
+        "description": "AIMNet2-class C/H/N/O model, charges -2..+2 and spin, trained on GFN2-xTB (docs/aimnet_chno.md)",
+        "regenerate": "multiscale build-aimnet-chno",
+    },
     "crack-fields": {
         "file": "crack_fields.pt",
         "description": "FieldPerceiver crack-field predictor (sent/ccp, FE-trained; docs/fields.md)",

@@ -9,11 +9,16 @@ learned combinations of the vector sums), an MLP updates features, charges and w
 the charges of each channel (alpha, beta: Q_a,b = (Q +/- (M - 1)) / 2, AIMNet-NSE) are
 redistributed to their exact totals:
 
-    q_i = q~_i + (f_i + eps / N) (Q_ch - sum q~) / (sum f + eps),   f_i = f~_i^2
+    q_i = q~_i + (f_i + eps / N) lambda - f_i phi_i,
+    lambda = (Q_ch - sum q~ + sum f phi) / (sum f + eps),   f_i = f~_i^2
 
 (aimnet uses q~ + f (Q - sum q~) / (sum f + eps), which misses Q by eps / (sum f + eps); the
-eps / N term makes the sum exact).  The sums over the system are the model's reductions
-(one stage per charge update).  The last pass gives the atoms' embeddings ("aim"), an MLP and
+eps / N term makes the sum exact).  phi_i (V) is an external electrostatic potential at the
+atom -- MM point charges of an electrostatic embedding, an applied field -- 0 otherwise: the
+charges respond to it with softness f_i (e/V; the minimum of sum (q - q~)^2 / 2f + sum q phi
+at fixed Q), and each atom's energy gains q_i phi_i.  The sums over the system are the
+model's reductions (one stage per charge update, and per group of atoms: molecules in
+LAMMPS, structures in training; multiscale.model.reductions.GroupReduced).  The last pass gives the atoms' embeddings ("aim"), an MLP and
 a per-element shift their energies.  A Coulomb term on the final charges, with the part
 inside aimnet's exponential envelope f_exp of radius ``coulomb_sr`` removed (the short range
 is the network's): ``coulomb = "simple"`` adds k q_i q_j (1 - f_exp(r)) / (2 r) per edge, plain
@@ -34,7 +39,7 @@ import torch
 from torch import Tensor
 
 from ..model.contract import ModelMetadata
-from ..model.reductions import Reduced
+from ..model.reductions import GroupReduced
 from ..units import COULOMB_EV_A
 
 CITATION = ("D. M. Anstine, R. Zubatyuk and O. Isayev, AIMNet2: a neural network potential to meet "
@@ -54,18 +59,19 @@ def _mlp(n_in: int, hidden: Sequence[int], n_out: int, last_linear: bool) -> tor
     return torch.nn.Sequential(*layers)
 
 
-class AIMNet2Potential(Reduced):
+class AIMNet2Potential(GroupReduced):
     """elements: symbols; rc_s: feature cutoff Å; nshifts: radial Gaussians from rmin to rc_s;
     nfeature, d2features, ncomb_v, hidden (one list per pass), aim_size, out_hidden: as
     aimnet's AIMNet2; channels: 2 (alpha/beta, open shells) or 1; coulomb_sr: Å, the envelope
-    radius of the Coulomb term; cutoff: the edge cutoff, Å (>= rc_s; the Coulomb range)."""
+    radius of the Coulomb term; cutoff: the edge cutoff, Å (>= rc_s; the Coulomb range);
+    charge_terms: learn per-element chi q + J q^2 / 2 on the final charges (not in aimnet)."""
 
     def __init__(self, elements: Sequence[str], rc_s: float = 5.0, nshifts: int = 16, rmin: float = 0.8,
                  nfeature: int = 16, d2features: bool = True, ncomb_v: int = 12,
                  hidden: Sequence[Sequence[int]] = ((512, 380), (512, 380), (512, 380, 380)),
                  aim_size: int = 256, out_hidden: Sequence[int] = (128, 128), channels: int = 2,
                  coulomb_sr: float = 4.6, cutoff: float = 12.0, coulomb: str = "simple",
-                 dsf_alpha: float = 0.2, dsf_rc: float = 15.0, seed: int = 0):
+                 dsf_alpha: float = 0.2, dsf_rc: float = 15.0, charge_terms: bool = False, seed: int = 0):
         super().__init__()
         from ase.data import atomic_numbers
         if channels not in (1, 2):
@@ -101,7 +107,17 @@ class AIMNet2Potential(Reduced):
         self.dsf_alpha, self.dsf_rc = float(dsf_alpha), float(dsf_rc)
         self.out = _mlp(aim_size, out_hidden, 1, last_linear=True)
         self.shift = torch.nn.Parameter(torch.zeros(len(self.elements)))
-        self.reduction_widths = [2 * channels + 1] * (self.passes - 1)   # sum q~, sum f (per channel), N
+        # per-element chi q + hardness q^2 / 2 on the final charges (eV/e, eV/e^2): a charge-
+        # equilibration baseline for E(Q); learned with charge_terms, else fixed zeros (aimnet's form)
+        self.learns_charge_terms = bool(charge_terms)
+        for name in ("chi", "hardness"):
+            zeros = torch.zeros(len(self.elements))
+            if charge_terms:
+                self.register_parameter(name, torch.nn.Parameter(zeros))
+            else:
+                self.register_buffer(name, zeros)
+        # per charge pass: sum q~, sum f, sum f phi (per channel), N
+        self.reduction_widths = [3 * channels + 1] * (self.passes - 1)
         self.k_e = float(COULOMB_EV_A)
         self.epsilon = EPSILON
 
@@ -109,17 +125,33 @@ class AIMNet2Potential(Reduced):
         dtype = "float64" if self.embedding.dtype == torch.float64 else "float32"
         return ModelMetadata(
             name="aimnet2", elements=tuple(self.elements), cutoff=self.cutoff, hops=self.passes,
-            dtype=dtype, citation=CITATION, outputs=("energies", "charges"), uses_charge=True,
+            dtype=dtype, citation=CITATION, outputs=("energies", "charges") + (("spin_charges",) if self.channels == 2 else ()),
+            uses_charge=True,
             uses_spin=self.channels == 2, reductions=tuple(self.reduction_widths),
             description=f"AIMNet2-class: {self.passes} passes, {self.channels} charge channel(s) "
                         f"normalised to the exact totals, features to {self.rc_s} Å, Coulomb "
                         f"{self.coulomb} to {self.dsf_rc if self.coulomb == 'dsf' else self.cutoff} Å; eV, e")
 
+    def set_self_energies(self, energies: Sequence[float]) -> None:
+        """Per-element energy shifts (eV), in the order of ``elements`` (the trainer's
+        composition fit)."""
+        with torch.no_grad():
+            self.shift.copy_(torch.tensor(list(energies), dtype=self.shift.dtype))
+
+    def set_charge_terms(self, chi: Sequence[float], hardness: Sequence[float]) -> None:
+        """Per-element chi (eV/e) and hardness J (eV/e^2) of the charge terms."""
+        with torch.no_grad():
+            self.chi.copy_(torch.tensor(list(chi), dtype=self.chi.dtype))
+            self.hardness.copy_(torch.tensor(list(hardness), dtype=self.hardness.dtype))
+
     # -- pieces ----------------------------------------------------------------------------
-    def _totals(self, charge: float, spin: int) -> List[float]:
+    def _channel_totals(self, state: Tensor) -> Tensor:
+        """(n, channels) each atom's group's total per channel from state (n, 3) [Q, M, phi]."""
+        q = state[:, 0:1]
         if self.channels == 1:
-            return [charge]
-        return [0.5 * (charge + (spin - 1)), 0.5 * (charge - (spin - 1))]
+            return q
+        unpaired = state[:, 1:2] - 1.0
+        return torch.cat([0.5 * (q + unpaired), 0.5 * (q - unpaired)], 1)
 
     def _basis(self, edge_index: Tensor, edge_vectors: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """(centres, neighbours, g_sv (E', G, 4)) of the edges inside rc_s."""
@@ -151,15 +183,15 @@ class AIMNet2Potential(Reduced):
             parts += [q, self._conv(q, g_sv, i, j, self.agh_q)]
         return torch.cat(parts, 1)
 
-    def _normalise(self, raw: Tensor, f: Tensor, sums: Tensor, charge: float, spin: int) -> Tensor:
-        c = self.channels
-        totals = torch.tensor(self._totals(charge, spin), dtype=raw.dtype)
-        eps = self.epsilon
-        dq = (totals - sums[:c]) / (sums[c:2 * c] + eps)
-        return raw + (f + eps / sums[2 * c]) * dq
+    def _normalise(self, raw: Tensor, f: Tensor, sums: Tensor, target: Tensor, phi: Tensor) -> Tensor:
+        """raw, f (n, c); sums (n, 3c + 1) of each atom's group [sum q~, sum f, sum f phi, N];
+        target (n, c) channel totals; phi (n, 1) external potential, V."""
+        c, eps = self.channels, self.epsilon
+        lam = (target - sums[:, :c] + sums[:, 2 * c:3 * c]) / (sums[:, c:2 * c] + eps)
+        return raw + (f + eps / sums[:, 3 * c:3 * c + 1]) * lam - f * phi
 
-    def _state(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, charge: float, spin: int,
-               sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _state(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, target: Tensor,
+               phi: Tensor, sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Run the charge passes whose sums are given, and the next one: (features, charges
         normalised by the last given sums, raw charges and weights of the next pass, and the
         edges inside rc_s: centres, neighbours, basis)."""
@@ -179,27 +211,39 @@ class AIMNet2Potential(Reduced):
                 f = df * df
                 a = a + da.view_as(a)
                 if k < done:
-                    q = self._normalise(raw, f, sums[k], charge, spin)
+                    q = self._normalise(raw, f, sums[k], target, phi)
         return a, q, raw, f, i, j, g_sv
 
     @torch.jit.export
-    def reduction_inputs(self, stage: int, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
-                         n_local: int, charge: float, spin: int, sums: List[Tensor]) -> Tensor:
-        _, _, raw, f, _, _, _ = self._state(species, edge_index, edge_vectors, charge, spin, sums[:stage])
+    def reduction_inputs_grouped(self, stage: int, species: Tensor, edge_index: Tensor,
+                                 edge_vectors: Tensor, n_local: int, state: Tensor,
+                                 sums: List[Tensor]) -> Tensor:
+        state = state.to(edge_vectors.dtype)
+        target, phi = self._channel_totals(state), state[:, 2:3]
+        _, _, raw, f, _, _, _ = self._state(species, edge_index, edge_vectors, target, phi, sums[:stage])
         ones = torch.ones((n_local, 1), dtype=raw.dtype)
-        return torch.cat([raw[:n_local], f[:n_local], ones], 1)
+        return torch.cat([raw[:n_local], f[:n_local], (f * phi)[:n_local], ones], 1)
 
     @torch.jit.export
-    def forward_reduced(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
-                        charge: float, spin: int, sums: List[Tensor]) -> Dict[str, Tensor]:
-        a, _, raw, f, i, j, g_sv = self._state(species, edge_index, edge_vectors, charge, spin,
-                                         sums[:len(sums) - 1])
-        q = self._normalise(raw, f, sums[len(sums) - 1], charge, spin)
+    def forward_grouped(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                        state: Tensor, sums: List[Tensor]) -> Dict[str, Tensor]:
+        state = state.to(edge_vectors.dtype)
+        target, phi = self._channel_totals(state), state[:, 2:3]
+        a, _, raw, f, i, j, g_sv = self._state(species, edge_index, edge_vectors, target, phi,
+                                               sums[:len(sums) - 1])
+        q = self._normalise(raw, f, sums[len(sums) - 1], target, phi)
         aim = self.final(self._input(a, q, g_sv, i, j, False))
         energies = self.out(aim[:n_local]).squeeze(1) + self.shift[species[:n_local]].to(aim.dtype)
         total = q.sum(1)
+        mine_q, mine_s = total[:n_local], species[:n_local]
+        energies = energies + (self.chi[mine_s].to(aim.dtype) + 0.5 * self.hardness[mine_s].to(aim.dtype)
+                               * mine_q) * mine_q + mine_q * phi[:n_local, 0]   # + q phi: the external potential
+        out: Dict[str, Tensor] = {"charges": total[:n_local]}
+        if self.channels == 2:
+            out["spin_charges"] = (q[:, 0] - q[:, 1])[:n_local]
         if self.coulomb == "none":
-            return {"energies": energies, "charges": total[:n_local]}
+            out["energies"] = energies
+            return out
         # Coulomb on the final charges, every edge from a local atom, aimnet's exp envelope
         ci, cj = edge_index[0], edge_index[1]
         mine = torch.nonzero(ci < n_local).squeeze(1)
@@ -218,8 +262,8 @@ class AIMNet2Potential(Reduced):
             energies = energies - self.k_e * self_term * q_local * q_local
         else:
             kernel = (1.0 - envelope) / r
-        energies = energies.index_add(0, ci[mine], qq * kernel)
-        return {"energies": energies, "charges": total[:n_local]}
+        out["energies"] = energies.index_add(0, ci[mine], qq * kernel)
+        return out
 
 
 def from_aimnet2(model, elements: Sequence[str], cutoff: float = 12.0,

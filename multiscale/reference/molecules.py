@@ -19,15 +19,17 @@ def displaced_molecules(count: int, seed: int, amplitude: tuple[float, float] = 
     from ase.build import molecule
 
     rng = np.random.default_rng(seed)
-    out = []
-    for k in range(count):
-        reference = molecule(names[k % len(names)])
-        pairs = np.triu_indices(len(reference), 1)
-        distances = reference.get_all_distances()[pairs]
-        while True:
-            atoms = reference.copy()
-            atoms.positions += rng.normal(0.0, rng.uniform(*amplitude), atoms.positions.shape)
-            if (atoms.get_all_distances()[pairs] >= shortest * distances).all():
-                break
-        out.append(atoms)
-    return out
+    return [displace(molecule(names[k % len(names)]), rng, amplitude, shortest) for k in range(count)]
+
+
+def displace(reference: Atoms, rng: np.random.Generator, amplitude: tuple[float, float],
+             shortest: float) -> Atoms:
+    """``reference`` with every coordinate displaced by a Gaussian of width drawn from
+    ``amplitude`` (Å), redrawn until no distance is below ``shortest`` times its value."""
+    pairs = np.triu_indices(len(reference), 1)
+    distances = reference.get_all_distances()[pairs]
+    while True:
+        atoms = reference.copy()
+        atoms.positions += rng.normal(0.0, rng.uniform(*amplitude), atoms.positions.shape)
+        if (atoms.get_all_distances()[pairs] >= shortest * distances).all():
+            return atoms

@@ -29,6 +29,19 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     """
     loaded = load_potential(model, "OpenMM")
     meta = loaded.metadata
+    species, chosen = _species(loaded, topology, atoms, charge, spin)
+    if periodic is None:
+        periodic = topology.getPeriodicBoxVectors() is not None
+    subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None and gather else None
+    module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
+                         float(charge), int(spin))
+    return torch.jit.script(module)
+
+
+def _species(loaded, topology, atoms, charge: float, spin: int):
+    """(species (n,) int64 model element indices, the chosen atom indices or None), checked:
+    indices in range and unique, elements known, charge and spin possible."""
+    meta = loaded.metadata
     all_atoms = list(topology.atoms())
     chosen = list(atoms) if atoms is not None else None
     if chosen is not None:
@@ -54,13 +67,59 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
                          f"also contain {unknown}")
     if meta.uses_spin:
         check_charge_spin(sum(atom.element.atomic_number for atom in seen), charge, spin)
-    if periodic is None:
-        periodic = topology.getPeriodicBoxVectors() is not None
-    species = torch.tensor([index[s] for s in symbols], dtype=torch.long)
-    subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None and gather else None
-    module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
-                         float(charge), int(spin))
-    return torch.jit.script(module)
+    return torch.tensor([index[s] for s in symbols], dtype=torch.long), chosen
+
+
+def create_embedded_force(model, topology, system, atoms: Iterable[int], charge: float = 0.0,
+                          spin: int = 1, force_group: int = 0):
+    """Electrostatic embedding of the ML ``atoms`` in ``system``: a TorchForce in which the
+    model's charges respond to the potential of the MM point charges (the NonbondedForce's)
+    and interact with them (:class:`EmbeddedOpenMMModel`); the ML atoms' charges in the
+    NonbondedForce, and in its exceptions, are set to zero so nothing is counted twice
+    (their Lennard-Jones terms stay).  Periodic systems use the NonbondedForce's cutoff
+    with a shifted-force kernel for the ML-MM term.  Returns the force (not yet added)."""
+    import openmm
+    import openmmtorch
+    from ...model.reductions import supports_groups
+    from ...units import COULOMB_EV_A
+    from .module import EmbeddedOpenMMModel
+
+    loaded = load_potential(model, "OpenMM")
+    if not supports_groups(loaded.module):
+        raise ValueError(f"electrostatic embedding needs a model whose charges respond to an external "
+                         f"potential (multiscale.model.reductions.GroupReduced, e.g. AIMNet2); "
+                         f"{loaded.path} has none: use embedding='mechanical'")
+    atoms = [int(a) for a in atoms]
+    species, _ = _species(loaded, topology, atoms, charge, spin)
+    nonbonded = [f for f in system.getForces() if isinstance(f, openmm.NonbondedForce)]
+    if len(nonbonded) != 1:
+        raise ValueError(f"electrostatic embedding takes the MM charges from one NonbondedForce; the "
+                         f"system has {len(nonbonded)}")
+    nb = nonbonded[0]
+    ml = set(atoms)
+    mm = [k for k in range(system.getNumParticles()) if k not in ml]
+    mm_charges = [nb.getParticleParameters(k)[0].value_in_unit(openmm.unit.elementary_charge) for k in mm]
+    keep = [k for k, q in enumerate(mm_charges) if q != 0.0]
+    periodic = system.usesPeriodicBoundaryConditions()
+    mm_cutoff = nb.getCutoffDistance().value_in_unit(openmm.unit.angstrom) if periodic else 0.0
+    for k in atoms:
+        _, sigma, epsilon = nb.getParticleParameters(k)
+        nb.setParticleParameters(k, 0.0, sigma, epsilon)
+    for e in range(nb.getNumExceptions()):
+        a, b, _, sigma, epsilon = nb.getExceptionParameters(e)
+        if a in ml or b in ml:
+            nb.setExceptionParameters(e, a, b, 0.0, sigma, epsilon)
+    module = EmbeddedOpenMMModel(
+        loaded.module, species, torch.tensor(atoms, dtype=torch.long),
+        torch.tensor([mm[k] for k in keep], dtype=torch.long),
+        torch.tensor([mm_charges[k] for k in keep], dtype=torch.float64), loaded.metadata.cutoff,
+        loaded.dtype, bool(periodic), float(charge), int(spin), mm_cutoff, COULOMB_EV_A,
+        len(loaded.metadata.reductions))
+    load_torch_plugins()
+    force = openmmtorch.TorchForce(torch.jit.script(module))
+    force.setUsesPeriodicBoundaryConditions(bool(periodic))
+    force.setForceGroup(force_group)
+    return force
 
 
 def load_torch_plugins() -> None:

@@ -1,7 +1,9 @@
 """openmm-ml integration: ``MLPotential("multiscale", modelFile="model.pt")``.
 
 Registered through the ``openmmml.potentials`` entry point (:mod:`.entry_point`), so ``createSystem`` and
-``createMixedSystem`` (mechanical embedding, ``interpolate=True``) work as for ANI or MACE.
+``createMixedSystem`` (mechanical embedding, ``interpolate=True``) work as for ANI or MACE;
+``createMixedSystem(..., embedding="electrostatic")`` embeds a model whose charges respond to
+an external potential (AIMNet2) in the MM point charges (:func:`.force.create_embedded_force`).
 The model runs in an openmm-torch TorchForce, except under ``interpolate=True``: openmm-ml
 then copies the ML force through XmlSerializer, which crashes on a TorchForce under
 OpenMM 8.6 (see ``create_python_force``), so there it runs in a PythonForce.
@@ -17,6 +19,7 @@ class MultiscalePotentialImpl(MLPotentialImpl):
         from ...model.artifact import load_potential
         self.model = load_potential(model_file, "openmm-ml")  # fail early on a bad file
         self._copyable = False  # True while openmm-ml builds an interpolating system
+        self._embedding = "mechanical"
 
     def getMLLongRange(self) -> bool:
         """False: a multiscale model sees only atoms within hops x cutoff (the model contract
@@ -25,24 +28,41 @@ class MultiscalePotentialImpl(MLPotentialImpl):
         return False
 
     def getSupportedEmbeddings(self) -> list[str]:
-        return ["mechanical"]
+        return ["mechanical", "electrostatic"]
 
     def createMixedSystem(self, topology, system, atoms, forceGroup, interpolate, embedding,
                           returnInfo=False, **args):
-        """openmm-ml's own mechanical embedding; with ``interpolate`` the ML force is a
-        PythonForce, which openmm-ml's interpolation can copy."""
+        """openmm-ml's own mechanical embedding (the ML-ML terms of the MM force field removed);
+        with ``interpolate`` the ML force is a PythonForce, which openmm-ml's interpolation can
+        copy.  ``electrostatic``: the same, and the ML atoms' MM charges replaced by the model's
+        own, which respond to the MM charges' potential."""
+        from openmmml.embeddings import utilities
         from openmmml.embeddings.mechanicalembedding import MechanicalEmbedding
 
+        if embedding == "electrostatic":
+            if interpolate:
+                raise ValueError("electrostatic embedding with interpolate=True is not supported; "
+                                 "use embedding='mechanical' to interpolate")
+            links = utilities.findLinkBonds(topology, list(atoms))
+            if links:
+                raise ValueError(f"electrostatic embedding needs an ML region without covalent bonds to "
+                                 f"MM atoms; bonds {links[:5]} cross the boundary")
         self._copyable = bool(interpolate)
+        self._embedding = embedding
         try:
             return MechanicalEmbedding().createMixedSystem(self, topology, system, atoms, forceGroup,
                                                            interpolate, returnInfo=returnInfo, **args)
         finally:
             self._copyable = False
+            self._embedding = "mechanical"
 
     def addForces(self, topology, system, atoms, forceGroup, charge: float = 0.0,
                   multiplicity: int = 1, **args):
-        from .force import create_force, create_python_force
+        from .force import create_embedded_force, create_force, create_python_force
+        if self._embedding == "electrostatic":
+            system.addForce(create_embedded_force(self.model, topology, system, atoms, charge=charge,
+                                                  spin=multiplicity, force_group=forceGroup))
+            return
         make = create_python_force if self._copyable else create_force
         periodic = topology.getPeriodicBoxVectors() is not None or system.usesPeriodicBoundaryConditions()
         system.addForce(make(self.model, topology, atoms, charge=charge, spin=multiplicity,
