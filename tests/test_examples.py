@@ -25,3 +25,39 @@ def test_lammps_silicon_example(tmp_path):
     relaxed = [line for line in proc.stdout.splitlines() if line.startswith("relaxed energy per atom")]
     # Stillinger-Weber diamond silicon: -4.3366 eV/atom at its own lattice constant
     assert abs(float(relaxed[-1].split()[-2]) + 4.3366) < 2e-3
+
+
+COUPLING = {"crack.toml": 2, "two_regions.toml": 3, "fem_specimen.toml": 2, "predictor.toml": 2}
+
+
+@pytest.mark.mpi
+@pytest.mark.parametrize("name", list(COUPLING))
+def test_coupling_examples_run(tmp_path, name):
+    """Each example configuration, as written but for two increments, in a fresh folder."""
+    import os
+    import re
+    import numpy as np
+    from multiscale.coupling.config import read_config
+    from multiscale.coupling.output import read_history
+    text = (EXAMPLES / "coupling" / name).read_text()
+    config = tmp_path / name
+    config.write_text(re.sub(r"(?m)^max_increments = \d+", "max_increments = 2", text))
+    cfg = read_config(config)
+    assert 1 + sum(r.ranks for r in cfg.regions) == COUPLING[name]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([str(Path(sys.executable).parent / "mpiexec"), "-n", str(COUPLING[name]),
+                           str(Path(sys.executable).parent / "multiscale"), "run", str(config)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=900, env=env)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    output = re.search(r'(?m)^output = "(.*?)"', text).group(1)     # relative to the run's folder
+    histories = read_history(tmp_path / output / "results.h5")
+    assert set(histories) == {r.name for r in cfg.regions}
+    for h in histories.values():
+        assert list(h["increment"]) == [0, 1] and np.all(np.isfinite(h["energy"]))
+
+
+def test_default_crack_example_is_the_embedded_default():
+    from multiscale.config import parse_toml
+    from multiscale.coupling.config import DEFAULT_CONFIG
+    assert parse_toml((EXAMPLES / "coupling" / "crack.toml").read_text(), "example") == \
+        parse_toml(DEFAULT_CONFIG.read_text(), "default")
