@@ -4,8 +4,9 @@
 - **OpenMM**: aimnet 0.2.0's AIMNet2 (its shipped architecture, random weights, float32) on a
   22-atom cation radical (a cluster of small molecules, Q = +1, M = 2), CPU platform, Verlet
   0.5 fs.  "ours" is ``from_aimnet2`` of the same module (same weights, same numbers) in our
-  TorchForce; "aimnet (PythonForce)" is aimnet's own ``AIMNet2Calculator`` called from an
-  ``openmm.PythonForce``, the way openmm-ml runs AIMNet2.  Both in one run, same positions.
+  TorchForce; "aimnet (PythonForce)" is aimnet's own module (forward + autograd forces, its
+  dense all-pairs mode for one molecule) called from an ``openmm.PythonForce``, the way
+  openmm-ml runs AIMNet2.  Both in one run, same positions.
 - **LAMMPS**: the shipped ``aimnet-chno`` in a periodic box of methanol (2,004 atoms,
   0.79 g/cm^3), total charge +1, spin doublet, ``run`` of a few steps on 1 and 2 MPI ranks.
 - **Reductions**: on the same box in one domain, the time of the stage inputs
@@ -42,11 +43,11 @@ BIN = Path(sys.executable).parent
 
 
 def cluster() -> "ase.Atoms":
-    """22 atoms: acetamide, methanol, water, ethylene around the origin (C/H/N/O)."""
+    """22 atoms: acetamide, methanol, water, formaldehyde around the origin (C/H/N/O)."""
     from ase.build import molecule
     parts = []
     for name, shift in (("CH3CONH2", (0, 0, 0)), ("CH3OH", (3.6, 0.5, 0)), ("H2O", (-2.5, 2.2, 0.8)),
-                        ("C2H4", (0.5, -3.3, 1.0))):
+                        ("H2CO", (0.5, -3.3, 1.0))):
         m = molecule(name)
         m.positions += np.array(shift) - m.get_center_of_mass()
         parts.append(m)
@@ -70,7 +71,6 @@ def openmm_rows(steps: int) -> list[dict]:
     import openmm
     import openmm.app as app
     import openmm.unit as unit
-    from aimnet.calculators import AIMNet2Calculator
     from multiscale.engines.openmm import create_force
 
     atoms = cluster()
@@ -82,15 +82,18 @@ def openmm_rows(steps: int) -> list[dict]:
     residue = topology.addResidue("CLU", topology.addChain())
     for s in atoms.get_chemical_symbols():
         topology.addAtom(s, app.Element.getBySymbol(s), residue)
-    calculator = AIMNet2Calculator(theirs, device="cpu")
-    numbers = atoms.get_atomic_numbers()
+    numbers = torch.tensor(atoms.get_atomic_numbers()[None])
+    charge, mult = torch.tensor([1.0]), torch.tensor([2.0])
 
     def aimnet_compute(state):
+        # aimnet's module on one molecule in its dense (all-pairs) mode, forces by autograd;
+        # its AIMNet2Calculator wants neighbour matrices for a module it did not load itself
         pos = state.getPositions(asNumpy=True).value_in_unit(unit.angstrom)
-        res = calculator({"coord": pos, "numbers": numbers, "charge": 1.0, "mult": 2.0}, forces=True)
-        energy = float(res["energy"].detach().reshape(-1)[0]) * EV_TO_KJ_PER_MOL
-        forces = res["forces"].detach().double().numpy().reshape(-1, 3) * EV_TO_KJ_PER_MOL * 10.0
-        return energy * unit.kilojoule_per_mole, forces * unit.kilojoule_per_mole / unit.nanometer
+        coord = torch.tensor(pos[None], dtype=torch.float32, requires_grad=True)
+        energy = theirs({"coord": coord, "numbers": numbers, "charge": charge, "mult": mult})["energy"].sum()
+        forces = -torch.autograd.grad(energy, coord)[0][0].double().numpy()
+        return (float(energy) * EV_TO_KJ_PER_MOL * unit.kilojoule_per_mole,
+                forces * EV_TO_KJ_PER_MOL * 10.0 * unit.kilojoule_per_mole / unit.nanometer)
 
     forces = {"ours (TorchForce)": create_force(path, topology, charge=1.0, spin=2),
               "aimnet (PythonForce)": openmm.PythonForce(aimnet_compute)}

@@ -99,7 +99,7 @@ PairMultiscale::PairMultiscale(LAMMPS *lmp) :
     Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false),
     use_float32(false), model_uses_spin(false), cutghost_set(0.0),
     total_charge(0.0), spin_multiplicity(1), spin_given(false), energy_scale(1.0),
-    per_molecule(false), model_grouped(false), nmolecules(0),
+    per_molecule(false), model_grouped(false), model_inline(false), nmolecules(0),
     nlocal_nodes(0), nedges(0)
 {
   single_enable = 0;
@@ -325,6 +325,7 @@ void PairMultiscale::load_model(const std::string &path)
   model_uses_spin = meta.value("uses_spin", false) == true;
   model_grouped = !stages.empty() && module->find_method("forward_grouped") &&
       module->find_method("reduction_inputs_grouped");
+  model_inline = model_grouped && module->find_method("forward_inline");
 }
 
 // The model's floating-point parameters and buffers in `dtype`; integer buffers (index
@@ -807,6 +808,28 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
     head.push_back(list);
     return head;
   };
+  // One rank holds every atom of the system: a model that can take its sums inline
+  // (forward_inline) runs each pass once instead of once per stage.
+  if (grouped && any && comm->nprocs == 1 && model_inline) {
+    Outputs out;
+    c10::IValue result;
+    try {
+      result = module->get_method("forward_inline")(
+          {species_t, index_t, vec, int64_t(nlocal_nodes), node_totals, group_nodes, ngroups});
+    } catch (const std::exception &e) {
+      fail("forward_inline", e);
+    }
+    const torch::Tensor local = counted_energies(result, out);
+    try {
+      const torch::Tensor energy = local.sum();
+      if (energy.requires_grad() && nedges > 0)
+        out.grad = torch::autograd::grad({energy}, {vec}, {}, false, false, true)[0];
+      if (nedges > 0 && !out.grad.defined()) out.grad = torch::zeros_like(vec);
+    } catch (const std::exception &e) {
+      fail("gradient", e);
+    }
+    return finish(local, out);
+  }
   const char *inputs_method = grouped ? "reduction_inputs_grouped" : "reduction_inputs";
   const char *forward_method = grouped ? "forward_grouped" : "forward_reduced";
   std::vector<torch::Tensor> sums, inputs;

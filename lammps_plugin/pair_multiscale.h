@@ -60,6 +60,7 @@ class PairMultiscale : public Pair {
   double energy_scale;    // eV -> the run's energy unit: 1 (metal), kcal/mol per eV (real)
   bool per_molecule;      // `charge molecule`: each molecule keeps its data-file total charge
   bool model_grouped;     // the model can take its sums per group (forward_grouped)
+  bool model_inline;      // ... and inline on one domain holding every atom (forward_inline)
   int64_t nmolecules;     // the largest molecule ID; groups 0..nmolecules (0: no molecule)
   std::vector<double> molecule_totals;   // (nmolecules + 1) x [Q e, M] for charge molecule
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL

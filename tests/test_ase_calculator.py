@@ -193,3 +193,20 @@ def test_shipped_names_and_wrong_kind():
     assert np.isfinite(atoms.get_potential_energy())
     with pytest.raises(multiscale.ModelContractError, match="is a crack-field predictor, not an interatomic"):
         multiscale.MultiscaleCalculator("crack-fields")
+
+
+def test_a_charge_in_atoms_info_is_not_served_from_the_cache(model_dir):
+    """ASE compares positions, numbers and cell before reusing results, not atoms.info: the
+    calculator must notice a new charge, spin or field there."""
+    from ase.build import molecule
+    from charged_models import TwoPassCharges
+    path = multiscale.export(TwoPassCharges(["H", "C", "O"]), model_dir / "two_pass_cache.pt")
+    atoms = molecule("CH3OH")
+    atoms.calc = multiscale.MultiscaleCalculator(path)
+    energies = {}
+    for q, m in ((0, 1), (1, 2), (0, 1), (-1, 2)):
+        atoms.info.update(charge=q, spin=m)
+        energies.setdefault((q, m), []).append(atoms.get_potential_energy())
+        assert abs(atoms.get_charges().sum() - q) <= 1e-10
+    assert energies[(0, 1)][0] == energies[(0, 1)][1]
+    assert len({round(v[0], 8) for v in energies.values()}) == 3

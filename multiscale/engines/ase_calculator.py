@@ -38,6 +38,19 @@ class MultiscaleCalculator(Calculator):
         super().__init__(charge=charge, spin=spin, electric_field=electric_field, **kwargs)
         self.model = load_potential(model, "the ASE calculator")
 
+    STATE_KEYS = ("charge", "spin", "electric_field")   # atoms.info entries that change the results
+
+    def check_state(self, atoms, tol=1e-15):
+        """ASE's checks, and ``atoms.info["charge"/"spin"/"electric_field"]``, which ASE does
+        not compare: without this a cached result would be returned for another charge."""
+        changes = super().check_state(atoms, tol)
+        if self.atoms is not None:
+            for key in self.STATE_KEYS:
+                old, new = self.atoms.info.get(key), atoms.info.get(key)
+                if (old is None) != (new is None) or (old is not None and not np.array_equal(old, new)):
+                    changes.append(key)
+        return changes
+
     def species_of(self, atoms) -> torch.Tensor:
         elements = self.model.metadata.elements
         index = {el: k for k, el in enumerate(elements)}

@@ -4,7 +4,9 @@
 
 1. G2 molecules of C, H, N, O (multiscale.reference.charge_states) in charge states -2 .. +2
    and their singlet/doublet/triplet multiplicities, labelled by GFN2-xTB (tblite): energies,
-   forces, charges, dipoles.  Every 7th molecule (by name) is held out whole;
+   forces, charges, dipoles.  Every 7th molecule of three or more atoms (by name) is held out
+   whole (the diatomics, H2, O2, CO, ..., are each the only example of their bond and stay
+   in training);
 2. an AIMNet2-class model (multiscale/data/aimnet_chno.toml) trained on energy + forces +
    charges + dipoles;
 3. validation on the held-out molecules: errors per charge state, vertical ionisation
@@ -32,10 +34,12 @@ HOLD_OUT_EVERY = 7
 
 
 def split_molecules() -> tuple[list[str], list[str]]:
-    """(training, held-out) G2 names: every HOLD_OUT_EVERY-th molecule is held out."""
+    """(training, held-out) G2 names: every HOLD_OUT_EVERY-th molecule of 3 or more atoms is
+    held out."""
+    from ase.collections import g2
     from ..reference.charge_states import chno_molecules
     names = chno_molecules()
-    held = names[3::HOLD_OUT_EVERY]
+    held = [n for n in names if len(g2[n]) >= 3][3::HOLD_OUT_EVERY]
     return [n for n in names if n not in held], held
 
 

@@ -108,7 +108,9 @@ def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: T
 
     group: (n_all,) int64, each atom's group in [0, G) (ghost atoms: their owner's);
     totals: (G, 2) [Q e, M] per group; potential: (n_all,) V external potential at each atom,
-    or None.  Differentiable (training and the OpenMM embedding build on it)."""
+    or None.  Differentiable (training and the OpenMM embedding build on it).  A model with
+    ``forward_inline`` (multiscale's AIMNet2) takes the sums itself when every atom is local;
+    else the stages run here, as an engine runs them."""
     if not supports_groups(module):
         raise ValueError("this model takes one total charge per system: it has no per-group "
                          "(per-molecule) reductions (multiscale.model.reductions.GroupReduced)")
@@ -116,6 +118,10 @@ def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: T
     if potential is None:
         potential = torch.zeros(group.shape[0], dtype=edge_vectors.dtype)
     node_totals = torch.cat([totals[group], potential.to(edge_vectors.dtype).unsqueeze(1)], 1)
+    if hasattr(module, "forward_inline") and n_local == group.shape[0]:
+        # one domain holding every atom: the model takes its group sums inline, each pass once
+        return module.forward_inline(species, edge_index, edge_vectors, n_local, node_totals, group,
+                                     int(totals.shape[0]))
     local = group[:n_local]
     sums: List[Tensor] = []
     for k, width in enumerate(module.reduction_widths):

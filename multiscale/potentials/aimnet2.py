@@ -33,7 +33,7 @@ Energies eV, lengths Å, charges e.
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -191,10 +191,13 @@ class AIMNet2Potential(GroupReduced):
         return raw + (f + eps / sums[:, 3 * c:3 * c + 1]) * lam - f * phi
 
     def _state(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, target: Tensor,
-               phi: Tensor, sums: List[Tensor]) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+               phi: Tensor, sums: List[Tensor], n_local: int, group: Optional[Tensor],
+               n_groups: int) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
         """Run the charge passes whose sums are given, and the next one: (features, charges
         normalised by the last given sums, raw charges and weights of the next pass, and the
-        edges inside rc_s: centres, neighbours, basis)."""
+        edges inside rc_s: centres, neighbours, basis).  With ``group`` ((n,) each atom's
+        group in [0, n_groups); one domain holding every atom) the sums are taken here,
+        per group over the local atoms, and every charge pass runs once."""
         i, j, g_sv = self._basis(edge_index, edge_vectors)
         n, c = species.shape[0], self.channels
         a = self.embedding[species].to(edge_vectors.dtype)
@@ -202,7 +205,7 @@ class AIMNet2Potential(GroupReduced):
             a = a.unflatten(1, (self.nfeature, self.nshifts))
         q = torch.zeros((n, c), dtype=edge_vectors.dtype)
         raw, f = q, q
-        done = len(sums)
+        done = len(sums) if group is None else len(self.mlps)
         for k, mlp in enumerate(self.mlps):
             if k <= done:
                 x = mlp(self._input(a, q, g_sv, i, j, k == 0))
@@ -210,9 +213,19 @@ class AIMNet2Potential(GroupReduced):
                 raw = dq if k == 0 else q + dq
                 f = df * df
                 a = a + da.view_as(a)
-                if k < done:
+                if group is not None:
+                    parts = self._parts(raw, f, phi, n_local)
+                    local = group[:n_local]
+                    totals = torch.zeros((n_groups, parts.shape[1]), dtype=parts.dtype).index_add(0, local, parts)
+                    q = self._normalise(raw, f, totals[group], target, phi)
+                elif k < done:
                     q = self._normalise(raw, f, sums[k], target, phi)
         return a, q, raw, f, i, j, g_sv
+
+    def _parts(self, raw: Tensor, f: Tensor, phi: Tensor, n_local: int) -> Tensor:
+        """Each local atom's part of a pass's sums: [q~, f, f phi (per channel), 1]."""
+        ones = torch.ones((n_local, 1), dtype=raw.dtype)
+        return torch.cat([raw[:n_local], f[:n_local], (f * phi)[:n_local], ones], 1)
 
     @torch.jit.export
     def reduction_inputs_grouped(self, stage: int, species: Tensor, edge_index: Tensor,
@@ -220,9 +233,9 @@ class AIMNet2Potential(GroupReduced):
                                  sums: List[Tensor]) -> Tensor:
         state = state.to(edge_vectors.dtype)
         target, phi = self._channel_totals(state), state[:, 2:3]
-        _, _, raw, f, _, _, _ = self._state(species, edge_index, edge_vectors, target, phi, sums[:stage])
-        ones = torch.ones((n_local, 1), dtype=raw.dtype)
-        return torch.cat([raw[:n_local], f[:n_local], (f * phi)[:n_local], ones], 1)
+        _, _, raw, f, _, _, _ = self._state(species, edge_index, edge_vectors, target, phi, sums[:stage],
+                                            n_local, None, 0)
+        return self._parts(raw, f, phi, n_local)
 
     @torch.jit.export
     def forward_grouped(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
@@ -230,8 +243,33 @@ class AIMNet2Potential(GroupReduced):
         state = state.to(edge_vectors.dtype)
         target, phi = self._channel_totals(state), state[:, 2:3]
         a, _, raw, f, i, j, g_sv = self._state(species, edge_index, edge_vectors, target, phi,
-                                               sums[:len(sums) - 1])
+                                               sums[:len(sums) - 1], n_local, None, 0)
         q = self._normalise(raw, f, sums[len(sums) - 1], target, phi)
+        return self._outputs(a, q, phi, species, edge_index, edge_vectors, n_local, i, j, g_sv)
+
+    @torch.jit.export
+    def forward_inline(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                       state: Tensor, group: Tensor, n_groups: int) -> Dict[str, Tensor]:
+        """forward_grouped for one domain holding every atom, the sums per group taken inline:
+        each pass runs once (the staged methods recompute the earlier passes per stage)."""
+        state = state.to(edge_vectors.dtype)
+        target, phi = self._channel_totals(state), state[:, 2:3]
+        a, q, _, _, i, j, g_sv = self._state(species, edge_index, edge_vectors, target, phi, [], n_local,
+                                             group, n_groups)
+        return self._outputs(a, q, phi, species, edge_index, edge_vectors, n_local, i, j, g_sv)
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
+        """The contract's forward for one domain holding every atom (ASE, OpenMM): inline sums."""
+        n = species.shape[0]
+        row = torch.tensor([charge, float(spin), 0.0], dtype=edge_vectors.dtype)
+        group = torch.zeros(n, dtype=torch.long)
+        return self.forward_inline(species, edge_index, edge_vectors, n_local, row.unsqueeze(0).expand(n, 3),
+                                   group, 1)
+
+    def _outputs(self, a: Tensor, q: Tensor, phi: Tensor, species: Tensor, edge_index: Tensor,
+                 edge_vectors: Tensor, n_local: int, i: Tensor, j: Tensor, g_sv: Tensor) -> Dict[str, Tensor]:
+        """Energies, charges and spin charges from the last pass's features and final charges."""
         aim = self.final(self._input(a, q, g_sv, i, j, False))
         energies = self.out(aim[:n_local]).squeeze(1) + self.shift[species[:n_local]].to(aim.dtype)
         total = q.sum(1)

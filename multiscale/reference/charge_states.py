@@ -79,8 +79,9 @@ def geometries(names: Sequence[str], conformers: int, seed: int,
 def xtb(atoms: Atoms, charge: int, multiplicity: int, method: str = "GFN2-xTB",
         field=None) -> dict:
     """Energy (eV), forces (eV/Å), charges (e) and dipole (e Å) from tblite's own interface
-    (its ASE calculator fails to pass an electric field to the library in tblite 0.5; the
-    interface with the same defaults gives the same numbers to 1e-12 without one)."""
+    (its ASE calculator fails to pass an electric field to the library in tblite 0.8: a numpy
+    array where cffi wants a pointer; the interface with the same defaults gives the same
+    numbers as the ASE calculator to 1e-12 without a field)."""
     from ase.units import Bohr, Hartree
     from tblite.interface import Calculator
     from tblite.library import ffi
