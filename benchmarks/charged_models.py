@@ -7,8 +7,11 @@
   TorchForce; "aimnet (PythonForce)" is aimnet's own module (forward + autograd forces, its
   dense all-pairs mode for one molecule) called from an ``openmm.PythonForce``, the way
   openmm-ml runs AIMNet2.  Both in one run, same positions.
-- **LAMMPS**: the shipped ``aimnet-chno`` in a periodic box of methanol (2,004 atoms,
-  0.79 g/cm^3), total charge +1, spin doublet, ``run`` of a few steps on 1 and 2 MPI ranks.
+- **LAMMPS**: the shipped ``aimnet-chno`` (``dtype float32``) in a periodic box of methanol
+  (84 molecules, 504 atoms, 0.79 g/cm^3; ``--molecules 334`` for 2,004), total charge +1,
+  spin doublet, ``run`` of a few steps on 1 and 2 MPI ranks.  Its receptive field is 3 hops
+  x 6 Å = 18 Å, so every rank holds ~11,000 ghost atoms whatever the box: the 2-rank run of
+  2,004 atoms in float64 needs more than this machine's 24 GB.
 - **Reductions**: on the same box in one domain, the time of the stage inputs
   (``reduction_inputs``, forward and backward: what a rank computes for the sums beyond the
   plain model) as a share of the whole staged evaluation, and the measured ``MPI_Allreduce``
@@ -152,7 +155,7 @@ def lammps_rows(model: Path, atoms, steps: int) -> list[dict]:
     ase.io.write(work / "box.lmp", atoms, format="lammps-data", specorder=["C", "H", "N", "O"], masses=True,
                  atom_style="charge")
     script = "\n".join(["units metal", "atom_style charge", "atom_modify map array", "read_data box.lmp",
-                        "comm_modify mode single", f"pair_style multiscale {model} charge 1.0 spin 2",
+                        "comm_modify mode single", f"pair_style multiscale {model} charge 1.0 spin 2 dtype float32",
                         "pair_coeff * * C H N O", "velocity all create 300 1 mom yes rot yes",
                         "fix nve all nve", "timestep 0.0005", "thermo_style custom step pe etotal",
                         "thermo 1", "run 1", f"run {steps}"]) + "\n"
@@ -225,12 +228,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="OpenMM steps per sample")
     parser.add_argument("--lammps-steps", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="a 500-atom box, fewer steps")
+    parser.add_argument("--molecules", type=int, default=84, help="methanol molecules in the LAMMPS box")
+    parser.add_argument("--quick", action="store_true", help="fewer steps")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
     model = multiscale.model.registry.model_path("aimnet-chno")
-    box = methanol_box(84 if args.quick else 334)
+    box = methanol_box(args.molecules)
     out = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
            "openmm": openmm_rows(5 if args.quick else args.steps)}
     print(json.dumps(out["openmm"], indent=1), flush=True)

@@ -120,6 +120,42 @@ def charge_curves(model_file, names, figure: Path | None = None) -> dict:
     return {"summary": summary, "curves": curves}
 
 
+def field_response(model_file, names, strength: float = 0.3) -> dict:
+    """The response to a uniform field of ``strength`` V/Å along x, y, z at each neutral
+    molecule's G2 geometry: the dipole change (e Å; the model's sum q_i r_i, xTB's full dipole)
+    and the energy change (eV), model and GFN2-xTB; their mean diagonal polarisabilities
+    (e Å^2/V = d mu / d E)."""
+    from ase.build import molecule
+    from ..engines.ase_calculator import MultiscaleCalculator
+    from ..reference.charge_states import multiplicities, xtb
+    calc = MultiscaleCalculator(model_file)
+    rows = {}
+    for name in names:
+        atoms = molecule(name)
+        atoms.positions -= atoms.get_center_of_mass()
+        m = multiplicities(int(atoms.get_atomic_numbers().sum()), 0)[0]
+        ref0 = xtb(atoms, 0, m)
+        ours = atoms.copy()
+        ours.info.update(charge=0, spin=m)
+        ours.calc = calc
+        e0, mu0 = ours.get_potential_energy(), ours.get_charges() @ ours.positions
+        alpha_model, alpha_xtb, d_energy = [], [], []
+        for axis in range(3):
+            field = np.zeros(3)
+            field[axis] = strength
+            ref = xtb(atoms, 0, m, field=field)
+            ours.info["electric_field"] = field
+            alpha_xtb.append((ref["dipole"][axis] - ref0["dipole"][axis]) / strength)
+            alpha_model.append((ours.get_charges() @ ours.positions - mu0)[axis] / strength)
+            d_energy.append((ours.get_potential_energy() - e0, ref["energy"] - ref0["energy"]))
+            del ours.info["electric_field"]
+        rows[name] = {"alpha_model_eA2_per_V": float(np.mean(alpha_model)),
+                      "alpha_xtb_eA2_per_V": float(np.mean(alpha_xtb)),
+                      "field_energy_model_eV": [float(a) for a, _ in d_energy],
+                      "field_energy_xtb_eV": [float(b) for _, b in d_energy]}
+    return rows
+
+
 def _plot_curves(curves: dict, figure: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -158,7 +194,8 @@ def build(conformers: int = 5, log: Callable[[str], None] = print, output: Path 
     model = _train(text, "aimnet_chno", WORK, log)
     _, held = split_molecules()
     report = {"held_out_molecules": held, "errors": per_state_errors(model, test),
-              "charge_states": charge_curves(model, held, figure=WORK / "energy_vs_charge.png")}
+              "charge_states": charge_curves(model, held, figure=WORK / "energy_vs_charge.png"),
+              "field_response": field_response(model, held)}
     log(json.dumps(report["errors"]["all"]) + " " + json.dumps(report["charge_states"]["summary"]))
     target = Path(output) if output else DATA / "aimnet_chno.pt"
     shutil.copy(model, target)

@@ -166,14 +166,18 @@ class AIMNet2Potential(GroupReduced):
     def _conv(self, feats: Tensor, g_sv: Tensor, i: Tensor, j: Tensor, agh: Tensor) -> Tensor:
         """ConvSV: feats (n, A, G) or (n, A) -> (n, A G + A H)."""
         fj = feats[j]
-        if fj.dim() == 3:
-            m = fj.unsqueeze(3) * g_sv.unsqueeze(1)                  # (E, A, G, 4)
-        else:
-            m = fj.unsqueeze(2).unsqueeze(3) * g_sv.unsqueeze(1)
-        n = feats.shape[0]
-        avf = torch.zeros((n, m.shape[1], m.shape[2], 4), dtype=m.dtype).index_add(0, i, m)
-        scalar = avf[:, :, :, 0].flatten(1)
-        vector = torch.einsum("agh,nagd->nahd", agh, avf[:, :, :, 1:]).pow(2).sum(3).flatten(1)
+        if fj.dim() == 2:
+            fj = fj.unsqueeze(2)                                     # (E, A, 1): broadcast over G
+        n, width, shifts = feats.shape[0], fj.shape[1], g_sv.shape[1]
+        # the four components (scalar, x, y, z) one at a time: an (E, A, G) temporary each
+        # instead of one (E, A, G, 4), which bounds the memory of large ghost shells
+        parts: List[Tensor] = []
+        for d in range(4):
+            m = fj * g_sv[:, :, d].unsqueeze(1)                       # (E, A, G)
+            parts.append(torch.zeros((n, width, shifts), dtype=m.dtype).index_add(0, i, m))
+        scalar = parts[0].flatten(1)
+        vectors = torch.stack(parts[1:], 3)                           # (n, A, G, 3)
+        vector = torch.einsum("agh,nagd->nahd", agh, vectors).pow(2).sum(3).flatten(1)
         return torch.cat([scalar, vector], 1)
 
     def _input(self, a: Tensor, q: Tensor, g_sv: Tensor, i: Tensor, j: Tensor, first: bool) -> Tensor:
