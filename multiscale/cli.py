@@ -13,17 +13,19 @@ Train an ensemble of potentials on labelled structures and export it (one model 
 The configuration (TOML) has four sections; paths are relative to its folder:
   [data]      path = "train.h5"            labelled structures (.extxyz/.xyz, or .h5 from
                                            `multiscale dataset`)
-  [model]     kind = "ani" | "message-passing", elements = ["Si"], ensemble = 2,
+  [model]     kind = "ani" | "message-passing" | "aimnet2", elements = ["Si"], ensemble = 2,
               dtype = "float64"; the rest are the builder's arguments ([model.aev],
               hidden, [model.repulsion] inner/outer in Å for a ZBL core, ...)
   [training]  epochs, batch_size, learning_rate, force_weight, stress_weight,
+              charge_weight, dipole_weight (multitask: reference charges and dipoles),
               validation_fraction, patience, lr_factor, lr_patience, min_learning_rate,
               seed, checkpoint, log_every, workers
   [output]    model = "out.pt", folder = "run" (checkpoints, learning curves)
 
 A configuration that runs in a minute, with the commands that make its data:
   examples/training/tiny.toml
-Every key: docs/training.md; the shipped model's: multiscale/data/si_ani.toml.
+Every key: docs/training.md; the shipped models': multiscale/data/si_ani.toml,
+multiscale/data/aimnet_chno.toml.
 """
 
 ACTIVE_HELP = """\
