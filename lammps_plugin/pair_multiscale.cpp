@@ -658,24 +658,32 @@ PairMultiscale::Outputs PairMultiscale::finish(const torch::Tensor &local, Outpu
   return out;
 }
 
+// Atomic number of a model element (CHEMICAL_SYMBOLS holds every symbol the contract allows).
+static long atomic_number(const std::string &symbol)
+{
+  return 1 + (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS), symbol) -
+              std::begin(CHEMICAL_SYMBOLS));
+}
+
+// Whether spin multiplicity `mult` fits `electrons` electrons (parity, at most electrons + 1).
+static bool spin_possible(long electrons, long mult)
+{
+  return electrons >= 0 && (electrons - (mult - 1)) % 2 == 0 && mult - 1 <= electrons;
+}
+
 // A model that reads the spin multiplicity needs one that fits the electron count
 // sum(Z) - Q of the atoms it sees (as multiscale.model.contract.check_charge_spin).
 void PairMultiscale::check_charge_spin()
 {
   long local = 0, total = 0;
-  const int *type = atom->type;
   for (int i = 0; i < atom->nlocal; i++) {
-    const int el = type_map[type[i]];
-    if (el < 0) continue;
-    const std::string &symbol = model_elements[el];
-    local += 1 + (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS), symbol) -
-                  std::begin(CHEMICAL_SYMBOLS));
+    const int el = type_map[atom->type[i]];
+    if (el >= 0) local += atomic_number(model_elements[el]);
   }
   MPI_Allreduce(&local, &total, 1, MPI_LONG, MPI_SUM, world);
   if (std::fabs(total_charge - std::round(total_charge)) > 1e-9) return;
   const long electrons = total - std::lround(total_charge);
-  const long unpaired = spin_multiplicity - 1;
-  if (electrons < 0 || (electrons - unpaired) % 2 != 0 || unpaired > electrons)
+  if (!spin_possible(electrons, spin_multiplicity))
     error->all(FLERR,
                "pair_style multiscale: charge {:g} and spin multiplicity {} are impossible for {} "
                "electrons: an even number of electrons needs an odd multiplicity (1 singlet, 3 "
@@ -711,11 +719,9 @@ void PairMultiscale::setup_molecules()
   for (int i = 0; i < atom->nlocal; i++) {
     const int el = type_map[atom->type[i]];
     if (el < 0) continue;
-    const std::string &symbol = model_elements[el];
     const tagint m = atom->molecule[i];
     local[2 * m] += atom->q[i];
-    local[2 * m + 1] += 1 + (std::find(std::begin(CHEMICAL_SYMBOLS), std::end(CHEMICAL_SYMBOLS),
-                                       symbol) - std::begin(CHEMICAL_SYMBOLS));
+    local[2 * m + 1] += atomic_number(model_elements[el]);
   }
   MPI_Allreduce(local.data(), total.data(), static_cast<int>(total.size()), MPI_DOUBLE, MPI_SUM,
                 world);
@@ -726,7 +732,7 @@ void PairMultiscale::setup_molecules()
     const long electrons = std::lround(total[2 * m + 1]) - std::lround(q);
     int mult = spin_given ? spin_multiplicity : (electrons % 2 != 0 ? 2 : 1);
     if (total[2 * m + 1] > 0 && model_uses_spin && std::fabs(q - std::round(q)) < 1e-9 &&
-        ((electrons - (mult - 1)) % 2 != 0 || mult - 1 > electrons || electrons < 0))
+        !spin_possible(electrons, mult))
       error->all(FLERR,
                  "pair_style multiscale: molecule {} has charge {:g} and {} electrons, for which "
                  "spin multiplicity {} is impossible (an even count needs an odd multiplicity, an "

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -162,6 +162,23 @@ class GraphBatch:
                                    field=self.field.to(dtype))
 
 
+class _Item(NamedTuple):
+    """One structure as the dataset holds it (tensors float64; see GraphBatch for units)."""
+
+    species: torch.Tensor
+    edge_index: torch.Tensor
+    vectors: torch.Tensor
+    energy: float
+    forces: torch.Tensor
+    volume: float
+    stress: torch.Tensor
+    state: tuple          # (total charge e, multiplicity)
+    charges: torch.Tensor
+    dipole: torch.Tensor
+    positions: torch.Tensor
+    field: torch.Tensor
+
+
 class StructureDataset:
     """Structures with their neighbour lists computed once (positions do not change)."""
 
@@ -178,7 +195,7 @@ class StructureDataset:
                 stress[[[0, 5, 4], [5, 1, 3], [4, 3, 2]]]
             charges = _result(atoms, "charges", np.full(len(atoms), np.nan))
             dipole = _result(atoms, "dipole", np.full(3, np.nan)) if not atoms.pbc.any() else np.full(3, np.nan)
-            self.items.append((
+            self.items.append(_Item(
                 torch.tensor([index[s] for s in atoms.get_chemical_symbols()], dtype=torch.long),
                 edge_index, vectors,
                 float(atoms.get_potential_energy()), torch.tensor(atoms.get_forces(), dtype=torch.float64),
@@ -222,18 +239,11 @@ class StructureDataset:
 
     def composition(self, n_elements: int) -> np.ndarray:
         """(n_structures, n_elements) counts of each element."""
-        return np.stack([np.bincount(item[0].numpy(), minlength=n_elements) for item in self.items])
+        return np.stack([np.bincount(item.species.numpy(), minlength=n_elements) for item in self.items])
 
     def energies(self) -> np.ndarray:
-        return np.array([item[3] for item in self.items])
+        return np.array([item.energy for item in self.items])
 
     def has_charges(self) -> bool:
         """Whether any structure has reference atomic charges."""
-        return any(bool(torch.isfinite(item[8]).all()) for item in self.items)
-
-    def has_dipoles(self) -> bool:
-        return any(bool(torch.isfinite(item[9]).all()) for item in self.items)
-
-    def states(self) -> list[tuple[float, int]]:
-        """(total charge e, multiplicity) of every structure."""
-        return [item[7] for item in self.items]
+        return any(bool(torch.isfinite(item.charges).all()) for item in self.items)

@@ -19,9 +19,7 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Callable, Optional
-
-from typing import NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 import torch
@@ -312,7 +310,7 @@ def fit_charge_baseline(dataset: StructureDataset, n_elements: int) -> tuple[np.
     have them)."""
     rows, energies = [], []
     for item in dataset.items:
-        species, q = item[0].numpy(), item[8].numpy()
+        species, q = item.species.numpy(), item.charges.numpy()
         if not np.isfinite(q).all():
             continue
         row = np.zeros(3 * n_elements)
@@ -320,7 +318,7 @@ def fit_charge_baseline(dataset: StructureDataset, n_elements: int) -> tuple[np.
         np.add.at(row, n_elements + species, q)
         np.add.at(row, 2 * n_elements + species, 0.5 * q * q)
         rows.append(row)
-        energies.append(item[3])
+        energies.append(item.energy)
     solution, *_ = np.linalg.lstsq(np.array(rows), np.array(energies), rcond=None)
     return solution[:n_elements], solution[n_elements:2 * n_elements], solution[2 * n_elements:]
 

@@ -62,8 +62,31 @@ class GroupReduced(Reduced):
     and the external electrostatic potential at the atom (V: the MM charges of an
     electrostatic embedding, an applied field; 0 otherwise), and ``sums`` the earlier stages'
     sums of each atom's group, (n_all, width[k]) each.  The single-system methods of
-    :class:`Reduced` follow (every atom in one group, no external potential).
+    :class:`Reduced` follow (every atom in one group, no external potential), and
+    ``forward_inline`` for one domain holding every atom (the stages summed here per group;
+    a model may override it to run each pass once).
     """
+
+    def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
+        n = species.shape[0]
+        return self.forward_inline(species, edge_index, edge_vectors, n_local,
+                                   _one_group(n, charge, spin, edge_vectors),
+                                   torch.zeros(n, dtype=torch.long, device=edge_vectors.device), 1)
+
+    @torch.jit.export
+    def forward_inline(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
+                       state: Tensor, group: Tensor, n_groups: int) -> Dict[str, Tensor]:
+        """Outputs for one domain holding every atom of every group; group: (n_all,) each
+        atom's group in [0, n_groups) (ghosts: their owner's)."""
+        local = group[:n_local]
+        sums: List[Tensor] = []
+        for k in range(len(self.reduction_widths)):
+            x = self.reduction_inputs_grouped(k, species, edge_index, edge_vectors, n_local, state,
+                                              [t[group] for t in sums])
+            sums.append(torch.zeros((n_groups, x.shape[1]), dtype=x.dtype).index_add(0, local, x))
+        return self.forward_grouped(species, edge_index, edge_vectors, n_local, state,
+                                    [t[group] for t in sums])
 
     @torch.jit.export
     def reduction_inputs(self, stage: int, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
@@ -99,7 +122,7 @@ def _one_group(n: int, charge: float, spin: int, like: Tensor) -> Tensor:
 
 def supports_groups(module) -> bool:
     """Whether a (Python or TorchScript) model has the grouped methods of GroupReduced."""
-    return hasattr(module, "forward_grouped") and hasattr(module, "reduction_inputs_grouped")
+    return all(hasattr(module, m) for m in ("forward_grouped", "reduction_inputs_grouped", "forward_inline"))
 
 
 def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
@@ -108,9 +131,7 @@ def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: T
 
     group: (n_all,) int64, each atom's group in [0, G) (ghost atoms: their owner's);
     totals: (G, 2) [Q e, M] per group; potential: (n_all,) V external potential at each atom,
-    or None.  Differentiable (training and the OpenMM embedding build on it).  A model with
-    ``forward_inline`` (multiscale's AIMNet2) takes the sums itself when every atom is local;
-    else the stages run here, as an engine runs them."""
+    or None.  Differentiable (training builds on it)."""
     if not supports_groups(module):
         raise ValueError("this model takes one total charge per system: it has no per-group "
                          "(per-molecule) reductions (multiscale.model.reductions.GroupReduced)")
@@ -118,15 +139,5 @@ def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: T
     if potential is None:
         potential = torch.zeros(group.shape[0], dtype=edge_vectors.dtype)
     node_totals = torch.cat([totals[group], potential.to(edge_vectors.dtype).unsqueeze(1)], 1)
-    if hasattr(module, "forward_inline") and n_local == group.shape[0]:
-        # one domain holding every atom: the model takes its group sums inline, each pass once
-        return module.forward_inline(species, edge_index, edge_vectors, n_local, node_totals, group,
-                                     int(totals.shape[0]))
-    local = group[:n_local]
-    sums: List[Tensor] = []
-    for k, width in enumerate(module.reduction_widths):
-        x = module.reduction_inputs_grouped(k, species, edge_index, edge_vectors, n_local, node_totals,
-                                            [s[group] for s in sums])
-        sums.append(torch.zeros((totals.shape[0], int(width)), dtype=x.dtype).index_add(0, local, x))
-    return module.forward_grouped(species, edge_index, edge_vectors, n_local, node_totals,
-                                  [s[group] for s in sums])
+    return module.forward_inline(species, edge_index, edge_vectors, n_local, node_totals, group,
+                                 int(totals.shape[0]))

@@ -254,22 +254,13 @@ class AIMNet2Potential(GroupReduced):
     @torch.jit.export
     def forward_inline(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                        state: Tensor, group: Tensor, n_groups: int) -> Dict[str, Tensor]:
-        """forward_grouped for one domain holding every atom, the sums per group taken inline:
-        each pass runs once (the staged methods recompute the earlier passes per stage)."""
+        """GroupReduced's forward_inline with each pass run once, its sums per group taken as it
+        goes (the staged methods recompute the earlier passes per stage)."""
         state = state.to(edge_vectors.dtype)
         target, phi = self._channel_totals(state), state[:, 2:3]
         a, q, _, _, i, j, g_sv = self._state(species, edge_index, edge_vectors, target, phi, [], n_local,
                                              group, n_groups)
         return self._outputs(a, q, phi, species, edge_index, edge_vectors, n_local, i, j, g_sv)
-
-    def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
-                charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
-        """The contract's forward for one domain holding every atom (ASE, OpenMM): inline sums."""
-        n = species.shape[0]
-        row = torch.tensor([charge, float(spin), 0.0], dtype=edge_vectors.dtype)
-        group = torch.zeros(n, dtype=torch.long)
-        return self.forward_inline(species, edge_index, edge_vectors, n_local, row.unsqueeze(0).expand(n, 3),
-                                   group, 1)
 
     def _outputs(self, a: Tensor, q: Tensor, phi: Tensor, species: Tensor, edge_index: Tensor,
                  edge_vectors: Tensor, n_local: int, i: Tensor, j: Tensor, g_sv: Tensor) -> Dict[str, Tensor]:

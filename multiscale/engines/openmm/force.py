@@ -113,8 +113,7 @@ def create_embedded_force(model, topology, system, atoms: Iterable[int], charge:
         loaded.module, species, torch.tensor(atoms, dtype=torch.long),
         torch.tensor([mm[k] for k in keep], dtype=torch.long),
         torch.tensor([mm_charges[k] for k in keep], dtype=torch.float64), loaded.metadata.cutoff,
-        loaded.dtype, bool(periodic), float(charge), int(spin), mm_cutoff, COULOMB_EV_A,
-        len(loaded.metadata.reductions))
+        loaded.dtype, bool(periodic), float(charge), int(spin), mm_cutoff, COULOMB_EV_A)
     load_torch_plugins()
     force = openmmtorch.TorchForce(torch.jit.script(module))
     force.setUsesPeriodicBoundaryConditions(bool(periodic))

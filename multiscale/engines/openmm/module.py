@@ -7,7 +7,7 @@ eV to kJ/mol, and pass the fixed species, charge and spin to the model.
 (electrostatic embedding).
 """
 
-from typing import List, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -79,7 +79,7 @@ class EmbeddedOpenMMModel(torch.nn.Module):
 
     def __init__(self, model: torch.nn.Module, species: Tensor, ml_atoms: Tensor, mm_atoms: Tensor,
                  mm_charges: Tensor, cutoff: float, dtype: torch.dtype, periodic: bool, charge: float,
-                 spin: int, mm_cutoff: float, coulomb: float, stages: int):
+                 spin: int, mm_cutoff: float, coulomb: float):
         super().__init__()
         self.model = model
         self.register_buffer("species", species)
@@ -87,7 +87,7 @@ class EmbeddedOpenMMModel(torch.nn.Module):
         self.register_buffer("mm_atoms", mm_atoms)
         self.register_buffer("mm_charges", mm_charges.to(torch.float64))
         self.cutoff, self.mm_cutoff, self.coulomb = float(cutoff), float(mm_cutoff), float(coulomb)
-        self.dtype, self.periodic, self.stages = dtype, periodic, int(stages)
+        self.dtype, self.periodic = dtype, periodic
         self.charge, self.spin = float(charge), int(spin)
         self.nm_to_angstrom = NM_TO_ANGSTROM
         self.ev_to_kj_per_mol = EV_TO_KJ_PER_MOL
@@ -116,9 +116,6 @@ class EmbeddedOpenMMModel(torch.nn.Module):
         state = torch.stack([torch.full((n,), self.charge, dtype=torch.float64),
                              torch.full((n,), float(self.spin), dtype=torch.float64),
                              self.potential(pos, mm, cell)], 1).to(self.dtype)
-        sums: List[Tensor] = []
-        for k in range(self.stages):
-            x = self.model.reduction_inputs_grouped(k, self.species, edge_index, vectors, n, state, sums)
-            sums.append(x.sum(0).unsqueeze(0).expand(n, x.shape[1]))
-        out = self.model.forward_grouped(self.species, edge_index, vectors, n, state, sums)
+        out = self.model.forward_inline(self.species, edge_index, vectors, n, state,
+                                        torch.zeros(n, dtype=torch.long), 1)
         return out["energies"].sum().to(torch.float64) * self.ev_to_kj_per_mol
