@@ -40,6 +40,7 @@ inline void request_full_list(LAMMPS_NS::Neighbor *neighbor, LAMMPS_NS::Pair *pa
 #if MULTISCALE_HAVE_ADD_REQUEST
   using LAMMPS_NS::NeighConst::REQ_FULL;
   using LAMMPS_NS::NeighConst::REQ_GHOST;
+  (void) instance;    // add_request() takes the pair style itself
   neighbor->add_request(pair, ghost ? REQ_FULL | REQ_GHOST : REQ_FULL);
 #else
   const int index = neighbor->request(pair, instance);

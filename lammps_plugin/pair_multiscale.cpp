@@ -33,7 +33,8 @@ static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
     "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "reductions",
     "contract_version"};
-static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges", "spin_charges"};
+static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges", "spin_charges",
+                                            "attention"};
 // what ase.data.chemical_symbols holds (the Python side's check), without "X"
 static const std::string CHEMICAL_SYMBOLS[] = {
     "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",
@@ -321,7 +322,7 @@ void PairMultiscale::load_model(const std::string &path)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
       unknown.push_back(o);
   if (!unknown.empty())
-    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', 'spin_charges')",
+    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', 'spin_charges', 'attention')",
                     py_repr(unknown)));
 
   module = std::move(loaded);

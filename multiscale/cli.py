@@ -13,7 +13,7 @@ Train an ensemble of potentials on labelled structures and export it (one model 
 The configuration (TOML) has four sections; paths are relative to its folder:
   [data]      path = "train.h5"            labelled structures (.extxyz/.xyz, or .h5 from
                                            `multiscale dataset`)
-  [model]     kind = "ani" | "message-passing" | "aimnet2", elements = ["Si"], ensemble = 2,
+  [model]     kind = "ani" | "message-passing" | "equivariant-transformer" | "aimnet2", elements = ["Si"], ensemble = 2,
               dtype = "float64"; the rest are the builder's arguments ([model.aev],
               hidden, [model.repulsion] inner/outer in Å for a ZBL core, ...)
   [training]  epochs, batch_size, learning_rate, force_weight, stress_weight,
@@ -78,6 +78,23 @@ def _info(args) -> int:
     from .model.registry import resolve
     model = load(resolve(args.model))
     print(json.dumps({"path": str(model.path), **as_dict(model.metadata)}, indent=2, sort_keys=True))
+    return 0
+
+
+def _attention(args) -> int:
+    import numpy as np
+    from ase.io import read
+    from .atomistic.attention_map import bond_attention, plot_attention
+    atoms = read(args.structure, format=args.format)
+    if args.format == "lammps-data" and args.elements:
+        types = atoms.get_array("type")
+        atoms.set_chemical_symbols([args.elements[t - 1] for t in types])
+    path = plot_attention(atoms, args.model, args.output, layer=args.layer, top=args.top)
+    pairs, weights, _ = bond_attention(atoms, args.model, layer=args.layer)
+    for k in np.argsort(weights)[::-1][: args.list]:
+        print(f"{atoms[pairs[k, 0]].symbol}{pairs[k, 0]}-{atoms[pairs[k, 1]].symbol}{pairs[k, 1]}  "
+              f"{weights[k]:.4f}")
+    print(f"attention map: {path}")
     return 0
 
 
@@ -209,6 +226,18 @@ def parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a model file's metadata as JSON")
     info.add_argument("model", help="a model file or a shipped name (`multiscale models`)")
     info.set_defaults(func=_info)
+
+    att = sub.add_parser("attention", help="draw which bonds an attention potential attends to")
+    att.add_argument("model", help="an attention model file or shipped name (e.g. si-attention)")
+    att.add_argument("structure", help="a structure file ASE reads (xyz, extxyz, lammps-data, ...)")
+    att.add_argument("-o", "--output", default="attention.png", help="the picture (PNG)")
+    att.add_argument("--layer", type=int, default=None, help="one attention layer (default: their mean)")
+    att.add_argument("--top", type=float, default=0.15, help="fraction of bonds drawn in colour")
+    att.add_argument("--list", type=int, default=10, help="print the N strongest bonds")
+    att.add_argument("--format", default=None, help="ASE's format name, if not from the extension")
+    att.add_argument("--elements", nargs="+", default=None,
+                     help="element of each LAMMPS atom type, for --format lammps-data")
+    att.set_defaults(func=_attention)
 
     ref = sub.add_parser("export-reference", help="write a reference potential as a model file")
     kinds = ref.add_subparsers(dest="kind", required=True)

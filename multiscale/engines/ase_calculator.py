@@ -25,11 +25,13 @@ class MultiscaleCalculator(Calculator):
     (3,) V/Å applies a uniform field to a molecule (potential -E.r about the origin, energy
     - mu.E, tblite's convention; ``atoms.info["electric_field"]`` overrides it) for models whose
     charges respond to an external potential.  ``get_magnetic_moments()`` gives the spin
-    charges (alpha - beta, e) of an open-shell model.
+    charges (alpha - beta, e) of an open-shell model.  An attention model's ``attention``
+    (n_edges, layers, heads) comes with ``edge_index`` (2, n_edges) and ``edge_vectors``
+    (n_edges, 3) Å, the edges it refers to (centre i attending to neighbour j).
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses",
-                              "charges", "magmoms"]
+                              "charges", "magmoms", "attention"]
     default_parameters = {"charge": 0.0, "spin": 1, "electric_field": None}
     discard_results_on_any_change = True   # charge, spin and field change the energy
 
@@ -89,6 +91,10 @@ class MultiscaleCalculator(Calculator):
             self.results["charges"] = res.charges.numpy()
         if res.spin_charges is not None:
             self.results["magmoms"] = res.spin_charges.numpy()
+        if res.attention is not None:
+            self.results["attention"] = res.attention.numpy()
+            self.results["edge_index"] = edge_index.numpy()
+            self.results["edge_vectors"] = edge_vectors.numpy()
         if atoms.cell.rank == 3 and atoms.pbc.all():
             volume = atoms.get_volume()
             # stress = (1/V) dE/d(strain) = -W/V; symmetrised as ASE expects

@@ -34,6 +34,7 @@ class Results:
     charges: torch.Tensor | None = None   # (n,) e, if the model outputs them
     spin_charges: torch.Tensor | None = None   # (n,) e, alpha - beta, if the model outputs them
     potential_grad: torch.Tensor | None = None   # (n_all,) dE/dphi_i e, with an external potential
+    attention: torch.Tensor | None = None   # (E, layers, heads), per edge, if the model outputs it
 
 
 def edge_forces(grad: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -104,6 +105,7 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     per_atom[: energies.shape[0]] = energies.detach().double()
     charges = out["charges"].detach().double() if "charges" in out else None
     spin_charges = out["spin_charges"].detach().double() if "spin_charges" in out else None
+    attention = out["attention"].detach().double() if "attention" in out else None
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
                    virial=edge_virial.sum(0), virials=virials, charges=charges,
-                   spin_charges=spin_charges, potential_grad=potential_grad)
+                   spin_charges=spin_charges, potential_grad=potential_grad, attention=attention)

@@ -4,7 +4,7 @@
     path = "silicon.extxyz"          # or .h5; relative to the config file
 
     [model]
-    kind = "ani"                     # "ani", "message-passing" or "aimnet2"
+    kind = "ani"                     # "ani", "message-passing", "equivariant-transformer" or "aimnet2"
     elements = ["Si"]
     ensemble = 4                     # members trained with different seeds
     dtype = "float64"
@@ -37,6 +37,15 @@ def _message_passing():
     return MessagePassingPotential
 
 
+def _equivariant_transformer():
+    from ..potentials import EquivariantTransformer
+    return EquivariantTransformer
+
+
+def _build_equivariant_transformer(elements, **kwargs):
+    return _equivariant_transformer()(elements, **kwargs)
+
+
 def _ani():
     from ..potentials.ani import build_ani
     return build_ani
@@ -59,11 +68,13 @@ def _build_ani(elements, **kwargs):
     return _ani()(elements, **kwargs)
 
 
-_TARGETS = {"message-passing": _message_passing, "ani": _ani, "aimnet2": _aimnet2}  # whose keywords [model] may set
+_TARGETS = {"message-passing": _message_passing, "ani": _ani, "aimnet2": _aimnet2,
+            "equivariant-transformer": _equivariant_transformer}  # whose keywords [model] may set
 
 
 BUILDERS: dict[str, Callable[..., torch.nn.Module]] = {
     "message-passing": _build_message_passing,
+    "equivariant-transformer": _build_equivariant_transformer,
     "ani": _build_ani,
     "aimnet2": _build_aimnet2,
 }
@@ -86,7 +97,7 @@ class TrainingSetup:
     def build_model(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
         args = dict(self.model_args)
-        if self.model_kind in ("message-passing", "aimnet2"):
+        if self.model_kind in ("message-passing", "equivariant-transformer", "aimnet2"):
             args.setdefault("seed", seed)
         return BUILDERS[self.model_kind](self.elements, **args).to(self.dtype)
 

@@ -22,7 +22,8 @@ ghosts' entries are shares of local atoms' terms (three-body energies split in t
 LAMMPS tallies them with newton on) and every entry counts.  Optional outputs are
 ``"virials"`` (n_all, 3, 3) eV with the model's own per-atom attribution
 (W[a, b] = sum r_a F_b), ``"charges"`` (n_all,) e and ``"spin_charges"`` (n_all,) e,
-alpha minus beta populations (engines that have no use for one ignore it).  Engines take forces and
+alpha minus beta populations, and ``"attention"`` (n_edges, layers, heads), the weight of
+each edge in each attention layer and head (engines that have no use for one ignore it).  Engines take forces and
 virials from d(sum energies)/d(edge_vectors).  See docs/model_contract.md.
 """
 
@@ -37,7 +38,7 @@ CONTRACT_VERSION = 2          # the newest this multiscale reads and writes
 SUPPORTED_VERSIONS = (1, 2)   # 2 adds reductions; files without them are written as 1
 METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
 DTYPES = ("float64", "float32")
-KNOWN_OUTPUTS = ("energies", "virials", "charges", "spin_charges")
+KNOWN_OUTPUTS = ("energies", "virials", "charges", "spin_charges", "attention")
 GHOST_ENERGIES = ("ignore", "tally")
 
 

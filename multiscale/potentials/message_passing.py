@@ -15,7 +15,8 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from .graph import scatter_sum
-from .repulsion import build_repulsion, describe
+from .atom_terms import AtomTerms
+from .repulsion import describe
 
 
 class GaussianBasis(torch.nn.Module):
@@ -67,19 +68,17 @@ class MessagePassingPotential(torch.nn.Module):
         self.interactions = torch.nn.ModuleList([Interaction(features, n_basis) for _ in range(hops)])
         self.readout = torch.nn.Sequential(torch.nn.Linear(features, features), torch.nn.SiLU(),
                                            torch.nn.Linear(features, 1))
-        self.self_energy = torch.nn.Parameter(torch.zeros(len(self.elements)))
-        self.repulsion = build_repulsion(self.elements, repulsion)
+        self.atom_terms = AtomTerms(self.elements, repulsion)
 
     def set_self_energies(self, values) -> None:
         """Per-element energies in eV, in the order of ``elements`` (training starts here)."""
-        with torch.no_grad():
-            self.self_energy.copy_(torch.as_tensor(values, dtype=self.self_energy.dtype))
+        self.atom_terms.set_self_energies(values)
 
     def metadata(self) -> ModelMetadata:
         return ModelMetadata(name="message-passing", elements=tuple(self.elements),
                              cutoff=self.cutoff, hops=self.hops,
                              description=f"SchNet-like message passing, {self.hops} hops"
-                                         f"{describe(self.repulsion)}")
+                                         f"{describe(self.atom_terms.repulsion)}")
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
@@ -88,9 +87,5 @@ class MessagePassingPotential(torch.nn.Module):
         h = self.embedding(species)
         for interaction in self.interactions:
             h = interaction(h, basis, i, j)
-        energies = self.readout(h).squeeze(1) + self.self_energy[species]
-        # only local atoms' energies count; ghosts' neighbourhoods are incomplete
-        energies = energies[:n_local]
-        if self.repulsion is not None:
-            energies = energies + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
+        energies = self.atom_terms(self.readout(h).squeeze(1), species, edge_index, edge_vectors, n_local)
         return {"energies": energies}
