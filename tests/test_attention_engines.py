@@ -82,8 +82,9 @@ def test_bond_attention_and_its_plot(et_model, tmp_path):
     both = attention[((i == pairs[k, 0]) & (j == pairs[k, 1])) | ((i == pairs[k, 1]) & (j == pairs[k, 0]))]
     lengths = np.linalg.norm(vectors, axis=1)
     assert lengths.max() < 3.6
-    if len(both) == 2:  # a bond without periodic duplicates: the mean of its two directions
-        assert weights[k] == pytest.approx(both.mean(), rel=1e-12)
+    # the cell (10.9 Å) is over twice the cutoff: one image per pair, a bond is its two directions
+    assert len(both) == 2
+    assert weights[k] == pytest.approx(both.mean(), rel=1e-12)
     write(tmp_path / "cell.extxyz", atoms)
     assert main(["attention", str(et_model), str(tmp_path / "cell.extxyz"), "-o", str(tmp_path / "map.png"),
                  "--layer", "-1"]) == 0

@@ -52,28 +52,29 @@ def bond_attention(atoms, model, layer: int | None = None) -> tuple[np.ndarray, 
 
 
 def plot_attention(atoms, model, path: str | os.PathLike, layer: int | None = None,
-                   top: float = 0.15, axes: tuple[int, int] = (0, 1), title: str | None = None) -> Path:
+                   top: float = 0.15, axes: tuple[int, int] = (0, 1), title: str | None = None,
+                   bonds: tuple | None = None) -> Path:
     """Draw the bonds that carry the most attention, projected on the plane of ``axes``
     (0, 1: x-y, the plane of a crack region), and write ``path`` (PNG).
 
     top: the fraction of bonds drawn in colour (the strongest); the rest are grey.
+    bonds: what :func:`bond_attention` returned for these atoms, model and layer, if at hand.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    pairs, weights, vectors = bond_attention(atoms, model, layer)
+    pairs, weights, vectors = bonds if bonds is not None else bond_attention(atoms, model, layer)
     a, b = axes
     start = atoms.positions[pairs[:, 0]]
     end = start + vectors
-    order = np.argsort(weights)
-    strongest = order[-max(1, int(round(top * len(order)))):]
+    segments = np.stack([start[:, [a, b]], end[:, [a, b]]], 1)
+    strongest = np.argsort(weights)[-max(1, int(round(top * len(weights)))):]
     fig, ax = plt.subplots(figsize=(7, 6))
-    ax.add_collection(LineCollection(np.stack([start[:, [a, b]], end[:, [a, b]]], 1)[order],
-                                     colors="0.85", linewidths=0.5, zorder=1))
+    ax.add_collection(LineCollection(segments, colors="0.85", linewidths=0.5, zorder=1))
     scale = weights[strongest]
-    lines = LineCollection(np.stack([start[:, [a, b]], end[:, [a, b]]], 1)[strongest],
+    lines = LineCollection(segments[strongest],
                            array=scale, cmap="viridis", linewidths=0.8 + 3.0 * scale / scale.max(), zorder=2)
     ax.add_collection(lines)
     ax.scatter(atoms.positions[:, a], atoms.positions[:, b], s=8, c="k", zorder=3)

@@ -61,15 +61,14 @@ class NeighbourEmbedding(torch.nn.Module):
     """x_i <- W [x_i, sum_j (filter(r_ij) cutoff(r_ij)) * e(z_j)]: a second element embedding
     of the neighbours, weighted by distance filters (ET paper eq. 3)."""
 
-    def __init__(self, n_elements: int, features: int, n_rbf: int, cutoff: float):
+    def __init__(self, n_elements: int, features: int, n_rbf: int):
         super().__init__()
-        self.cutoff = float(cutoff)
         self.embedding = torch.nn.Embedding(n_elements, features)
         self.distance_proj = torch.nn.Linear(n_rbf, features)
         self.combine = torch.nn.Linear(2 * features, features)
 
-    def forward(self, species: Tensor, x: Tensor, i: Tensor, j: Tensor, r: Tensor, rbf: Tensor) -> Tensor:
-        weights = self.distance_proj(rbf) * cosine_cutoff(r, self.cutoff).unsqueeze(1)
+    def forward(self, species: Tensor, x: Tensor, i: Tensor, j: Tensor, cut: Tensor, rbf: Tensor) -> Tensor:
+        weights = self.distance_proj(rbf) * cut.unsqueeze(1)
         around = scatter_sum(weights * self.embedding(species)[j], i, x.shape[0])
         return self.combine(torch.cat([x, around], dim=1))
 
@@ -77,15 +76,15 @@ class NeighbourEmbedding(torch.nn.Module):
 class EquivariantAttention(torch.nn.Module):
     """One ET layer: (x (n, F), v (n, 3, F)) -> (dx, dv) and the attention weights (E, H).
 
-    Edges include one self-loop per atom (r = 0, no direction), as in TorchMD-Net.
+    Edges include one self-loop per atom (r = 0, no direction), as in TorchMD-Net; ``cut``
+    (E,) is the cosine cutoff of each edge, ``rbf`` (E, n_rbf) its radial functions.
     """
 
-    def __init__(self, features: int, heads: int, n_rbf: int, cutoff: float):
+    def __init__(self, features: int, heads: int, n_rbf: int):
         super().__init__()
         if features % heads:
             raise ValueError(f"features ({features}) must be a multiple of heads ({heads})")
         self.features, self.heads, self.head_dim = features, heads, features // heads
-        self.cutoff = float(cutoff)
         self.layernorm = torch.nn.LayerNorm(features)
         self.q_proj = torch.nn.Linear(features, features)
         self.k_proj = torch.nn.Linear(features, features)
@@ -99,7 +98,7 @@ class EquivariantAttention(torch.nn.Module):
             torch.nn.init.zeros_(layer.bias)
         torch.nn.init.xavier_uniform_(self.vec_proj.weight)
 
-    def forward(self, x: Tensor, vec: Tensor, i: Tensor, j: Tensor, r: Tensor, rbf: Tensor,
+    def forward(self, x: Tensor, vec: Tensor, i: Tensor, j: Tensor, cut: Tensor, rbf: Tensor,
                 direction: Tensor):
         n, F, H, D = x.shape[0], self.features, self.heads, self.head_dim
         x = self.layernorm(x)
@@ -111,7 +110,6 @@ class EquivariantAttention(torch.nn.Module):
 
         dk = torch.nn.functional.silu(self.dk_proj(rbf)).reshape(-1, H, D)
         dv = torch.nn.functional.silu(self.dv_proj(rbf)).reshape(-1, H, 3 * D)
-        cut = cosine_cutoff(r, self.cutoff)
         attention = torch.nn.functional.silu((q[i] * k[j] * dk).sum(dim=-1))  # (E, H)
         values = v[j] * dv * cut.reshape(-1, 1, 1)  # every value crossing the edge is cut off
         x_msg, vec1_msg, vec2_msg = torch.split(values, D, dim=2)
@@ -149,9 +147,9 @@ class EquivariantTransformer(torch.nn.Module):
         self.features, self.heads = int(features), int(heads)
         self.embedding = torch.nn.Embedding(len(self.elements), features)
         self.rbf = ExpNormalBasis(self.cutoff, n_rbf)
-        self.neighbour_embedding = NeighbourEmbedding(len(self.elements), features, n_rbf, self.cutoff)
+        self.neighbour_embedding = NeighbourEmbedding(len(self.elements), features, n_rbf)
         self.attention_layers = torch.nn.ModuleList(
-            [EquivariantAttention(features, heads, n_rbf, self.cutoff) for _ in range(layers)])
+            [EquivariantAttention(features, heads, n_rbf) for _ in range(layers)])
         self.out_norm = torch.nn.LayerNorm(features)
         self.head = torch.nn.Sequential(torch.nn.Linear(features, features // 2), torch.nn.SiLU(),
                                         torch.nn.Linear(features // 2, 1))
@@ -177,21 +175,22 @@ class EquivariantTransformer(torch.nn.Module):
         n = species.shape[0]
         r = torch.linalg.vector_norm(edge_vectors, dim=1)
         rbf = self.rbf(r)
-        x = self.neighbour_embedding(species, self.embedding(species), edge_index[0], edge_index[1], r, rbf)
+        cut = cosine_cutoff(r, self.cutoff)
+        x = self.neighbour_embedding(species, self.embedding(species), edge_index[0], edge_index[1], cut, rbf)
 
-        # the attention layers also see one self-loop per atom (r = 0, no direction)
+        # the attention layers also see one self-loop per atom (r = 0: cutoff 1, no direction)
         loops = torch.arange(n, device=species.device)
         i = torch.cat([edge_index[0], loops])
         j = torch.cat([edge_index[1], loops])
-        r_all = torch.cat([r, torch.zeros(n, dtype=r.dtype, device=r.device)])
-        rbf_all = torch.cat([rbf, self.rbf(r_all[-n:])])
+        cut_all = torch.cat([cut, torch.ones(n, dtype=r.dtype, device=r.device)])
+        rbf_all = torch.cat([rbf, self.rbf(torch.zeros(1, dtype=r.dtype, device=r.device)).expand(n, -1)])
         direction = torch.cat([edge_vectors / r.clamp(min=1e-12).unsqueeze(1),
                                torch.zeros(n, 3, dtype=r.dtype, device=r.device)])
 
         vec = torch.zeros(n, 3, self.features, dtype=x.dtype, device=x.device)
         maps: List[Tensor] = []
         for layer in self.attention_layers:
-            dx, dvec, weights = layer(x, vec, i, j, r_all, rbf_all, direction)
+            dx, dvec, weights = layer(x, vec, i, j, cut_all, rbf_all, direction)
             x = x + dx
             vec = vec + dvec
             maps.append(weights[: edge_index.shape[1]])
