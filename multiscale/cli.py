@@ -163,7 +163,7 @@ def _models(args) -> int:
 
 def _build_silicon(args) -> int:
     from .learning.silicon_model import build
-    build(scale=args.scale)
+    build(args.model, scale=args.scale)
     return 0
 
 
@@ -173,6 +173,12 @@ def _build_aimnet_chno(args) -> int:
         aimnet_chno.ablation(conformers=args.conformers)
     else:
         aimnet_chno.build(conformers=args.conformers)
+    return 0
+
+
+def _build_et_chno(args) -> int:
+    from .learning.et_chno import build
+    build(conformers=args.conformers)
     return 0
 
 
@@ -307,6 +313,8 @@ def parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build-silicon-model",
                            help="regenerate the shipped silicon model: data, training, validation")
+    build.add_argument("--model", default="si-ani", choices=["si-ani", "si-attention"],
+                       help="which shipped silicon model: ANI-style or the equivariant transformer")
     build.add_argument("--scale", type=float, default=1.5, help="size of the generated training set")
     build.set_defaults(func=_build_silicon)
 
@@ -317,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
     chno.add_argument("--ablation", action="store_true",
                       help="train the single-task (energy + forces) twin and write the ablation table")
     chno.set_defaults(func=_build_aimnet_chno)
+
+    et = sub.add_parser("build-et-chno",
+                        help="regenerate the shipped molecular attention model et-chno: GFN2-xTB data of "
+                             "neutral C/H/N/O molecules, training, validation (docs/attention.md)")
+    et.add_argument("--conformers", type=int, default=25, help="geometries per molecule")
+    et.set_defaults(func=_build_et_chno)
 
     fields = sub.add_parser("fields", help="crack-field predictor: FE data, training, evaluation")
     fsub = fields.add_subparsers(dest="fields_command", required=True)

@@ -45,17 +45,25 @@ def split_molecules() -> tuple[list[str], list[str]]:
 
 def make_data(work: Path = WORK, conformers: int = 5, log: Callable[[str], None] = print) -> tuple[Path, Path]:
     """train.h5 and test.h5 in ``work`` (kept: a second build reuses them)."""
-    from ..reference.charge_states import geometries, label_xtb
+    from ..reference.charge_states import geometries
+    return write_split(work, (conformers, max(2, conformers // 2)), geometries, "structures", log)
+
+
+def write_split(work: Path, counts: tuple[int, int], make: Callable, what: str,
+                log: Callable[[str], None] = print) -> tuple[Path, Path]:
+    """train.h5 and test.h5 in ``work`` from the training and held-out molecules of
+    split_molecules, labelled by GFN2-xTB (files kept: a second build reuses them).
+    counts: geometries per molecule and state for (train, test); make(names, count, seed)
+    returns the unlabelled structures (seed 0 for training, 1 for test); what: how to call them in the log."""
+    from ..reference.charge_states import label_xtb
     from .data import write_structures
     work.mkdir(parents=True, exist_ok=True)
-    train_names, test_names = split_molecules()
     paths = []
-    for name, names, seed, count in (("train", train_names, 0, conformers),
-                                     ("test", test_names, 1, max(2, conformers // 2))):
+    for name, names, seed, count in zip(("train", "test"), split_molecules(), (0, 1), counts):
         path = work / f"{name}.h5"
         if not path.exists():
-            structures = geometries(names, count, seed)
-            log(f"{name} set: {len(names)} molecules, {len(structures)} structures to label with GFN2-xTB")
+            structures = make(names, count, seed)
+            log(f"{name} set: {len(names)} molecules, {len(structures)} {what} to label with GFN2-xTB")
             write_structures(path, label_xtb(structures, progress=log))
         paths.append(path)
     return paths[0], paths[1]

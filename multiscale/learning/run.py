@@ -64,3 +64,17 @@ def train_from_config(path, log: Callable[[str], None] = print):
     learning_curves(histories, cfg.folder / "learning_curves.png")
     log(f"wrote {out}; validation {summaries}")
     return out
+
+
+def training_record(model_file, folder) -> dict:
+    """Parameter count (all ensemble members), epochs and training seconds of each member (the
+    sum of its epochs' times in ``folder``/history.json, so a resumed run counts every epoch)."""
+    import os
+    from pathlib import Path
+    from ..model.artifact import load
+    module = load(model_file).module
+    histories = json.loads((Path(folder) / "history.json").read_text())["history"]
+    return {"parameters": int(sum(p.numel() for p in module.parameters())),
+            "epochs": [len(h) for h in histories],
+            "training_s": [round(sum(row["seconds"] for row in h), 1) for h in histories],
+            "cores": os.cpu_count()}

@@ -95,8 +95,13 @@ def register_smoke_test(kind: str, check: Callable[["LoadedModel"], None]) -> No
 
 
 def load(path: str | os.PathLike) -> LoadedModel:
-    """Load and validate a model file; raise ModelContractError saying what is wrong."""
+    """Load and validate a model file (or a shipped model's name, when no such file exists);
+    raise ModelContractError saying what is wrong."""
     path = Path(path)
+    if not path.exists():
+        from .registry import SHIPPED, model_path
+        if str(path) in SHIPPED:
+            path = model_path(str(path))      # a missing shipped file: names its build command
     if not path.exists():
         raise ModelContractError(f"model file {path} does not exist")
     if not path.is_file():

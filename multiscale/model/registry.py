@@ -12,10 +12,22 @@ SHIPPED = {
         "description": "ANI-style silicon ensemble trained on Stillinger-Weber data (docs/silicon_model.md)",
         "regenerate": "multiscale build-silicon-model",
     },
+    "si-attention": {
+        "file": "si_attention.pt",
+        "description": "equivariant-transformer silicon ensemble trained on si-ani's Stillinger-Weber data "
+                       "(docs/attention.md)",
+        "regenerate": "multiscale build-silicon-model --model si-attention",
+    },
     "aimnet-chno": {
         "file": "aimnet_chno.pt",
         "description": "AIMNet2-class C/H/N/O model, charges -2..+2 and spin, trained on GFN2-xTB (docs/aimnet_chno.md)",
         "regenerate": "multiscale build-aimnet-chno",
+    },
+    "et-chno": {
+        "file": "et_chno.pt",
+        "description": "equivariant transformer for neutral closed-shell C/H/N/O molecules, trained on "
+                       "GFN2-xTB (docs/attention.md)",
+        "regenerate": "multiscale build-et-chno",
     },
     "crack-fields": {
         "file": "crack_fields.pt",

@@ -90,6 +90,15 @@ def _store(key: str, mat: Material) -> Path:
     return path
 
 
+def ship(potential: str | os.PathLike, mat: Material) -> Path:
+    """Record ``mat`` as the shipped constants of ``potential`` (a model file of the package),
+    so that runs with it start without recomputing them; the build commands call this."""
+    saved = json.loads(SHIPPED.read_text()) if SHIPPED.is_file() else {}
+    saved[cache_key(potential)] = mat.as_dict()
+    SHIPPED.write_text(json.dumps(saved, indent=1) + "\n")
+    return SHIPPED
+
+
 def compute(potential: str | os.PathLike, comm=None, lattice_constant: float | None = None,
             log: Callable[[str], None] | None = None) -> Material:
     """The constants computed in LAMMPS on ``comm`` (all its ranks call), without any cache."""
