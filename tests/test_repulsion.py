@@ -6,6 +6,7 @@ import pytest
 import torch
 from ase import Atoms
 from ase.build import bulk
+from ase.data import atomic_numbers, covalent_radii
 from ase.neighborlist import neighbor_list
 
 import multiscale
@@ -43,6 +44,28 @@ def test_zbl_equals_native_pair_style_zbl(tmp_path, model_dir):
         assert abs(ours["pe"] - native["pe"]) <= 1e-7 * abs(native["pe"])
         for key in ("forces", "energies", "stresses", "pressure"):
             assert relative(ours[key], native[key]) <= 1e-7, key
+
+
+@pytest.mark.mpi
+def test_per_pair_radii_equal_native_zbl_per_pair(tmp_path, model_dir):
+    """Si-C with its own range equals LAMMPS' hybrid of two zbl instances, one per range."""
+    core = ZBL(["Si", "C"], INNER, OUTER, pairs={"C-Si": [1.0, 1.45]})
+    assert core.cutoff == OUTER and "Si-C 1.0-1.45" in core.metadata().description
+    model = multiscale.export(core, model_dir / "zbl_pairs.pt")
+    native = run_ok(_script([f"pair_style hybrid zbl {INNER} {OUTER} zbl 1.0 1.45",
+                             "pair_coeff 1 1 zbl 1 14 14", "pair_coeff 2 2 zbl 1 6 6",
+                             "pair_coeff 1 2 zbl 2 14 6"]), tmp_path / "native")
+    ours = run_ok(_script([f"pair_style multiscale {model}", "pair_coeff * * Si C"]), tmp_path / "ours", 2)
+    assert abs(ours["pe"] - native["pe"]) <= 1e-7 * abs(native["pe"])
+    for key in ("forces", "energies", "stresses"):
+        assert relative(ours[key], native[key]) <= 1e-7, key
+
+
+def test_pair_radii_are_checked():
+    with pytest.raises(ValueError, match="two of the model's elements"):
+        ZBL(["Si", "C"], INNER, OUTER, pairs={"Si-O": [1.0, 1.5]})
+    with pytest.raises(ValueError, match="0 < inner < outer.*Si-C"):
+        ZBL(["Si", "C"], INNER, OUTER, pairs={"Si-C": [1.5, 1.0]})
 
 
 def _ani(repulsion):
@@ -105,16 +128,30 @@ def test_aimnet_chno_really_has_no_core_yet():
     assert dimer.get_potential_energy() - 2 * single.get_potential_energy() < 1.0
 
 
-@pytest.mark.parametrize("name", _shipped_potentials())
-def test_shipped_potential_dimer_is_repulsive_at_short_range(name):
+def _model_pairs():
+    """(model, a, b) for each element pair of each shipped potential with a core."""
+    out = []
+    for name in _shipped_potentials():
+        elements = multiscale.load(shipped_models()[name]["path"]).metadata.elements
+        out += [(name, a, b) for k, a in enumerate(elements) for b in elements[k:]]
+    return out
+
+
+@pytest.mark.parametrize("name,a,b", _model_pairs())
+def test_shipped_potential_dimer_is_repulsive_at_short_range(name, a, b):
+    """Each element pair's dimer, from 0.15 to 0.45 of its covalent bond length r_a + r_b (Si-Si
+    0.33-1.0 Å, C-C 0.23-0.68 Å, H-H 0.09-0.28 Å; real dimers are bound above about 0.6 of it):
+    more than 1 eV above the two atoms, rising as r falls, its force pushing the atoms apart."""
     calc = MultiscaleCalculator(name)
-    element = multiscale.load(shipped_models()[name]["path"]).metadata.elements[0]
-    single = Atoms(element, positions=[[0.0, 0.0, 0.0]])
-    single.calc = calc
-    isolated = 2.0 * single.get_potential_energy()
+    isolated = 0.0
+    for element in (a, b):
+        single = Atoms(element, positions=[[0.0, 0.0, 0.0]])
+        single.calc = calc
+        isolated += single.get_potential_energy()
+    bond = covalent_radii[atomic_numbers[a]] + covalent_radii[atomic_numbers[b]]
     energies, forces = [], []
-    for r in np.arange(0.3, 1.0001, 0.05):
-        dimer = Atoms(element * 2, positions=[[0.0, 0.0, 0.0], [r, 0.0, 0.0]])
+    for r in np.linspace(0.15 * bond, 0.45 * bond, 15):
+        dimer = Atoms(a + b, positions=[[0.0, 0.0, 0.0], [r, 0.0, 0.0]])
         dimer.calc = calc
         energies.append(dimer.get_potential_energy() - isolated)
         forces.append(dimer.get_forces()[1, 0])     # on the atom at +r: > 0 pushes it away

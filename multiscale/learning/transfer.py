@@ -39,7 +39,7 @@ from ase import Atoms
 
 from ..potentials.aev import AEVParameters
 from ..potentials.ani import ANIEnsemble, ANIModel
-from ..potentials.repulsion import ZBL
+from ..potentials.repulsion import ZBL, pairs_of
 from .data import StructureDataset
 from .trainer import TrainConfig, Trainer
 
@@ -58,7 +58,8 @@ class TransferError(ValueError):
 def _rebuild_repulsion(scripted, elements: Sequence[str]) -> Optional[ZBL]:
     """The exported model's ZBL core (its inner and outer radii), or None if it has none."""
     core = getattr(scripted, "repulsion", None)
-    return None if core is None else ZBL(elements, float(core.inner), float(core.outer))
+    return None if core is None else ZBL(elements, float(core.inner), float(core.outer),
+                                      pairs_of(core))
 
 
 def _rebuild_networks(scripted, elements: Sequence[str], params: AEVParameters,
