@@ -161,6 +161,20 @@ def test_shipped_potential_dimer_is_repulsive_at_short_range(name, a, b):
     assert (forces > 0).all(), forces
 
 
+def test_et_chno_core_switches_off_before_each_pairs_shortest_distance_in_its_data(tmp_path):
+    """Each element pair's core ends before that pair's closest approach in et-chno's data (the
+    data its build makes, regenerated here), so the core is exactly zero on all of it."""
+    from multiscale.learning.et_chno import make_data, shortest_distances
+    from multiscale.potentials.repulsion import pairs_of
+    core = multiscale.load("et-chno").module.atom_terms.repulsion
+    pairs = pairs_of(core)
+    for path in make_data(tmp_path, log=lambda _: None):
+        for key, shortest in shortest_distances(path).items():
+            a, b = key.split("-")
+            outer = (pairs.get(f"{a}-{b}") or pairs.get(f"{b}-{a}") or [core.inner, core.outer])[1]
+            assert outer < shortest, (path.name, key, outer, shortest)
+
+
 def test_hot_compressed_silicon_fuses_no_atoms():
     """si-ani at 10,000 K in a cell squeezed 13 %: without the core atoms came within 0.04 Å
     (native SW: 1.54 Å); with it the closest approach stays above 1 Å."""

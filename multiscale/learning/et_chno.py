@@ -49,11 +49,20 @@ def held_out_errors(model_file, test_file) -> dict:
             "parameters": int(sum(p.numel() for p in multiscale.load(model_file).module.parameters()))}
 
 
-def shortest_distance(path) -> float:
-    """The shortest interatomic distance (Å) over the molecules of a data file."""
+def shortest_distances(path) -> dict:
+    """{"C-H": Å, ...}: the shortest distance of each element pair (symbols in alphabetical
+    order) over the molecules of a data file; a ZBL core must switch off below them."""
     import numpy as np
     from .data import read_structures
-    return float(min(np.min(d[d > 0]) for d in (a.get_all_distances() for a in read_structures(path))))
+    out: dict = {}
+    for atoms in read_structures(path):
+        d = atoms.get_all_distances()
+        symbols = atoms.get_chemical_symbols()
+        i, j = np.triu_indices(len(atoms), 1)
+        for a, b, r in zip(i, j, d[i, j]):
+            key = "-".join(sorted((symbols[a], symbols[b])))
+            out[key] = min(out.get(key, np.inf), float(r))
+    return dict(sorted(out.items()))
 
 
 def build(conformers: int = 25, log: Callable[[str], None] = print, output: Path | None = None) -> Path:
@@ -62,8 +71,9 @@ def build(conformers: int = 25, log: Callable[[str], None] = print, output: Path
     from .config import read_config
     from .run import train_from_config, training_record
     train, test = make_data(WORK, conformers, log)
-    shortest = {name: shortest_distance(path) for name, path in (("training", train), ("held_out", test))}
-    log(f"shortest interatomic distance (Å): {shortest}")
+    pairs = {name: shortest_distances(path) for name, path in (("training", train), ("held_out", test))}
+    shortest = {name: min(d.values()) for name, d in pairs.items()}
+    log(f"shortest distance of each element pair (Å): {pairs}")
     config = WORK / CONFIG.name
     shutil.copy(CONFIG, config)
     model = train_from_config(config, log=log)
