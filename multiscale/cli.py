@@ -89,7 +89,7 @@ def _attention(args) -> int:
     if args.format == "lammps-data" and args.elements:
         types = atoms.get_array("type")
         atoms.set_chemical_symbols([args.elements[t - 1] for t in types])
-    bonds = bond_attention(atoms, args.model, layer=args.layer)
+    bonds = bond_attention(atoms, args.model, layer=args.layer, max_distance=args.max_distance)
     path = plot_attention(atoms, args.model, args.output, layer=args.layer, top=args.top, bonds=bonds)
     pairs, weights, _ = bonds
     for k in np.argsort(weights)[::-1][: args.list]:
@@ -240,6 +240,8 @@ def parser() -> argparse.ArgumentParser:
     att.add_argument("-o", "--output", default="attention.png", help="the picture (PNG)")
     att.add_argument("--layer", type=int, default=None, help="one attention layer (default: their mean)")
     att.add_argument("--top", type=float, default=0.15, help="fraction of bonds drawn in colour")
+    att.add_argument("--max-distance", type=float, default=None,
+                     help="Å: only pairs closer than this (e.g. 2.8 for silicon's bonds), not every edge")
     att.add_argument("--list", type=int, default=10, help="print the N strongest bonds")
     att.add_argument("--format", default=None, help="ASE's format name, if not from the extension")
     att.add_argument("--elements", nargs="+", default=None,

@@ -89,6 +89,34 @@ def test_bond_attention_and_its_plot(et_model, tmp_path):
     assert main(["attention", str(et_model), str(tmp_path / "cell.extxyz"), "-o", str(tmp_path / "map.png"),
                  "--layer", "-1"]) == 0
     assert (tmp_path / "map.png").stat().st_size > 10_000
+    # only the pairs closer than max_distance, with the same weights
+    near, near_weights, near_vectors = bond_attention(atoms, et_model, max_distance=2.5)
+    short = lengths < 2.5
+    assert 0 < len(near) < len(pairs) and np.array_equal(near, pairs[short])
+    assert np.array_equal(near_weights, weights[short]) and np.linalg.norm(near_vectors, axis=1).max() < 2.5
+    assert main(["attention", str(et_model), str(tmp_path / "cell.extxyz"), "-o", str(tmp_path / "near.png"),
+                 "--max-distance", "2.5"]) == 0
+
+
+def test_broken_bonds_across_a_periodic_boundary():
+    """A bond stretched from 2.35 to 3.5 Å is found, also when it crosses a periodic face; the
+    others, moved rigidly or barely, are not."""
+    from ase.build import bulk
+    from multiscale.atomistic.attention_map import broken_bonds
+    before = bulk("Si", "diamond", a=5.431, cubic=True)
+    before.pbc = [False, False, True]
+    before.wrap()
+    after = before.copy()
+    after.positions += 0.3                                      # a rigid shift breaks nothing
+    assert len(broken_bonds(before, after)) == 0
+    i, j = 0, 1                                                 # neighbours, 2.35 Å apart
+    assert before.get_distance(i, j) == pytest.approx(2.3517, abs=1e-3)
+    u = before.get_distance(i, j, vector=True)
+    after.positions[j] += 0.5 * u                               # stretched to 3.53 Å
+    after.positions[j, 2] -= before.cell[2, 2]                  # and moved to the next image along z
+    assert broken_bonds(before, after).tolist() == [[i, j]]
+    with pytest.raises(ValueError, match="same atoms in the same order"):
+        broken_bonds(before, after[:-1])
 
 
 def test_attention_map_refuses_a_model_without_attention(tmp_path):

@@ -66,7 +66,7 @@ def test_et_chno_same_in_ase_and_openmm():
 SI_ATTENTION = model_path("si-attention")
 # relative to native sw; C12 and C44 miss the issue's 5 % (docs/attention.md): these bounds
 # hold what was reached, so that a rebuild that does worse fails
-BOUNDS = {"lattice_constant_A": 0.003, "C11_GPa": 0.05, "C12_GPa": 0.15, "C44_GPa": 0.15,
+BOUNDS = {"lattice_constant_A": 0.003, "C11_GPa": 0.05, "C12_GPa": 0.05, "C44_GPa": 0.05,
           "surface_energy_111_J_per_m2": 0.05}
 
 
@@ -81,5 +81,73 @@ def test_si_attention_record_beside_si_ani():
         assert abs(record["relative_differences"][key]) <= bound, (key, record["relative_differences"][key])
     module = multiscale.load(SI_ATTENTION)
     assert record["training"]["parameters"] == sum(p.numel() for p in module.module.parameters())
-    assert module.metadata.cutoff == 4.2 and module.metadata.hops == 3
+    assert module.metadata.cutoff == 5.0 and module.metadata.hops == 3
     assert module.metadata.outputs == ("energies", "attention")
+
+
+def elastic_constants_in_ase(model, a: float, strain: float = 5e-3) -> dict[str, float]:
+    """C11, C12 (stress under +-strain along x) and relaxed C44 (shear yz, atoms relaxed by
+    BFGS at fixed cell) of a 64-atom diamond cell, GPa, from the ASE calculator's stresses."""
+    from ase.build import bulk
+    from ase.optimize import BFGS
+    from ase.units import GPa
+    calc = multiscale.MultiscaleCalculator(model)
+    base = bulk("Si", "diamond", a=a, cubic=True).repeat(2)
+
+    def stress(eps, relax=False):
+        atoms = base.copy()
+        atoms.set_cell(base.cell.array @ (np.eye(3) + eps), scale_atoms=True)
+        atoms.calc = calc
+        if relax:
+            BFGS(atoms, logfile=None).run(fmax=1e-5)
+        return atoms.get_stress(voigt=False) / GPa
+
+    e = np.zeros((3, 3))
+    e[0, 0] = strain
+    plus, minus = stress(e), stress(-e)
+    g = np.zeros((3, 3))
+    g[1, 2] = g[2, 1] = strain / 2                       # engineering shear strain = strain
+    return {"C11_GPa": (plus[0, 0] - minus[0, 0]) / (2 * strain),
+            "C12_GPa": (plus[1, 1] - minus[1, 1]) / (2 * strain),
+            "C44_GPa": (stress(g, True)[1, 2] - stress(-g, True)[1, 2]) / (2 * strain)}
+
+
+def test_si_attention_elastic_constants_in_ase_match_lammps_and_sw():
+    """Computed now in ASE (an engine independent of the record's LAMMPS runs) at the record's
+    lattice constant: the LAMMPS values of the record to 1 %, native SW's to 5 %."""
+    record = json.loads(SI_ATTENTION.with_suffix(".json").read_text())["properties"]
+    ours = elastic_constants_in_ase(SI_ATTENTION, record["model"]["lattice_constant_A"])
+    for key, value in ours.items():
+        assert value == pytest.approx(record["model"][key], rel=0.01), (key, value, record["model"][key])
+        assert value == pytest.approx(record["native_sw"][key], rel=0.05), (key, value, record["native_sw"][key])
+
+
+@pytest.mark.slow
+def test_si_attention_nve_drift_beside_si_ani():
+    """400 steps of 1 fs NVE (ASE's velocity Verlet) on the same 64-atom crystal at about
+    600 K: both models conserve the total energy to well under the potential energy's
+    fluctuation (benchmarks/attention_models.py runs 1000 steps at 216 atoms)."""
+    from ase import units
+    from ase.build import bulk
+    from ase.md.velocitydistribution import Stationary, thermalize_momenta
+    from ase.md.verlet import VelocityVerlet
+    drift = {}
+    for name in ("si-attention", "si-ani"):
+        atoms = bulk("Si", "diamond", a=5.431, cubic=True).repeat(2)
+        thermalize_momenta(atoms, temperature_K=1200, rng=np.random.default_rng(0))
+        Stationary(atoms)
+        atoms.calc = multiscale.MultiscaleCalculator(name)
+        total, potential = [], []
+
+        def record(a=atoms):
+            total.append(a.get_total_energy())
+            potential.append(a.get_potential_energy())
+        dyn = VelocityVerlet(atoms, 1.0 * units.fs)
+        dyn.attach(record, interval=10)
+        dyn.run(400)
+        total, potential = np.array(total) / len(atoms), np.array(potential) / len(atoms)
+        drift[name] = (np.abs(total - total[0]).max(), np.ptp(potential))
+    for name, (d, fluctuation) in drift.items():
+        assert fluctuation > 0.03, (name, fluctuation)        # eV/atom: the crystal is hot and moving
+        assert d < 1e-3, (name, drift)                         # eV/atom over 0.4 ps
+    assert drift["si-attention"][0] < 10 * drift["si-ani"][0] + 1e-4, drift

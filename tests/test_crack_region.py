@@ -107,6 +107,13 @@ def test_crystal_is_the_ase_diamond_lattice_cut_at_the_shuffle_plane(region, sw)
 def test_bad_specs_are_rejected_with_the_fix(sw, tmp_path):
     with pytest.raises(ValueError, match="boundary = 2.0 Å is thinner than the potential's range 3.77"):
         CrackRegion(spec(sw, boundary=2.0), None, tmp_path)
+    # a message-passing model's range is cutoff x hops: si-attention's 3 x 5.0 Å
+    from multiscale.atomistic.spec import check_potential, potential
+    attention = potential("si-attention")
+    assert attention.reach == pytest.approx(15.0) and attention.plugin
+    with pytest.raises(ValueError, match=r"boundary = 8.0 Å is thinner .* 15.00 Å .*cutoff 5.0 Å x 3 hops.*set boundary >= 15.00"):
+        check_potential({"boundary": 8.0}, attention)
+    check_potential({"boundary": 15.0}, attention)
     with pytest.raises(ValueError, match=r"unknown keys \['radious'\]"):
         CrackRegion({**spec(sw), "radious": 3}, None, tmp_path)
     with pytest.raises(ValueError, match="enlarge radius"):
@@ -190,6 +197,11 @@ def test_dump_writes_every_atom(region, sw, tmp_path):
     region.dump(tmp_path / "x.dump")
     lines = (tmp_path / "x.dump").read_text().splitlines()
     assert int(lines[3]) == region.n_atoms
+    from ase.io import read
+    atoms = read(tmp_path / "x.dump", format="lammps-dump-text")
+    assert set(atoms.get_chemical_symbols()) == {"Si"} and list(atoms.pbc) == [False, False, True]
+    from scipy.spatial.distance import pdist   # the same configuration (atom order and origin aside)
+    assert np.abs(np.sort(pdist(atoms.positions)) - np.sort(pdist(region.state()["positions"]))).max() < 1e-7
 
 
 # -- 1 vs 2 ranks ------------------------------------------------------------------------------------

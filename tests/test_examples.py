@@ -61,3 +61,16 @@ def test_default_crack_example_is_the_embedded_default():
     from multiscale.coupling.config import DEFAULT_CONFIG
     assert parse_toml((EXAMPLES / "coupling" / "crack.toml").read_text(), "example") == \
         parse_toml(DEFAULT_CONFIG.read_text(), "default")
+
+
+def test_three_potentials_example_is_valid_and_thick_enough_for_si_attention():
+    """The hour-long run (docs/attention.md has its result) is not run here; its configuration
+    reads, and every region's shell covers si-attention's reach."""
+    from multiscale.atomistic.spec import check_potential, potential
+    from multiscale.coupling.config import read_config
+    cfg = read_config(EXAMPLES / "coupling" / "three_potentials.toml")
+    assert [r.name for r in cfg.regions] == ["native-sw", "si-ani", "si-attention"]
+    reach = potential("si-attention").reach
+    for r in cfg.regions:
+        assert r.spec["boundary"] >= reach
+        check_potential(r.spec, potential(r.spec["potential"]))

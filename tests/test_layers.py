@@ -15,6 +15,7 @@ PACKAGES = {"multiscale": ROOT / "multiscale", "multiscale_openmm": ROOT / "open
 LAYERS = [
     ("multiscale", "multiscale.config", "multiscale.units", "multiscale.paths"),   # base
     ("multiscale.model",),        # the contract, model-file I/O, the registry of shipped files
+    ("multiscale.quantum",),      # extended Hückel: STO overlaps, occupations, the eigenproblem
     ("multiscale.potentials",),   # models under the contract
     ("multiscale.engines",),      # marshal -> call -> scatter: ASE, LAMMPS, OpenMM
     ("multiscale.reference",),    # oracles, LAMMPS sampling, material properties

@@ -138,3 +138,74 @@ def test_training_stress_equals_engine_stress(si_data, si_sw_file, tmp_path):
     from multiscale.learning.trainer import evaluate
     assert evaluate(model, dataset, range(4))["stress_rmse_GPa"] < 1e-5
     assert config.stress_weight == 0.01
+
+
+MP_CONFIG = """[data]
+path = "data.h5"
+[model]
+kind = "message-passing"
+elements = ["Si"]
+cutoff = 3.8
+hops = 1
+features = 8
+{start}
+[training]
+epochs = 2
+batch_size = 4
+learning_rate = 3e-3
+validation_fraction = 0.25
+{fine}
+[output]
+model = "{name}.pt"
+folder = "{name}"
+"""
+
+
+def test_start_from_a_model_file_and_a_fine_tune_stage(si_data, tmp_path):
+    """[model] start_from takes a model file's parameters; [fine_tune] is a second stage from
+    the first one's best weights, with its own checkpoint, counted in the same history."""
+    import json
+    from multiscale.learning.run import train_from_config
+    write_structures(tmp_path / "data.h5", si_data)
+    (tmp_path / "a.toml").write_text(MP_CONFIG.format(start="", fine="", name="a"))
+    a = train_from_config(tmp_path / "a.toml", log=lambda _m: None)
+    # no epochs from a's parameters: the same model
+    (tmp_path / "b.toml").write_text(MP_CONFIG.format(start='start_from = "a.pt"', fine="", name="b")
+                                     .replace("epochs = 2", "epochs = 0"))
+    b = train_from_config(tmp_path / "b.toml", log=lambda _m: None)
+    atoms = si_data[5].copy()
+    energies = []
+    for path in (a, b):
+        atoms.calc = multiscale.MultiscaleCalculator(path)
+        energies.append(atoms.get_potential_energy())
+    assert energies[0] == energies[1]
+    # two stages: the second with a stress weight, continuing the epoch count
+    fine = "[fine_tune]\nepochs = 3\nstress_weight = 0.1\nlearning_rate = 1e-3"
+    (tmp_path / "c.toml").write_text(MP_CONFIG.format(start='start_from = "a.pt"', fine=fine, name="c"))
+    cfg = read_config(tmp_path / "c.toml")
+    assert cfg.fine_tune.stress_weight == 0.1 and cfg.fine_tune.batch_size == 4 and cfg.training.stress_weight == 0
+    train_from_config(tmp_path / "c.toml", log=lambda _m: None)
+    history = json.loads((tmp_path / "c" / "history.json").read_text())["history"][0]
+    assert [(r["epoch"], r["stage"]) for r in history] == \
+        [(1, "training"), (2, "training"), (3, "fine_tune"), (4, "fine_tune"), (5, "fine_tune")]
+    assert (tmp_path / "c" / "member0.ckpt").is_file() and (tmp_path / "c" / "member0.fine_tune.ckpt").is_file()
+
+
+def test_start_from_and_fine_tune_errors(tmp_path, si_data):
+    from multiscale.learning.run import train_from_config
+    write_structures(tmp_path / "data.h5", si_data[:8])
+    bad = tmp_path / "bad.toml"
+    bad.write_text(MP_CONFIG.format(start='start_from = "missing.pt"', fine="", name="x"))
+    with pytest.raises(ConfigError, match="start_from = .*missing.pt.* is not a file"):
+        read_config(bad)
+    bad.write_text(MP_CONFIG.format(start="", fine="[fine_tune]\nepoch = 3", name="x"))
+    with pytest.raises(ConfigError, match=r"unknown \[fine_tune\] key\(s\) \['epoch'\]"):
+        read_config(bad)
+    bad.write_text(MP_CONFIG.format(start="", fine='[fine_tune]\ncheckpoint = "x.ckpt"', name="x"))
+    with pytest.raises(ConfigError, match=r"\[fine_tune\] takes no checkpoint"):
+        read_config(bad)
+    other = multiscale.export(MessagePassingPotential(["Si"], cutoff=3.8, hops=1, features=16).double(),
+                              tmp_path / "wide.pt")
+    bad.write_text(MP_CONFIG.format(start=f'start_from = "{other.name}"', fine="", name="x"))
+    with pytest.raises(ConfigError, match="is not the model this configuration builds.*shapes differ"):
+        train_from_config(bad, log=lambda _m: None)

@@ -1,7 +1,8 @@
 """Which bonds an attention potential attends to, in a crack region or a molecule.
 
-    pairs, weights = bond_attention(atoms, "si-attention")        # (B, 2) atoms, (B,) weights
-    plot_attention(atoms, "si-attention", "attention.png")        # or `multiscale attention`
+    pairs, weights, vectors = bond_attention(atoms, "si-attention")   # (B, 2), (B,), (B, 3)
+    plot_attention(atoms, "si-attention", "attention.png")            # or `multiscale attention`
+    broken = broken_bonds(before, after)     # the bonds that broke between two configurations
 
 The model's ``attention`` output (n_edges, layers, heads) gives, for each directed edge
 i -> j, the weight atom i puts on neighbour j's values in each layer and head (cutoff
@@ -19,10 +20,13 @@ import numpy as np
 from ..engines.ase_calculator import MultiscaleCalculator
 
 
-def bond_attention(atoms, model, layer: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def bond_attention(atoms, model, layer: int | None = None,
+                   max_distance: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-bond attention of ``model`` (a path, shipped name or LoadedModel) on ``atoms``.
 
     layer: which attention layer (0-based, negative from the end); None averages them.
+    max_distance: Å; keep only the pairs closer than this (e.g. the covalent bonds), not every
+    edge within the model's cutoff.
     Returns pairs (B, 2) with i < j, weights (B,), and vectors (B, 3) Å from atom i to the
     image of j the bond goes to (periodic structures).
     """
@@ -48,24 +52,47 @@ def bond_attention(atoms, model, layer: int | None = None) -> tuple[np.ndarray, 
     bonds, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     weights = np.bincount(inverse, weights=per_edge) / np.bincount(inverse)
-    return bonds[:, :2].astype(int), weights, bonds[:, 2:]
+    pairs, vectors = bonds[:, :2].astype(int), bonds[:, 2:]
+    if max_distance is not None:
+        keep = np.linalg.norm(vectors, axis=1) < max_distance
+        pairs, weights, vectors = pairs[keep], weights[keep], vectors[keep]
+    return pairs, weights, vectors
+
+
+def broken_bonds(before, after, bonded: float = 2.7, apart: float = 3.2) -> np.ndarray:
+    """The bonds (k, 2), i < j, shorter than ``bonded`` Å in ``before`` and longer than
+    ``apart`` Å in ``after`` (the same atoms in the same order; periodic directions by the
+    minimum image), e.g. the bonds a crack broke between two increments."""
+    from ase.geometry import find_mic
+    from ase.neighborlist import neighbor_list
+    if len(before) != len(after):
+        raise ValueError(f"before has {len(before)} atoms and after {len(after)}: broken_bonds needs "
+                         "the same atoms in the same order")
+    i, j = neighbor_list("ij", before, bonded)
+    keep = i < j
+    i, j = i[keep], j[keep]
+    _, length = find_mic(after.positions[j] - after.positions[i], after.cell, after.pbc)
+    return np.stack([i, j], 1)[length > apart]
 
 
 def plot_attention(atoms, model, path: str | os.PathLike, layer: int | None = None,
                    top: float = 0.15, axes: tuple[int, int] = (0, 1), title: str | None = None,
-                   bonds: tuple | None = None) -> Path:
+                   bonds: tuple | None = None, mark: np.ndarray | None = None,
+                   max_distance: float | None = None) -> Path:
     """Draw the bonds that carry the most attention, projected on the plane of ``axes``
     (0, 1: x-y, the plane of a crack region), and write ``path`` (PNG).
 
     top: the fraction of bonds drawn in colour (the strongest); the rest are grey.
     bonds: what :func:`bond_attention` returned for these atoms, model and layer, if at hand.
+    mark: pairs (k, 2) drawn as red dashed lines on top (e.g. :func:`broken_bonds`).
+    max_distance: as for :func:`bond_attention`.
     """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.collections import LineCollection
 
-    pairs, weights, vectors = bonds if bonds is not None else bond_attention(atoms, model, layer)
+    pairs, weights, vectors = bonds if bonds is not None else bond_attention(atoms, model, layer, max_distance)
     a, b = axes
     start = atoms.positions[pairs[:, 0]]
     end = start + vectors
@@ -77,6 +104,10 @@ def plot_attention(atoms, model, path: str | os.PathLike, layer: int | None = No
     lines = LineCollection(segments[strongest],
                            array=scale, cmap="viridis", linewidths=0.8 + 3.0 * scale / scale.max(), zorder=2)
     ax.add_collection(lines)
+    if mark is not None and len(mark):
+        p, q = atoms.positions[mark[:, 0]], atoms.positions[mark[:, 1]]
+        ax.add_collection(LineCollection(np.stack([p[:, [a, b]], q[:, [a, b]]], 1), colors="red",
+                                         linestyles="--", linewidths=1.2, zorder=4, label="marked"))
     ax.scatter(atoms.positions[:, a], atoms.positions[:, b], s=8, c="k", zorder=3)
     fig.colorbar(lines, ax=ax, label="attention, mean |weight| over heads"
                  + (" and layers" if layer is None else f", layer {layer}"))

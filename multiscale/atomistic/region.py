@@ -307,8 +307,10 @@ class CrackRegion:
         self._command("run 0 post no")
 
     def dump(self, path) -> None:
-        """LAMMPS text dump (id x y z fx fy fz) of the current configuration."""
-        self._command(f"write_dump all custom {pathlib.Path(path)} id x y z fx fy fz modify sort id")
+        """LAMMPS text dump (id element x y z fx fy fz) of the current configuration; ASE reads
+        it (``ase.io.read(path, format="lammps-dump-text")``), and so does ``multiscale attention``."""
+        self._command(f"write_dump all custom {pathlib.Path(path)} id element x y z fx fy fz "
+                      "modify sort id element Si format float %.10g")
 
     def close(self) -> None:
         if getattr(self, "lmp", None) is not None:

@@ -8,10 +8,15 @@
     elements = ["Si"]
     ensemble = 4                     # members trained with different seeds
     dtype = "float64"
+    start_from = "earlier.pt"        # optional: start from this model file's weights
     # ... keyword arguments of the model's builder (see BUILDERS)
 
     [training]                       # fields of multiscale.learning.TrainConfig
     epochs = 300
+
+    [fine_tune]                      # optional second stage from the first one's best weights:
+    epochs = 40                      # [training] with these fields replaced, a fresh optimiser
+    stress_weight = 0.1
 
     [output]
     model = "si.pt"                  # the exported model file
@@ -22,14 +27,14 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import torch
 
 from ..config import ConfigError, read_toml
 from .trainer import TrainConfig
 
-SECTIONS = {"data", "model", "training", "output", "active"}  # [active]: multiscale.learning.active_learning
+SECTIONS = {"data", "model", "training", "fine_tune", "output", "active"}  # [active]: multiscale.learning.active_learning
 
 
 def _message_passing():
@@ -93,6 +98,17 @@ class TrainingSetup:
     training: TrainConfig
     output_model: Path
     folder: Path
+    fine_tune: Optional[TrainConfig] = None   # the second stage, if [fine_tune] is given
+    start_from: Optional[Path] = None         # a model file whose weights the members start from
+
+    def stages(self, member: int) -> list[tuple[str, TrainConfig]]:
+        """(name, settings) of each training stage of ensemble ``member``: its own seed and
+        checkpoint file in ``folder``."""
+        stages = [("training", self.training)] + ([("fine_tune", self.fine_tune)] if self.fine_tune else [])
+        suffix = {"training": "", "fine_tune": ".fine_tune"}
+        return [(name, dataclasses.replace(cfg, seed=cfg.seed + member,
+                                           checkpoint=str(self.folder / f"member{member}{suffix[name]}.ckpt")))
+                for name, cfg in stages]
 
     def build_model(self, seed: int) -> torch.nn.Module:
         torch.manual_seed(seed)
@@ -121,6 +137,12 @@ def read_config(path: str | Path) -> TrainingSetup:
     if not elements:
         raise ConfigError(f"{path}: [model] needs elements = [\"Si\", ...]")
     ensemble = int(model.pop("ensemble", 1))
+    start_from = model.pop("start_from", None)
+    if start_from is not None:
+        start_from = base / start_from
+        if not start_from.is_file():
+            raise ConfigError(f"{path}: [model] start_from = {str(start_from)!r} is not a file; give "
+                              "the path of a model file (relative to the configuration) or remove the key")
     if kind == "aimnet2" and ensemble != 1:
         raise ConfigError(f"{path}: [model] kind 'aimnet2' normalises charges over the whole system "
                           "and cannot be averaged as an ensemble yet; set ensemble = 1")
@@ -137,9 +159,14 @@ def read_config(path: str | Path) -> TrainingSetup:
                               f"{sorted(allowed + ['kind', 'elements', 'ensemble', 'dtype'])}")
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     training = raw.get("training", {})
-    bad = sorted(training.keys() - fields)
-    if bad:
-        raise ConfigError(f"{path}: unknown [training] key(s) {bad}; allowed: {sorted(fields)}")
+    fine = raw.get("fine_tune")
+    for section, keys in (("training", training), ("fine_tune", fine or {})):
+        bad = sorted(keys.keys() - fields)
+        if bad:
+            raise ConfigError(f"{path}: unknown [{section}] key(s) {bad}; allowed: {sorted(fields)}")
+    if fine is not None and "checkpoint" in fine:
+        raise ConfigError(f"{path}: [fine_tune] takes no checkpoint (each stage has its own file "
+                          "in the [output] folder); remove the key")
     output = raw.get("output", {})
     folder = base / output.get("folder", "runs/" + path.stem)
     train_cfg = TrainConfig(**training)
@@ -149,4 +176,6 @@ def read_config(path: str | Path) -> TrainingSetup:
                      model_args=model, ensemble=ensemble,
                      dtype=torch.float64 if dtype_name == "float64" else torch.float32,
                      training=train_cfg, output_model=base / output.get("model", path.stem + ".pt"),
-                     folder=folder)
+                     folder=folder,
+                     fine_tune=dataclasses.replace(train_cfg, **fine) if fine is not None else None,
+                     start_from=start_from)

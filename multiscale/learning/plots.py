@@ -22,7 +22,8 @@ def _save(plt, fig, path: str | Path) -> Path:
 
 
 def learning_curves(histories: Sequence[Sequence[dict]], path: str | Path) -> Path:
-    """Validation energy MAE and force RMSE against epoch, one line per ensemble member."""
+    """Validation energy MAE and force RMSE against epoch, one line per ensemble member; a
+    dotted line where a [fine_tune] stage begins."""
     plt = _pyplot()
     fig, (ax_e, ax_f) = plt.subplots(1, 2, figsize=(9, 3.5))
     for k, history in enumerate(histories):
@@ -30,6 +31,11 @@ def learning_curves(histories: Sequence[Sequence[dict]], path: str | Path) -> Pa
         ax_e.semilogy(epochs, [row.get("energy_mae_meV_per_atom", float("nan")) for row in history],
                       label=f"member {k}")
         ax_f.semilogy(epochs, [row.get("force_rmse_eV_per_A", float("nan")) for row in history])
+        starts = [row["epoch"] - 0.5 for prev, row in zip(history, history[1:])
+                  if row.get("stage") != prev.get("stage")]
+        for x in starts if k == 0 else []:
+            for ax in (ax_e, ax_f):
+                ax.axvline(x, color="0.5", linestyle=":", label="fine_tune" if ax is ax_e else None)
     ax_e.set(xlabel="epoch", ylabel="validation energy MAE (meV/atom)")
     ax_f.set(xlabel="epoch", ylabel="validation force RMSE (eV/Å)")
     ax_e.legend(fontsize=8)

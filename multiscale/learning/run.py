@@ -13,9 +13,31 @@ from .data import StructureDataset, read_structures
 from .trainer import Trainer, set_self_energies
 
 
+def load_weights(model: torch.nn.Module, path) -> None:
+    """Set ``model``'s parameters to those of the model file ``path`` (``[model] start_from``);
+    its buffers (fixed terms such as the repulsion core) stay as the configuration built them.
+    ConfigError when the file's model is not the configuration's."""
+    from ..config import ConfigError
+    from ..model.artifact import load
+    source = load(path).module.state_dict()
+    own = dict(model.named_parameters())
+    missing = sorted(own.keys() - source.keys())
+    unexpected = sorted(k for k in source.keys() - own.keys() if k not in dict(model.named_buffers()))
+    shapes = sorted(f"{k} {tuple(source[k].shape)} vs {tuple(own[k].shape)}"
+                    for k in own.keys() & source.keys() if source[k].shape != own[k].shape)
+    if missing or unexpected or shapes:
+        raise ConfigError(f"[model] start_from = {str(path)!r} is not the model this configuration "
+                          f"builds (missing {missing[:3]}, unexpected {unexpected[:3]}, shapes differ "
+                          f"{shapes[:3]}); use the same kind, elements and sizes as that file")
+    with torch.no_grad():
+        for name, parameter in own.items():
+            parameter.copy_(source[name].to(parameter.dtype))
+
+
 def _train_member(config_path, m: int, log: Callable[[str], None] | None = None):
-    """Train ensemble member ``m`` of a configuration; (model, summary, history).
-    Runs in a worker process when [training] workers > 1 (then logs with a member prefix)."""
+    """Train ensemble member ``m`` of a configuration through its stages ([training], then
+    [fine_tune] if given); (model, summary, history).  Runs in a worker process when
+    [training] workers > 1 (then logs with a member prefix)."""
     cfg = read_config(config_path)
     if log is None:
         torch.set_num_threads(1)
@@ -23,13 +45,20 @@ def _train_member(config_path, m: int, log: Callable[[str], None] | None = None)
     structures = read_structures(cfg.data)
     model = cfg.build_model(seed=cfg.training.seed + m)
     dataset = StructureDataset(structures, cfg.elements, model.metadata().cutoff)
-    set_self_energies(model, dataset, len(cfg.elements))
-    member_cfg = dataclasses.replace(cfg.training, seed=cfg.training.seed + m,
-                                     checkpoint=str(cfg.folder / f"member{m}.ckpt"))
-    log(f"training member {m + 1}/{cfg.ensemble} on {len(structures)} structures")
-    trainer = Trainer(model, dataset, member_cfg, log=log)
-    summary = trainer.run()
-    return model, summary, trainer.history
+    if cfg.start_from is not None:
+        load_weights(model, cfg.start_from)
+        log(f"member {m + 1}: parameters from {cfg.start_from}")
+    else:
+        set_self_energies(model, dataset, len(cfg.elements))
+    history: list[dict] = []
+    summary: dict = {}
+    for name, stage in cfg.stages(m):
+        log(f"training member {m + 1}/{cfg.ensemble} on {len(structures)} structures ({name})")
+        trainer = Trainer(model, dataset, stage, log=log)
+        summary = trainer.run()
+        offset = len(history)
+        history += [{**row, "epoch": row["epoch"] + offset, "stage": name} for row in trainer.history]
+    return model, summary, history
 
 
 def make_ensemble(members: list) -> torch.nn.Module:
