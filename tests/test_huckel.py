@@ -174,3 +174,22 @@ def test_textbook_huckel_closes_the_ethylene_gap_at_ninety_degrees():
     assert gaps[0] == pytest.approx(5.03, abs=0.05) and gaps[180] == pytest.approx(gaps[0], abs=1e-8)
     assert gaps[90] < 1e-8 and min(gaps, key=gaps.get) == 90
     assert gaps[0] > gaps[30] > gaps[60] > gaps[80] > gaps[90]
+
+
+def test_ethylene_twist_example_against_gfn2_xtb(tmp_path):
+    """examples/huckel/ethylene_twist.py: GFN2-xTB's gap is 5.46 eV planar and closes at 90
+    degrees, as textbook EHT's does; textbook EHT's levels lie 2-2.6 eV below xTB's."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parent.parent / "examples" / "huckel" / "ethylene_twist.py"
+    spec = importlib.util.spec_from_file_location("ethylene_twist", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    rows = example.scan([0, 45, 90])
+    xtb = np.subtract(rows["xtb_lumo"], rows["xtb_homo"])
+    eht = np.subtract(rows["huckel_lumo"], rows["huckel_homo"])
+    assert xtb[0] == pytest.approx(5.46, abs=0.01) and xtb[2] < 1e-4 and xtb[0] > xtb[1] > xtb[2]
+    assert eht[2] < 1e-8
+    offset = np.subtract(rows["xtb_homo"], rows["huckel_homo"])
+    assert np.all((offset > 1.5) & (offset < 3.0))
+    assert example.plot(rows, tmp_path / "twist.png").stat().st_size > 10_000
