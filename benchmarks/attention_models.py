@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from multiscale.potentials import MessagePassingPotential
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lammps_plugin import crystal, lmp_seconds_per_step  # noqa: E402
 from openmm_force import Row, measure, ours_row, water_box  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "attention_models.json"
 
@@ -135,15 +135,7 @@ def against_torchmdnet(box_nm: float, rounds: int) -> dict:
 
     (e1, f1), (e2, f2) = call_theirs(), call_ours()
     agreement = float((f1 + f2).abs().max() / f1.abs().max())   # theirs is a gradient, ours forces
-    times = {"ours": [], "torchmd-net": []}
-    for _ in range(3):
-        call_ours(), call_theirs()
-    for _ in range(rounds):
-        for name, call in (("ours", call_ours), ("torchmd-net", call_theirs)):
-            start = time.perf_counter()
-            call()
-            times[name].append(time.perf_counter() - start)
-    med = {k: statistics.median(v) for k, v in times.items()}
+    med = interleaved_medians({"ours": call_ours, "torchmd-net": call_theirs}, rounds, warmup=3)
     out = {"atoms": n, **size, "energy_difference_eV": float(abs(e1 - e2)), "force_max_relative_difference": agreement,
            "ms_ours": 1e3 * med["ours"], "ms_torchmdnet": 1e3 * med["torchmd-net"],
            "speedup": med["torchmd-net"] / med["ours"]}

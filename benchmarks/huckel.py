@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -21,6 +20,10 @@ from ase import Atoms
 from ase.units import Bohr
 
 from multiscale.quantum import extended_huckel
+from multiscale.quantum.huckel import Basis, hamiltonian, overlap, solve
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from timing import interleaved_medians  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "huckel.json"
 
@@ -59,6 +62,26 @@ def xtb_call(atoms: Atoms) -> None:
     calc.singlepoint().get("gradient")
 
 
+def split(atoms: Atoms, rounds: int) -> dict[str, float]:
+    """Where one energy + forces call goes, ms (medians): overlaps, the solve (Cholesky,
+    eigenproblems, occupations, charges), the backward pass."""
+    symbols = atoms.get_chemical_symbols()
+    parts = {"overlap": [], "solve": [], "backward": []}
+    for _ in range(rounds + 1):
+        basis = Basis(symbols)
+        x = torch.tensor(atoms.positions, requires_grad=True)
+        t0 = time.perf_counter()
+        S = overlap(basis, x)
+        t1 = time.perf_counter()
+        energy = solve(basis, hamiltonian(S, basis.textbook_energies()), S).energy
+        t2 = time.perf_counter()
+        torch.autograd.grad(energy, x)
+        t3 = time.perf_counter()
+        for key, dt in zip(parts, (t1 - t0, t2 - t1, t3 - t2)):
+            parts[key].append(dt)
+    return {f"ms_{k}": 1e3 * float(np.median(v[1:])) for k, v in parts.items()}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="three sizes, three rounds")
@@ -69,22 +92,17 @@ def main() -> int:
     rows = []
     for n in sizes:
         atoms = alkane(n)
-        huckel_call(atoms), xtb_call(atoms)                   # warm-up
-        times = {"huckel": [], "xtb": []}
-        for _ in range(rounds):
-            for name, call in (("huckel", huckel_call), ("xtb", xtb_call)):
-                start = time.perf_counter()
-                call(atoms)
-                times[name].append(time.perf_counter() - start)
-        med = {k: statistics.median(v) for k, v in times.items()}
+        med = interleaved_medians({"huckel": lambda: huckel_call(atoms), "xtb": lambda: xtb_call(atoms)}, rounds)
         orbitals = sum(1 if s == "H" else 4 for s in atoms.get_chemical_symbols())
         rows.append({"molecule": f"C{n}H{2 * n + 2}", "atoms": len(atoms), "orbitals": orbitals,
                      "ms_huckel": 1e3 * med["huckel"], "ms_gfn2_xtb": 1e3 * med["xtb"],
                      "xtb_over_huckel": med["xtb"] / med["huckel"]})
         print(f"    {rows[-1]}", flush=True)
+    where = {"molecule": rows[-1]["molecule"], **split(alkane(sizes[-1]), rounds)}
+    print(f"    {where}", flush=True)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"alkanes": rows}, indent=2))
+    out.write_text(json.dumps({"alkanes": rows, "time_split": where}, indent=2))
     print(f"wrote {out}")
     return 0
 

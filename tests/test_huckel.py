@@ -11,6 +11,7 @@ from ase.build import molecule
 from ase.units import Bohr
 
 from multiscale.quantum import Basis, extended_huckel
+from multiscale.reference.molecules import twisted_ethylene as reference_twisted_ethylene
 from multiscale.quantum.occupation import density, free_energy
 from multiscale.quantum.slater import diatomic, normalisation
 
@@ -113,15 +114,9 @@ def test_occupation_derivatives_are_exact_and_finite_at_degeneracies():
         free_energy(h, 2, 0.0)
 
 
-def twisted_ethylene(angle_deg: float) -> np.ndarray:
-    """Ethylene (ASE's geometry, C=C along z) with one CH2 rotated about the C=C axis."""
-    atoms = molecule("C2H4")
-    pos = atoms.positions.copy()
-    c = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    rot = np.array([[c[0], -c[1], 0], [c[1], c[0], 0], [0, 0, 1]])
-    for k in (2, 3):                        # the hydrogens of the first carbon (z > 0)
-        pos[k] = rot @ pos[k]
-    return atoms.get_chemical_symbols(), pos
+def twisted_ethylene(angle_deg: float):
+    atoms = reference_twisted_ethylene(angle_deg)
+    return atoms.get_chemical_symbols(), atoms.positions
 
 
 def _energy(symbols, positions, charge=0.0, multiplicity=1):
@@ -167,6 +162,9 @@ def test_mulliken_charges_sum_to_the_total_charge_and_electron_counts():
 def test_textbook_huckel_closes_the_ethylene_gap_at_ninety_degrees():
     """Twisting C=C turns pi and pi* into two orthogonal p orbitals: the HOMO/LUMO gap (5.0 eV
     planar) closes at 90 degrees, where the two levels are degenerate."""
+    for angle in (0.0, 37.0, 90.0):              # the H-C-C-H dihedral turns with the CH2
+        atoms = reference_twisted_ethylene(angle)
+        assert atoms.get_dihedral(2, 0, 1, 4) == pytest.approx(angle, abs=1e-9)
     gaps = {}
     for angle in (0, 30, 60, 80, 90, 100, 120, 180):
         levels = extended_huckel(*twisted_ethylene(angle)).orbital_energies.numpy()

@@ -4,31 +4,20 @@ Hückel (multiscale.quantum) against GFN2-xTB (tblite), with a plot.
     python examples/huckel/ethylene_twist.py [-o ethylene_twist.png]
 
 The reference curves of the ML-EHM crossing study (issue 17; docs/huckel.md).  Geometry:
-ASE's ethylene with one CH2 group rotated about the C=C axis, nothing relaxed.
+multiscale.reference.molecules.twisted_ethylene (one CH2 turned, nothing relaxed).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import numpy as np
-from ase.build import molecule
 from ase.units import Bohr, Hartree
 
 from multiscale.quantum import extended_huckel
-
-
-def twisted_ethylene(angle_deg: float) -> tuple[list[str], np.ndarray]:
-    """Symbols and positions (Å) of ethylene with its first CH2 turned by ``angle_deg``."""
-    atoms = molecule("C2H4")
-    pos = atoms.positions.copy()
-    c, s = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
-    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    pos[2:4] = pos[2:4] @ turn.T          # the hydrogens of the carbon at z > 0
-    return atoms.get_chemical_symbols(), pos
+from multiscale.reference.molecules import twisted_ethylene
 
 
 def frontier_xtb(symbols, positions) -> tuple[float, float]:
@@ -53,7 +42,8 @@ def frontier_huckel(symbols, positions) -> tuple[float, float]:
 def scan(angles) -> dict:
     rows = {"angle_deg": [], "xtb_homo": [], "xtb_lumo": [], "huckel_homo": [], "huckel_lumo": []}
     for angle in angles:
-        symbols, positions = twisted_ethylene(angle)
+        atoms = twisted_ethylene(angle)
+        symbols, positions = atoms.get_chemical_symbols(), atoms.positions
         (xh, xl), (hh, hl) = frontier_xtb(symbols, positions), frontier_huckel(symbols, positions)
         for key, value in zip(rows, (angle, xh, xl, hh, hl)):
             rows[key].append(value)

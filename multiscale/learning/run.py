@@ -22,7 +22,8 @@ def load_weights(model: torch.nn.Module, path) -> None:
     source = load(path).module.state_dict()
     own = dict(model.named_parameters())
     missing = sorted(own.keys() - source.keys())
-    unexpected = sorted(k for k in source.keys() - own.keys() if k not in dict(model.named_buffers()))
+    buffers = dict(model.named_buffers())
+    unexpected = sorted(source.keys() - own.keys() - buffers.keys())
     shapes = sorted(f"{k} {tuple(source[k].shape)} vs {tuple(own[k].shape)}"
                     for k in own.keys() & source.keys() if source[k].shape != own[k].shape)
     if missing or unexpected or shapes:

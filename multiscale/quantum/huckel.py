@@ -146,8 +146,11 @@ def solve(basis: Basis, H: torch.Tensor, S: torch.Tensor, charge: float = 0.0, m
     X = torch.linalg.solve_triangular(L, torch.eye(S.shape[0], dtype=S.dtype), upper=False)   # L^-1
     Hp = X @ H @ X.T
     Hp = 0.5 * (Hp + Hp.T)
-    energy = free_energy(Hp, n_alpha, kT) + free_energy(Hp, n_beta, kT)
-    P_orth = density(Hp, n_alpha, kT) + density(Hp, n_beta, kT)
+    if n_alpha == n_beta:                   # closed shell: both spins alike, solved once
+        energy, P_orth = 2.0 * free_energy(Hp, n_alpha, kT), 2.0 * density(Hp, n_alpha, kT)
+    else:
+        energy = free_energy(Hp, n_alpha, kT) + free_energy(Hp, n_beta, kT)
+        P_orth = density(Hp, n_alpha, kT) + density(Hp, n_beta, kT)
     P = X.T @ P_orth @ X
     population = (P * S).sum(dim=1)                                     # (P S)_mu,mu, S symmetric
     electrons = torch.zeros(len(basis.symbols), dtype=S.dtype).index_add(0, basis.orbital_atom, population)

@@ -33,3 +33,15 @@ def displace(reference: Atoms, rng: np.random.Generator, amplitude: tuple[float,
         atoms.positions += rng.normal(0.0, rng.uniform(*amplitude), atoms.positions.shape)
         if (atoms.get_all_distances()[pairs] >= shortest * distances).all():
             return atoms
+
+
+def twisted_ethylene(angle_deg: float) -> Atoms:
+    """ASE's ethylene (C=C along z) with the CH2 group of the carbon at z > 0 turned by
+    ``angle_deg`` about the C=C axis, nothing relaxed: 0 planar, 90 the HOMO/LUMO crossing."""
+    from ase.build import molecule
+
+    atoms = molecule("C2H4")
+    c, s = np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))
+    turn = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    atoms.positions[2:4] = atoms.positions[2:4] @ turn.T
+    return atoms
