@@ -4,6 +4,7 @@
 
 #include "atom.h"
 #include "comm.h"
+#include "domain.h"
 #include "error.h"
 #include "force.h"
 #include "lammps_compat.h"
@@ -32,9 +33,9 @@ static const char METADATA_FILE[] = "multiscale.json";
 static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
     "description", "outputs", "uses_charge", "uses_spin", "ghost_energies", "reductions",
-    "contract_version"};
+    "contract_version", "whole_system"};
 static const std::string KNOWN_OUTPUTS[] = {"energies", "virials", "charges", "spin_charges",
-                                            "attention"};
+                                            "attention", "orbital_energies"};
 // what ase.data.chemical_symbols holds (the Python side's check), without "X"
 static const std::string CHEMICAL_SYMBOLS[] = {
     "H",  "He", "Li", "Be", "B",  "C",  "N",  "O",  "F",  "Ne", "Na", "Mg", "Al", "Si", "P",
@@ -111,7 +112,7 @@ static std::string exception_line(const std::exception &e)
 ------------------------------------------------------------------------- */
 
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
-    Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false),
+    Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false), whole_system(false),
     use_float32(false), model_uses_spin(false), cutghost_set(0.0),
     total_charge(0.0), spin_multiplicity(1), spin_given(false), energy_scale(1.0),
     per_molecule(false), model_grouped(false), model_inline(false), nmolecules(0),
@@ -180,7 +181,7 @@ void PairMultiscale::settings(int narg, char **arg)
     use_float32 = dtype == "float32";
     cast_floating(use_float32 ? torch::kFloat32 : torch::kFloat64);
   }
-  ghostneigh = hops > 1 ? 1 : 0;
+  ghostneigh = hops > 1 && !whole_system ? 1 : 0;   // a whole-system model sees no ghosts
 
   // a new model invalidates the element mapping of an earlier pair_coeff
   if (allocated) {
@@ -324,7 +325,7 @@ void PairMultiscale::load_model(const std::string &path)
       unknown.push_back(o);
   if (!unknown.empty())
     bad(fmt::format("unknown outputs {}; known: ('energies', 'virials', 'charges', "
-                    "'spin_charges', 'attention')",
+                    "'spin_charges', 'attention', 'orbital_energies')",
                     py_repr(unknown)));
 
   module = std::move(loaded);
@@ -337,6 +338,7 @@ void PairMultiscale::load_model(const std::string &path)
   use_float32 = dtype == "float32";
   model_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
   tally_ghost_energies = ghosts == "tally";
+  whole_system = meta.value("whole_system", false) == true;
   reductions = stages;
   model_uses_spin = meta.value("uses_spin", false) == true;
   model_grouped = !stages.empty() && module->find_method("forward_grouped") &&
@@ -433,7 +435,23 @@ void PairMultiscale::init_style()
   else if (model_uses_spin)
     check_charge_spin();
 
-  if (hops > 1) {
+  if (whole_system) {
+    // the model's energy couples every atom (an eigenproblem): it must see them all, local
+    if (comm->nprocs > 1)
+      error->all(FLERR,
+                 "pair_style multiscale: model {} solves one eigenproblem for the whole system "
+                 "(whole_system in its metadata), which cannot be split over MPI ranks: run it on "
+                 "1 rank, not {}",
+                 model_path, comm->nprocs);
+    if (domain->xperiodic || domain->yperiodic || domain->zperiodic)
+      error->all(FLERR,
+                 "pair_style multiscale: model {} solves one eigenproblem for the whole system "
+                 "(whole_system in its metadata) and has no periodic images: use a non-periodic "
+                 "box, `boundary f f f` or `boundary s s s`",
+                 model_path);
+  }
+
+  if (hops > 1 && !whole_system) {
     // message passing over `hops` edges needs ghost atoms that deep, and their neighbours
     if (comm->mode != Comm::SINGLE)
       error->all(FLERR, "pair_style multiscale with a {}-hop model requires `comm_modify mode "

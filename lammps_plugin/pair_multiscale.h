@@ -50,6 +50,7 @@ class PairMultiscale : public Pair {
   int hops;               // message-passing depth
   bool model_virials;     // the model outputs per-atom "virials"
   bool tally_ghost_energies;   // ghost_energies = "tally": ghost entries are shares of local terms
+  bool whole_system;      // one eigenproblem over every atom: one rank, non-periodic box only
   bool use_float32;       // the model runs in float32
   std::vector<int64_t> reductions;   // widths of the model's per-system sums, one per stage
   bool model_uses_spin;   // the model reads the spin multiplicity: check it against the electrons

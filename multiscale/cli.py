@@ -176,6 +176,12 @@ def _build_aimnet_chno(args) -> int:
     return 0
 
 
+def _build_ehm_chno(args) -> int:
+    from .learning.ml_ehm import build
+    build(epochs=args.epochs, train_count=args.train, test_count=args.test)
+    return 0
+
+
 def _build_et_chno(args) -> int:
     from .learning.et_chno import build
     build(conformers=args.conformers)
@@ -333,6 +339,15 @@ def parser() -> argparse.ArgumentParser:
                              "neutral C/H/N/O molecules, training, validation (docs/attention.md)")
     et.add_argument("--conformers", type=int, default=25, help="geometries per molecule")
     et.set_defaults(func=_build_et_chno)
+
+    ehm = sub.add_parser("build-ehm-chno",
+                         help="regenerate the shipped ML-EHM model ehm-chno: GFN2-xTB conformers (no C=C "
+                              "twist beyond 60 degrees), training, the direct-orbital baseline, the "
+                              "ethylene crossing study (docs/huckel.md)")
+    ehm.add_argument("--epochs", type=int, default=20, help="epochs of ML-EHM (the direct baseline trains 5x as many)")
+    ehm.add_argument("--train", type=int, default=240, help="training conformers")
+    ehm.add_argument("--test", type=int, default=48, help="held-out conformers")
+    ehm.set_defaults(func=_build_ehm_chno)
 
     fields = sub.add_parser("fields", help="crack-field predictor: FE data, training, evaluation")
     fsub = fields.add_subparsers(dest="fields_command", required=True)

@@ -27,11 +27,13 @@ class MultiscaleCalculator(Calculator):
     charges respond to an external potential.  ``get_magnetic_moments()`` gives the spin
     charges (alpha - beta, e) of an open-shell model.  An attention model's ``attention``
     (n_edges, layers, heads) comes with ``edge_index`` (2, n_edges) and ``edge_vectors``
-    (n_edges, 3) Å, the edges it refers to (centre i attending to neighbour j).
+    (n_edges, 3) Å, the edges it refers to (centre i attending to neighbour j).  A model with
+    a Hamiltonian (ML-EHM) gives ``orbital_energies`` (eV, ascending) and Mulliken ``charges``;
+    such whole-system models run on non-periodic molecules only.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses",
-                              "charges", "magmoms", "attention"]
+                              "charges", "magmoms", "attention", "orbital_energies"]
     default_parameters = {"charge": 0.0, "spin": 1, "electric_field": None}
     discard_results_on_any_change = True   # charge, spin and field change the energy
 
@@ -70,6 +72,10 @@ class MultiscaleCalculator(Calculator):
         spin = atoms.info.get("spin", self.parameters.spin)
         if self.model.metadata.uses_spin:
             check_charge_spin(int(atoms.get_atomic_numbers().sum()), charge, spin)
+        if self.model.metadata.whole_system and atoms.pbc.any():
+            raise ValueError(f"model {self.model.metadata.name!r} solves one eigenproblem for the whole "
+                             f"system and runs on molecules only; this structure is periodic along "
+                             f"{list(atoms.pbc)}: set atoms.pbc = False (with vacuum around the molecule)")
         edge_index, edge_vectors = neighbors.edges(atoms.positions, atoms.cell.array, atoms.pbc,
                                                    self.model.metadata.cutoff)
         field = atoms.info.get("electric_field", self.parameters.electric_field)
@@ -89,6 +95,8 @@ class MultiscaleCalculator(Calculator):
         self.results["forces"] = res.forces.numpy()
         if res.charges is not None:
             self.results["charges"] = res.charges.numpy()
+        if res.orbital_energies is not None:
+            self.results["orbital_energies"] = res.orbital_energies.numpy()
         if res.spin_charges is not None:
             self.results["magmoms"] = res.spin_charges.numpy()
         if res.attention is not None:

@@ -35,6 +35,7 @@ class Results:
     spin_charges: torch.Tensor | None = None   # (n,) e, alpha - beta, if the model outputs them
     potential_grad: torch.Tensor | None = None   # (n_all,) dE/dphi_i e, with an external potential
     attention: torch.Tensor | None = None   # (E, layers, heads), per edge, if the model outputs it
+    orbital_energies: torch.Tensor | None = None   # (m,) eV ascending, if the model has a Hamiltonian
 
 
 def edge_forces(grad: torch.Tensor, edge_index: torch.Tensor, n_atoms: int) -> torch.Tensor:
@@ -106,6 +107,8 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     charges = out["charges"].detach().double() if "charges" in out else None
     spin_charges = out["spin_charges"].detach().double() if "spin_charges" in out else None
     attention = out["attention"].detach().double() if "attention" in out else None
+    levels = out["orbital_energies"].detach().double() if "orbital_energies" in out else None
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
                    virial=edge_virial.sum(0), virials=virials, charges=charges,
-                   spin_charges=spin_charges, potential_grad=potential_grad, attention=attention)
+                   spin_charges=spin_charges, potential_grad=potential_grad, attention=attention,
+                   orbital_energies=levels)

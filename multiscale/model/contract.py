@@ -23,7 +23,10 @@ LAMMPS tallies them with newton on) and every entry counts.  Optional outputs ar
 ``"virials"`` (n_all, 3, 3) eV with the model's own per-atom attribution
 (W[a, b] = sum r_a F_b), ``"charges"`` (n_all,) e and ``"spin_charges"`` (n_all,) e,
 alpha minus beta populations, and ``"attention"`` (n_edges, layers, heads), the weight of
-each edge in each attention layer and head (engines that have no use for one ignore it).  Engines take forces and
+each edge in each attention layer and head, and ``"orbital_energies"`` (m,) eV ascending, the
+levels of a model's Hamiltonian (engines that have no use for one ignore it).  A model whose
+energy couples every atom (an eigenproblem: ML-EHM) says ``whole_system``: engines hand it
+the whole non-periodic system, every atom local, and refuse periodic boxes and several ranks.  Engines take forces and
 virials from d(sum energies)/d(edge_vectors).  See docs/model_contract.md.
 """
 
@@ -38,7 +41,7 @@ CONTRACT_VERSION = 2          # the newest this multiscale reads and writes
 SUPPORTED_VERSIONS = (1, 2)   # 2 adds reductions; files without them are written as 1
 METADATA_FILE = "multiscale.json"  # TorchScript extra file that holds the metadata
 DTYPES = ("float64", "float32")
-KNOWN_OUTPUTS = ("energies", "virials", "charges", "spin_charges", "attention")
+KNOWN_OUTPUTS = ("energies", "virials", "charges", "spin_charges", "attention", "orbital_energies")
 GHOST_ENERGIES = ("ignore", "tally")
 
 
@@ -60,6 +63,8 @@ class ModelMetadata:
     reductions: widths of the per-system sums the model needs, one per stage (contract
               version 2, multiscale.model.reductions); () for none
     contract_version: 0 picks the lowest that holds the file: 2 with reductions, else 1
+    whole_system: the energy couples every atom (no locality, hops is the network's depth
+              only): engines pass one whole, non-periodic system on one rank, or refuse
     """
 
     name: str
@@ -76,6 +81,7 @@ class ModelMetadata:
     ghost_energies: str = "ignore"
     reductions: tuple[int, ...] = ()
     contract_version: int = 0
+    whole_system: bool = False
 
     def __post_init__(self):
         object.__setattr__(self, "elements", tuple(self.elements))

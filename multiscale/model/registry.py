@@ -29,6 +29,12 @@ SHIPPED = {
                        "GFN2-xTB (docs/attention.md)",
         "regenerate": "multiscale build-et-chno",
     },
+    "ehm-chno": {
+        "file": "ehm_chno.pt",
+        "description": "ML-EHM C/H/N/O model: a network-predicted extended-Hückel Hamiltonian, trained on "
+                       "GFN2-xTB energies, forces and frontier orbitals; whole molecules only (docs/huckel.md)",
+        "regenerate": "multiscale build-ehm-chno",
+    },
     "crack-fields": {
         "file": "crack_fields.pt",
         "description": "FieldPerceiver crack-field predictor (sent/ccp, FE-trained; docs/fields.md)",

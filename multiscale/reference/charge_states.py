@@ -77,8 +77,9 @@ def geometries(names: Sequence[str], conformers: int, seed: int,
 
 
 def xtb(atoms: Atoms, charge: int, multiplicity: int, method: str = "GFN2-xTB",
-        field=None) -> dict:
-    """Energy (eV), forces (eV/Å), charges (e) and dipole (e Å) from tblite's own interface
+        field=None, orbitals: bool = False) -> dict:
+    """Energy (eV), forces (eV/Å), charges (e) and dipole (e Å) (with ``orbitals``, also
+    "orbital_energies" (eV, ascending) and "occupations" (0..2)) from tblite's own interface
     (its ASE calculator fails to pass an electric field to the library in tblite 0.8: a numpy
     array where cffi wants a pointer; the interface with the same defaults gives the same
     numbers as the ASE calculator to 1e-12 without a field)."""
@@ -91,8 +92,12 @@ def xtb(atoms: Atoms, charge: int, multiplicity: int, method: str = "GFN2-xTB",
         au = np.ascontiguousarray(np.asarray(field, dtype=float) * Bohr / Hartree)
         calc.add("electric-field", ffi.from_buffer("double[]", au))
     res = calc.singlepoint()
-    return {"energy": float(res.get("energy")) * Hartree, "forces": -res.get("gradient") * Hartree / Bohr,
-            "charges": np.array(res.get("charges")), "dipole": np.array(res.get("dipole")) * Bohr}
+    out = {"energy": float(res.get("energy")) * Hartree, "forces": -res.get("gradient") * Hartree / Bohr,
+           "charges": np.array(res.get("charges")), "dipole": np.array(res.get("dipole")) * Bohr}
+    if orbitals:
+        out["orbital_energies"] = np.array(res.get("orbital-energies")) * Hartree
+        out["occupations"] = np.array(res.get("orbital-occupations"))
+    return out
 
 
 def label_xtb(structures: Sequence[Atoms], method: str = "GFN2-xTB",

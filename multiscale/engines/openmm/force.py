@@ -32,6 +32,7 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     species, chosen = _species(loaded, topology, atoms, charge, spin)
     if periodic is None:
         periodic = topology.getPeriodicBoxVectors() is not None
+    check_whole_system(meta, bool(periodic))
     subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None and gather else None
     module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
                          float(charge), int(spin))
@@ -70,6 +71,14 @@ def _species(loaded, topology, atoms, charge: float, spin: int):
     return torch.tensor([index[s] for s in symbols], dtype=torch.long), chosen
 
 
+def check_whole_system(meta, periodic: bool) -> None:
+    """ValueError for a whole-system model (one eigenproblem, ML-EHM) in a periodic system."""
+    if meta.whole_system and periodic:
+        raise ValueError(f"model {meta.name!r} solves one eigenproblem for the whole molecule and has no "
+                         "periodic images: use it in a non-periodic system (a topology without a box, "
+                         "or periodic=False)")
+
+
 def create_embedded_force(model, topology, system, atoms: Iterable[int], charge: float = 0.0,
                           spin: int = 1, force_group: int = 0):
     """Electrostatic embedding of the ML ``atoms`` in ``system``: a TorchForce in which the
@@ -101,6 +110,7 @@ def create_embedded_force(model, topology, system, atoms: Iterable[int], charge:
     mm_charges = [nb.getParticleParameters(k)[0].value_in_unit(openmm.unit.elementary_charge) for k in mm]
     keep = [k for k, q in enumerate(mm_charges) if q != 0.0]
     periodic = system.usesPeriodicBoundaryConditions()
+    check_whole_system(loaded.metadata, periodic)
     mm_cutoff = nb.getCutoffDistance().value_in_unit(openmm.unit.angstrom) if periodic else 0.0
     for k in atoms:
         _, sigma, epsilon = nb.getParticleParameters(k)
