@@ -145,6 +145,12 @@ class DirectOrbitals(torch.nn.Module):
         return self.readout(h).mean(dim=0)
 
 
+def direct_levels(direct: DirectOrbitals, symbols, positions) -> torch.Tensor:
+    """The direct network's six frontier levels (eV) for one molecule."""
+    species, edge_index, positions = graph(direct, symbols, positions)
+    return direct(species, edge_index, positions[edge_index[1]] - positions[edge_index[0]])
+
+
 def predict(model, item: dict, create_graph: bool = False) -> dict:
     """ML-EHM's energy (eV), forces (n, 3) eV/Å, frontier levels (6,) eV and charges (n,) e for a
     data item ({"symbols", "positions"}); detached unless ``create_graph`` (training)."""
@@ -171,15 +177,9 @@ def fit_self_energies(model, data: list[dict]) -> None:
     counts = np.array([[item["symbols"].count(e) for e in model.elements] for item in data], dtype=float)
     with torch.no_grad():
         model.self_energy.zero_()
-        rest = np.array([item["energy"] - float(predict_energy(model, item)) for item in data])
+    rest = np.array([item["energy"] - float(predict(model, item)["energy"]) for item in data])
     values = np.linalg.lstsq(counts, rest, rcond=None)[0]
     model.set_self_energies(np.where(counts.sum(0) > 0, values, 0.0))
-
-
-def predict_energy(model, item: dict) -> torch.Tensor:
-    species, edge_index, positions = graph(model, item["symbols"], item["positions"])
-    return model(species, edge_index, positions[edge_index[1]] - positions[edge_index[0]],
-                 len(species), 0.0, 1)["energies"].sum()
 
 
 def train(model, data: list[dict], epochs: int, loss_of: Callable, learning_rate: float = 1e-3,
@@ -220,9 +220,7 @@ def ehm_loss(force_weight: float = 1.0, orbital_weight: float = 1.0) -> Callable
 
 def direct_loss(model, item):
     _, _, levels, known = _targets(item)
-    species, edge_index, positions = graph(model, item["symbols"], item["positions"])
-    out = model(species, edge_index, positions[edge_index[1]] - positions[edge_index[0]])
-    return ((out - levels)[known] ** 2).mean()
+    return ((direct_levels(model, item["symbols"], item["positions"]) - levels)[known] ** 2).mean()
 
 
 def held_out(model, direct, data: list[dict]) -> dict:
@@ -236,9 +234,8 @@ def held_out(model, direct, data: list[dict]) -> dict:
         e.append(abs(float(p["energy"] - energy)) / len(item["symbols"]))
         f.append(((p["forces"] - forces) ** 2).detach().numpy().ravel())
         orb.append(((p["frontier"] - levels)[known] ** 2).detach().numpy())
-        species, edge_index, positions = graph(direct, item["symbols"], item["positions"])
         with torch.no_grad():
-            d = direct(species, edge_index, positions[edge_index[1]] - positions[edge_index[0]])
+            d = direct_levels(direct, item["symbols"], item["positions"])
         orb_direct.append(((d - levels)[known] ** 2).numpy())
         text = frontier(extended_huckel(item["symbols"], item["positions"]).orbital_energies.numpy(), item["symbols"])
         orb_text.append(((torch.tensor(text) - levels)[known] ** 2).numpy())
@@ -261,9 +258,8 @@ def crossing_study(model, direct, angles=tuple(range(0, 181, 5))) -> dict:
         symbols, positions = atoms.get_chemical_symbols(), atoms.positions
         ref = frontier(xtb(atoms, 0, 1, orbitals=True)["orbital_energies"], symbols)
         text = frontier(extended_huckel(symbols, positions).orbital_energies.numpy(), symbols)
-        species, edge_index, pos = graph(direct, symbols, positions)
         with torch.no_grad():
-            d = direct(species, edge_index, pos[edge_index[1]] - pos[edge_index[0]]).numpy()
+            d = direct_levels(direct, symbols, positions).numpy()
         m = predict(model, {"symbols": symbols, "positions": positions})["frontier"].detach().numpy()
         for key, levels in (("xtb", ref), ("textbook", text), ("direct", d), ("ml_ehm", m)):
             curves[key].append([float(levels[2]), float(levels[3])])       # HOMO, LUMO

@@ -36,7 +36,7 @@ from torch import Tensor
 
 from ..model.contract import ModelMetadata
 from ..quantum.huckel import TEXTBOOK, VALENCE_ELECTRONS, WOLFSBERG_HELMHOLZ_K
-from ..quantum.occupation import free_energy as mermin_free_energy, density as fermi_density
+from ..quantum.occupation import chemical_potential, free_energy as mermin_free_energy, density as fermi_density
 from ..quantum.slater import quadrature, sigma_pi
 from .message_passing import GaussianBasis, Interaction
 from .repulsion import build_repulsion, describe
@@ -47,23 +47,6 @@ ORBITALS_PER_ATOM = 4          # s, p_x, p_y, p_z slots; atoms without p (H) lea
 
 def _mlp(n_in: int, width: int, n_out: int) -> torch.nn.Sequential:
     return torch.nn.Sequential(torch.nn.Linear(n_in, width), torch.nn.SiLU(), torch.nn.Linear(width, n_out))
-
-
-def _fermi_levels(levels: Tensor, n: int, kT: float) -> Tuple[Tensor, Tensor]:
-    """(mu, f) for n electrons of one spin in ``levels`` (m,), mu found by bisection (no grad)."""
-    with torch.no_grad():
-        lo = levels.min() - 50.0 * kT - 1.0
-        hi = levels.max() + 50.0 * kT + 1.0
-        for _ in range(200):
-            mid = 0.5 * (lo + hi)
-            if bool(torch.sigmoid((mid - levels) / kT).sum() > n):
-                hi = mid
-            else:
-                lo = mid
-            if bool(hi - lo < 1e-13):
-                break
-        mu = 0.5 * (lo + hi)
-    return mu, torch.sigmoid((mu - levels) / kT)
 
 
 class MLEHM(torch.nn.Module):
@@ -132,9 +115,8 @@ class MLEHM(torch.nn.Module):
                                          f"{describe(self.repulsion)}")
 
     # ------------------------------------------------------------------ pieces
-    def atom_states(self, species: Tensor, edge_index: Tensor, distances: Tensor) -> Tensor:
-        """(n, features) atom states after ``hops`` interactions."""
-        basis = self.basis(distances)
+    def atom_states(self, species: Tensor, edge_index: Tensor, basis: Tensor) -> Tensor:
+        """(n, features) atom states after ``hops`` interactions; basis: (E, n_basis) of the edges."""
         h = self.embedding(species)
         for interaction in self.interactions:
             h = interaction(h, basis, edge_index[0], edge_index[1])
@@ -156,7 +138,8 @@ class MLEHM(torch.nn.Module):
         n = species.shape[0]
         dtype = edge_vectors.dtype
         distances = torch.linalg.vector_norm(edge_vectors, dim=1)
-        h = self.atom_states(species, edge_index, distances)
+        basis = self.basis(distances)
+        h = self.atom_states(species, edge_index, basis)
         alpha = self.alpha0[species] + self.onsite(h)                  # (n, 2) eV
         upper = edge_index[0] < edge_index[1]
         a, b = edge_index[0][upper], edge_index[1][upper]
@@ -165,7 +148,7 @@ class MLEHM(torch.nn.Module):
         u = vec / r.unsqueeze(1)
         x = torch.clamp((r - self.switch_on) / (self.cutoff - self.switch_on), 0.0, 1.0)
         envelope = 0.5 * (torch.cos(math.pi * x) + 1.0)
-        rbf = self.basis(r)
+        rbf = basis[upper]
         pair = self.pair(torch.cat([h[a] + h[b], h[a] * h[b], rbf], dim=1))
         K = self.k0 + pair[:, :3]                         # K_ss, K_sigma, K_pi
         K_sp_ab = self.k0 + self.sp(torch.cat([h[a], h[b], rbf], dim=1)).squeeze(1)
@@ -219,25 +202,30 @@ class MLEHM(torch.nn.Module):
                              "counts; use a whole charge and a multiplicity of the right parity")
         return (count + spin - 1) // 2, (count - spin + 1) // 2
 
-    def band(self, Hp: Tensor, n_alpha: int, n_beta: int) -> Tuple[Tensor, Tensor]:
-        """(band free energy eV, orthonormal-basis density (m, m)) of the alpha and beta electrons."""
+    def band(self, Hp: Tensor, n_alpha: int, n_beta: int) -> Tuple[Tensor, Tensor, Tensor]:
+        """(band free energy eV, orthonormal-basis density (m, m), levels (m,) eV ascending) of
+        the alpha and beta electrons."""
         if torch.jit.is_scripting():
-            levels, V = torch.linalg.eigh(Hp.detach())
-            values = torch.linalg.eigvalsh(Hp)              # first derivatives V diag(f) V^T: exact
+            # one eigh: only the levels enter the energy, and eigh's backward for levels alone
+            # is V diag(f) V^T, no level differences: exact forces at degeneracies
+            levels, V = torch.linalg.eigh(Hp)
             energy = torch.zeros((), dtype=Hp.dtype)
             P = torch.zeros_like(Hp)
             for count in [n_alpha, n_beta]:
-                mu, f = _fermi_levels(levels, count, self.kT)
-                energy = energy + mu * count - self.kT * torch.nn.functional.softplus((mu - values) / self.kT).sum()
-                P = P + (V * f) @ V.T
-            return energy, P
+                with torch.no_grad():       # dA/dmu = 0 at fixed electron count
+                    mu = chemical_potential(levels.detach(), float(count), self.kT)
+                f = torch.sigmoid((mu - levels.detach()) / self.kT)
+                energy = energy + mu * count - self.kT * torch.nn.functional.softplus((mu - levels) / self.kT).sum()
+                P = P + (V.detach() * f) @ V.detach().T
+            return energy, P, levels
         return self._band_autograd(Hp, n_alpha, n_beta)
 
     @torch.jit.unused
-    def _band_autograd(self, Hp: Tensor, n_alpha: int, n_beta: int) -> Tuple[Tensor, Tensor]:
+    def _band_autograd(self, Hp: Tensor, n_alpha: int, n_beta: int) -> Tuple[Tensor, Tensor, Tensor]:
         # multiscale.quantum.occupation: twice differentiable at degeneracies (training on forces)
         energy = mermin_free_energy(Hp, n_alpha, self.kT) + mermin_free_energy(Hp, n_beta, self.kT)
-        return energy, fermi_density(Hp, n_alpha, self.kT) + fermi_density(Hp, n_beta, self.kT)
+        density = fermi_density(Hp, n_alpha, self.kT) + fermi_density(Hp, n_beta, self.kT)
+        return energy, density, torch.linalg.eigvalsh(Hp)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
@@ -253,7 +241,7 @@ class MLEHM(torch.nn.Module):
         X = torch.linalg.solve_triangular(L, torch.eye(S.shape[0], dtype=S.dtype), upper=False)
         Hp = X @ H @ X.T
         Hp = 0.5 * (Hp + Hp.T)
-        band, P_orth = self.band(Hp, n_alpha, n_beta)
+        band, P_orth, levels = self.band(Hp, n_alpha, n_beta)
         P = X.T @ P_orth @ X
         population = (P * S).sum(dim=1)
         electrons = torch.zeros(n, dtype=S.dtype).index_add(0, orbital_atom, population)
@@ -261,4 +249,4 @@ class MLEHM(torch.nn.Module):
         if self.repulsion is not None:
             energies = energies + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
         return {"energies": energies, "charges": self.valence[species] - electrons,
-                "orbital_energies": torch.linalg.eigvalsh(Hp)}
+                "orbital_energies": levels}
