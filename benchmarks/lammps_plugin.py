@@ -1,7 +1,8 @@
 """Benchmarks of pair_style multiscale, each figure a ratio measured in this one run.
 
 (a) overhead: time per MD step through LAMMPS vs the bare TorchScript call
-    (forward + backward) on the same nodes and edges the plugin builds;
+    (forward + backward) on the same nodes and edges the plugin builds, and the same for the
+    model compiled to a .pt2;
 (b) plugin with the reference LJ and SW models vs LAMMPS' native lj/cut and sw;
 (c) time per atom-step from 1k to 64k atoms;
 (d) 2 MPI ranks vs 1.
@@ -136,6 +137,11 @@ def main() -> int:
                   flush=True)
             results["overhead"] = overhead(mp, 4 if quick else 8, 5 if quick else 10)
             print(f"    {results['overhead']}", flush=True)
+            print("(a) the same with the model compiled to a .pt2 (one package call, backward inside)", flush=True)
+            mp2 = multiscale.export(MessagePassingPotential(["Si"], cutoff=3.6, hops=2, features=32),
+                                    tmp / "mp.pt2")
+            results["overhead_compiled"] = overhead(mp2, 4 if quick else 8, 5 if quick else 10)
+            print(f"    {results['overhead_compiled']}", flush=True)
 
         pairs = {
             "lj": ("ar", [f"pair_style multiscale {lj}", "pair_coeff * * Ar"],

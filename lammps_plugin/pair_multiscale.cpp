@@ -15,7 +15,9 @@
 #include "utils.h"
 
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
+#include <torch/version.h>
 
 #include <dlfcn.h>
 
@@ -29,6 +31,8 @@ using namespace LAMMPS_NS;
 
 static constexpr int CONTRACT_VERSION = 2;   // reads 1 (no reductions) and 2
 static const char METADATA_FILE[] = "multiscale.json";
+static const char COMPILED_KEY[] = "multiscale.compiled";   // what a .pt2 was compiled for
+static constexpr int COMPILED_FORMAT = 1;                    // multiscale.model.compiled.FORMAT_VERSION
 // the fields of multiscale.model.contract.ModelMetadata (plus "format" and "units")
 static const std::string METADATA_FIELDS[] = {
     "format", "units", "name", "elements", "cutoff", "hops", "dtype", "version", "citation",
@@ -178,6 +182,12 @@ void PairMultiscale::settings(int narg, char **arg)
 
   load_model(resolve_model(arg[0]));
   if (!dtype.empty() && (dtype == "float32") != use_float32) {
+    if (package)
+      error->all(FLERR,
+                 "pair_style multiscale: compiled model {} computes in {}, not {}: a .pt2 is "
+                 "compiled for one dtype; compile one for {} (`multiscale compile --dtype {}`) "
+                 "or use the TorchScript file",
+                 model_path, use_float32 ? "float32" : "float64", dtype, dtype, dtype);
     use_float32 = dtype == "float32";
     cast_floating(use_float32 ? torch::kFloat32 : torch::kFloat64);
   }
@@ -204,7 +214,7 @@ void PairMultiscale::settings(int narg, char **arg)
 std::string PairMultiscale::resolve_model(const std::string &name)
 {
   if (readable(name) || name.find('/') != std::string::npos ||
-      utils::strmatch(name, "\\.pt$"))
+      utils::strmatch(name, "\\.pt$") || utils::strmatch(name, "\\.pt2$"))
     return name;
   Dl_info info;
   if (dladdr(reinterpret_cast<void *>(&exception_line), &info) == 0 || info.dli_fname == nullptr)
@@ -217,15 +227,9 @@ std::string PairMultiscale::resolve_model(const std::string &name)
   return readable(shipped) ? shipped : name;
 }
 
-// Load the TorchScript archive and check its multiscale.json against the contract.
-void PairMultiscale::load_model(const std::string &path)
+// The TorchScript archive's module; returns its multiscale.json.
+std::string PairMultiscale::load_torchscript(const std::string &path)
 {
-  if (!readable(path))
-    error->all(FLERR,
-               "pair_style multiscale: cannot read model file {}: {}; check the path (or give "
-               "a shipped model's name: `multiscale models` lists them)",
-               path, utils::getsyserror());
-
   torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
   auto loaded = std::make_unique<torch::jit::Module>();
   try {
@@ -242,6 +246,68 @@ void PairMultiscale::load_model(const std::string &path)
                "pair_style multiscale: model file {} has no {} metadata: it is a TorchScript "
                "file but was not written by multiscale.export(); export it with that",
                path, METADATA_FILE);
+  module = std::move(loaded);
+  module->eval();
+  package.reset();
+  return text;
+}
+
+// The torch.export / AOTInductor package (multiscale.model.compiled) after the checks of its
+// Python loader: written by multiscale, for this torch, for the CPU; returns its multiscale.json.
+std::string PairMultiscale::load_package(const std::string &path)
+{
+  const auto refuse = [&](const std::string &why) {
+    error->all(FLERR, "pair_style multiscale: compiled model {} {}", path, why);
+  };
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loaded;
+  std::unordered_map<std::string, std::string> stored;
+  try {
+    loaded = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+    stored = loaded->get_metadata();
+  } catch (const std::exception &e) {
+    refuse(fmt::format("could not be loaded ({}); it is corrupt or was compiled for another device "
+                       "or torch: recompile it with `multiscale compile`",
+                       exception_line(e)));
+  }
+  if (!stored.count(METADATA_FILE) || !stored.count(COMPILED_KEY))
+    refuse("is a torch.export package but was not written by multiscale (no multiscale.json "
+           "inside); compile it with `multiscale compile`");
+  json compiled;
+  try {
+    compiled = json::parse(stored[COMPILED_KEY]);
+  } catch (const json::exception &e) {
+    refuse(fmt::format("has unreadable {} ({})", COMPILED_KEY, e.what()));
+  }
+  if (compiled.value("format_version", 0) != COMPILED_FORMAT)
+    refuse(fmt::format("has format version {}, this plugin reads {}: recompile it with `multiscale "
+                       "compile`", compiled.value("format_version", json(0)).dump(), COMPILED_FORMAT));
+  const std::string built = compiled.value("torch", std::string("?"));
+  if (built.substr(0, built.find('+')) != TORCH_VERSION)
+    refuse(fmt::format("was built with torch {}, and this plugin runs torch {}: a .pt2 runs only "
+                       "under the torch that compiled it; recompile it with `multiscale compile`",
+                       built, TORCH_VERSION));
+  const std::string device = compiled.value("device", std::string("cpu"));
+  if (device != "cpu")
+    refuse(fmt::format("was built for {}; this plugin runs models on the CPU: recompile it with "
+                       "`multiscale compile --device cpu`", device));
+  const json outputs = compiled.value("outputs", json::array());
+  package_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
+  package = std::move(loaded);
+  module.reset();
+  return stored[METADATA_FILE];
+}
+
+// Load a model file (TorchScript, or a compiled .pt2) and check its multiscale.json against
+// the contract.
+void PairMultiscale::load_model(const std::string &path)
+{
+  if (!readable(path))
+    error->all(FLERR,
+               "pair_style multiscale: cannot read model file {}: {}; check the path (or give "
+               "a shipped model's name: `multiscale models` lists them)",
+               path, utils::getsyserror());
+  const bool compiled = utils::strmatch(path, "\\.pt2$");
+  const std::string text = compiled ? load_package(path) : load_torchscript(path);
 
   // The checks of multiscale.model.contract.validate, in its words (tests/bad_metadata.py runs
   // one table of bad files against both).
@@ -315,9 +381,11 @@ void PairMultiscale::load_model(const std::string &path)
   }
   if (!stages.empty() && version.get<int>() < 2)
     bad("declares reductions but contract_version 1; re-export the model");
+  if (!stages.empty() && compiled)
+    bad("declares reductions, which a compiled .pt2 cannot hold; use the TorchScript file");
   if (!stages.empty())
     for (const char *method : {"reduction_inputs", "forward_reduced"})
-      if (!loaded->find_method(method))
+      if (!module->find_method(method))
         bad(fmt::format("declares reductions but has no {}() method", method));
   json unknown = json::array();
   for (const auto &o : outputs)
@@ -328,8 +396,6 @@ void PairMultiscale::load_model(const std::string &path)
                     "'spin_charges', 'attention', 'orbital_energies')",
                     py_repr(unknown)));
 
-  module = std::move(loaded);
-  module->eval();
   model_path = path;
   model_name = meta["name"].get<std::string>();
   model_elements = symbols;
@@ -341,7 +407,7 @@ void PairMultiscale::load_model(const std::string &path)
   whole_system = meta.value("whole_system", false) == true;
   reductions = stages;
   model_uses_spin = meta.value("uses_spin", false) == true;
-  model_grouped = !stages.empty() && module->find_method("forward_grouped") &&
+  model_grouped = !stages.empty() && module && module->find_method("forward_grouped") &&
       module->find_method("reduction_inputs_grouped");
   model_inline = model_grouped && module->find_method("forward_inline");
 }
@@ -613,6 +679,7 @@ PairMultiscale::Outputs PairMultiscale::call()
   const torch::Tensor vec64 = torch::from_blob(edge_vectors.data(), {nedges, 3}, torch::kFloat64);
   torch::Tensor vec = use_float32 ? vec64.to(torch::kFloat32) : vec64.detach();
   vec.requires_grad_(nedges > 0);
+  if (package) return call_package(species_t, index_t, vec);
   if (!reductions.empty()) return call_reduced(species_t, index_t, vec);
 
   c10::IValue result;
@@ -635,6 +702,37 @@ PairMultiscale::Outputs PairMultiscale::call()
                          exception_line(e)));
   }
   return finish(local, out);
+}
+
+// A compiled model: one call gives the counted energies and their edge gradient (the backward
+// pass is inside the package), then the model's own per-atom virials if it has them.
+PairMultiscale::Outputs PairMultiscale::call_package(const torch::Tensor &species_t,
+                                                     const torch::Tensor &index_t,
+                                                     const torch::Tensor &vec)
+{
+  const int64_t nnodes = species_t.size(0);
+  std::vector<torch::Tensor> result;
+  try {
+    torch::NoGradGuard no_grad;
+    result = package->run({species_t.narrow(0, 0, nlocal_nodes),
+                           species_t.narrow(0, nlocal_nodes, nnodes - nlocal_nodes), index_t,
+                           vec.detach()});
+  } catch (const std::exception &e) {
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: compiled model {} failed: {}", model_path,
+                         exception_line(e)));
+  }
+  const int64_t counted = tally_ghost_energies ? nnodes : nlocal_nodes;
+  if (result.size() < (package_virials ? 3u : 2u) || result[0].dim() != 1 ||
+      result[0].size(0) != counted || result[1].sizes() != vec.sizes())
+    stop_one(lmp, FLERR,
+             fmt::format("pair multiscale: compiled model {} returned {} tensors, not energies [{}] "
+                         "and an edge gradient [{}, 3]: recompile it with `multiscale compile`",
+                         model_path, result.size(), counted, nedges));
+  Outputs out;
+  if (nedges > 0) out.grad = result[1];
+  if (vflag_atom && package_virials) out.virials = result[2];
+  return finish(result[0], out);
 }
 
 // The energies that count (see compute()) from what forward returned; the model's own

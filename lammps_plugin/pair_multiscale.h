@@ -26,6 +26,9 @@
 namespace torch::jit {
 struct Module;
 }
+namespace torch::inductor {
+class AOTIModelPackageLoader;
+}
 
 namespace LAMMPS_NS {
 
@@ -42,7 +45,9 @@ class PairMultiscale : public Pair {
 
  private:
   // the model and its contract
-  std::unique_ptr<torch::jit::Module> module;
+  std::unique_ptr<torch::jit::Module> module;   // a TorchScript model file (.pt), or
+  std::unique_ptr<torch::inductor::AOTIModelPackageLoader> package;   // a compiled one (.pt2)
+  bool package_virials;   // the package returns per-atom virials after the edge gradient
   std::string model_path;
   std::string model_name;
   std::vector<std::string> model_elements;
@@ -68,6 +73,8 @@ class PairMultiscale : public Pair {
 
   std::string resolve_model(const std::string &);
   void load_model(const std::string &);
+  std::string load_torchscript(const std::string &);   // -> the metadata text
+  std::string load_package(const std::string &);
   void cast_floating(torch::ScalarType);
   void allocate();
 
@@ -91,6 +98,7 @@ class PairMultiscale : public Pair {
   int add_node(int);
   void coincident_atoms(int, int, double);   // error->one naming the two atoms' IDs
   Outputs call();
+  Outputs call_package(const torch::Tensor &, const torch::Tensor &, const torch::Tensor &);
   Outputs call_reduced(const torch::Tensor &, const torch::Tensor &, torch::Tensor &);
   torch::Tensor counted_energies(const c10::IValue &, Outputs &);
   Outputs finish(const torch::Tensor &, Outputs &);

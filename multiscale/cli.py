@@ -77,7 +77,18 @@ def _info(args) -> int:
     from .model.contract import as_dict
     from .model.registry import resolve
     model = load(resolve(args.model))
-    print(json.dumps({"path": str(model.path), **as_dict(model.metadata)}, indent=2, sort_keys=True))
+    extra = {"compiled": model.module.compiled} if model.compiled else {}
+    print(json.dumps({"path": str(model.path), **as_dict(model.metadata), **extra}, indent=2, sort_keys=True))
+    return 0
+
+
+def _compile(args) -> int:
+    from . import fields  # noqa: F401  registers the compiler of crack-field predictors
+    from .model.compiler import compile_file
+    from .model.registry import resolve
+    path = compile_file(resolve(args.model), args.output, device=args.device, dtype=args.dtype,
+                        log=lambda m: print(m, flush=True))
+    print(f"wrote {path}")
     return 0
 
 
@@ -239,6 +250,15 @@ def parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print a model file's metadata as JSON")
     info.add_argument("model", help="a model file or a shipped name (`multiscale models`)")
     info.set_defaults(func=_info)
+
+    comp = sub.add_parser("compile", help="compile a model file to a .pt2 (torch.export + AOTInductor): "
+                          "forward and backward in one package, for ASE, LAMMPS and OpenMM")
+    comp.add_argument("model", help="a TorchScript model file or a shipped name (`multiscale models`)")
+    comp.add_argument("-o", "--output", required=True, help="the .pt2 file to write")
+    comp.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N], where a GPU is present")
+    comp.add_argument("--dtype", choices=("float64", "float32"), default=None,
+                      help="compute in this dtype (default: the model's own)")
+    comp.set_defaults(func=_compile)
 
     att = sub.add_parser("attention", help="draw which bonds an attention potential attends to")
     att.add_argument("model", help="an attention model file or shipped name (e.g. si-attention)")

@@ -243,3 +243,31 @@ def test_shipped_model_meets_targets_on_held_out_fe(tmp_path):
     assert out["k1_from_field_rel_error"]["mean"] <= 0.03        # displacement fit of the field
     by_disc = out["k1_field_integral_rel_error"]                  # interaction integral: converges
     assert by_disc["0.0025"]["mean"] < by_disc["0.02"]["mean"]    # to the head's K as the disc shrinks
+
+
+def test_compiled_predictor_equals_torchscript(tiny_model, fe_data, tmp_path):
+    """`multiscale compile` of a predictor: predictions, K and `fields evaluate` (whose K integrals
+    differentiate the TorchScript module stored in the .pt2) equal the .pt's; the coupled run's
+    predictor continuum takes the .pt2."""
+    from multiscale.cli import main
+    from multiscale.coupling.continuum import PredictorContinuum
+    from multiscale.reference.material import material
+    pt = tiny_model[0]
+    pt2 = tmp_path / "tiny.pt2"
+    assert main(["compile", str(pt), "-o", str(pt2)]) == 0
+    a, b = FieldPredictor.load(pt), FieldPredictor.load(pt2)
+    assert b.compiled is not None and isinstance(b.module, torch.jit.ScriptModule)
+    spec = Specimen("ccp", 120.0, 100.0, 25.0)
+    xy = np.random.default_rng(1).uniform(-45, 45, (300, 2))
+    pa, pb = a.predict(spec, xy), b.predict(spec, xy)
+    for x, y in ((pa.displacements, pb.displacements), (pa.stresses, pb.stresses), (pa.k1, pb.k1)):
+        assert np.abs(x - y).max() <= 1e-5 * np.abs(x).max()
+    from multiscale.fields.evaluate import evaluate
+    reports = [evaluate(path, fe_data[1], fe_check=False) for path in (pt, pt2)]
+    for key in ("displacement_rel_l2", "k1_from_head_rel_error", "k1_field_integral_fe_disc_rel_error"):
+        assert reports[1][key]["mean"] == pytest.approx(reports[0][key]["mean"], rel=1e-3, abs=1e-6), key
+    options = {"kind": "sent", "width": 200.0, "height": 300.0, "crack_length": 60.0}
+    ring = 30.0 * np.c_[np.cos(np.linspace(0, 6, 12)), np.sin(np.linspace(0, 6, 12))]
+    u = [PredictorContinuum(material("sw"), {**options, "model": str(p)}).boundary_displacements(ring, 1.0, [0.0, 0.0])
+         for p in (pt, pt2)]
+    assert np.abs(u[1] - u[0]).max() <= 1e-5 * np.abs(u[0]).max()

@@ -48,12 +48,14 @@ class FieldPrediction:
 
 
 class FieldPredictor:
-    """A loaded field predictor (TorchScript module + FieldMetadata)."""
+    """A loaded field predictor (TorchScript module + FieldMetadata); from a compiled ``.pt2``,
+    ``compiled`` is its package, which predictions run, and ``module`` the TorchScript module
+    stored with it (gradients, fine-tuning)."""
 
-    def __init__(self, module, metadata: FieldMetadata):
-        self.module, self.metadata = module, metadata
+    def __init__(self, module, metadata: FieldMetadata, compiled=None):
+        self.module, self.metadata, self.compiled = module, metadata, compiled
         self.dtype = torch.float32 if metadata.dtype == "float32" else torch.float64
-        self._frozen = None
+        self._frozen = compiled
 
     def _inference_module(self):
         """The module frozen and optimised for inference (parameters inlined as constants,
@@ -74,6 +76,9 @@ class FieldPredictor:
         if loaded.metadata.inputs != input_spec():
             raise ModelContractError(f"{path} expects inputs {loaded.metadata.inputs}, this "
                                      f"multiscale builds {input_spec()}; retrain or upgrade")
+        if loaded.compiled:
+            from ..model.compiled import embedded_torchscript
+            return cls(embedded_torchscript(loaded.path), loaded.metadata, compiled=loaded.module)
         return cls(loaded.module, loaded.metadata)
 
     @torch.inference_mode()   # no autograd bookkeeping per op: ~10 % of a single call

@@ -1,9 +1,9 @@
 """The one place that writes and reads model files.
 
-Today a model file is a TorchScript archive (``.pt``) whose metadata lives in the
-extra file ``multiscale.json``.  Engines (LAMMPS, OpenMM, ASE) only ever go through
-:func:`load` here and its C++ twin in the LAMMPS plugin, so other formats
-(``torch.export`` / AOTInductor) can join without touching them.
+A model file is a TorchScript archive (``.pt``) whose metadata lives in the extra file
+``multiscale.json``, or a compiled torch.export / AOTInductor package (``.pt2``,
+multiscale.model.compiled) with the same metadata inside.  Engines (LAMMPS, OpenMM, ASE)
+only ever go through :func:`load` here and its C++ twin in the LAMMPS plugin.
 """
 
 from __future__ import annotations
@@ -24,11 +24,18 @@ _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 @dataclasses.dataclass
 class LoadedModel:
-    """A validated model: the TorchScript module and its metadata."""
+    """A validated model: the TorchScript module (or a compiled package, which is called the
+    same way) and its metadata."""
 
     module: torch.jit.ScriptModule
     metadata: ModelMetadata | FieldMetadata
     path: Path
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the file is a compiled ``.pt2`` (forward and backward in one package)."""
+        from .compiled import CompiledModule, CompiledPotential
+        return isinstance(self.module, (CompiledPotential, CompiledModule))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -42,7 +49,9 @@ def export(model: torch.nn.Module, path: str | os.PathLike,
 
     ``metadata`` defaults to ``model.metadata()`` (every model in multiscale has one).
     With ``check`` the written file is loaded back and run on a two-atom system, so a
-    file that an engine would reject is never written silently.
+    file that an engine would reject is never written silently.  A ``path`` ending in
+    ``.pt2`` is compiled instead (torch.export + AOTInductor, multiscale.model.compiled),
+    and checked against ``model`` on systems of several sizes.
     """
     if metadata is None:
         if not hasattr(model, "metadata"):
@@ -52,6 +61,9 @@ def export(model: torch.nn.Module, path: str | os.PathLike,
         metadata = model.metadata()
     dtype = _DTYPES[metadata.dtype]
     model = model.to(dtype).eval()
+    if Path(path).suffix == ".pt2":
+        from . import compiled
+        return compiled.write(model, path, metadata)
     try:
         scripted = torch.jit.script(model)
     except Exception as exc:  # TorchScript's own message names the offending line
@@ -106,6 +118,13 @@ def load(path: str | os.PathLike) -> LoadedModel:
         raise ModelContractError(f"model file {path} does not exist")
     if not path.is_file():
         raise ModelContractError(f"model file {path} is not a regular file")
+    from . import compiled
+    if compiled.is_package(path):
+        package = compiled.load(path)
+        return LoadedModel(module=package, metadata=package.metadata, path=path)
+    if path.suffix == compiled.SUFFIX:
+        raise ModelContractError(f"model file {path} is not a torch.export package (corrupt or wrong file); "
+                                 "recompile it with `multiscale compile`")
     if not zipfile.is_zipfile(path):
         raise ModelContractError(
             f"model file {path} is not a TorchScript archive (corrupt or wrong file); "

@@ -61,9 +61,9 @@ class AtomicNetworks(torch.nn.Module):
         inputs[k]: the AEVs of the atoms groups[k], (len(groups[k]), length)."""
         energies = self.self_energies.to(device=species.device, dtype=inputs[0].dtype)[species]
         for k, network in enumerate(self.networks):
-            atoms = groups[k]
-            if atoms.shape[0] > 0:
-                energies = energies.index_add(0, atoms, network(inputs[k]).squeeze(1))
+            # no branch on an empty group (an empty matmul costs nothing): torch.export traces
+            # the loop without guarding on a data-dependent size
+            energies = energies.index_add(0, groups[k], network(inputs[k]).squeeze(1))
         return energies
 
 

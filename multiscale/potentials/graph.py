@@ -27,7 +27,10 @@ def triplets(centres: Tensor, edges: Tensor, n_all: int) -> Tuple[Tensor, Tensor
     centres = centres[order]
     edges = edges[order]
     m = centres.shape[0]
-    counts = torch.bincount(centres, minlength=n_all)
+    # edges per centre; index_add rather than bincount, whose output size torch.export cannot
+    # know (it is max(centres) + 1 when that exceeds n_all): here it is n_all by the contract
+    counts = torch.zeros(n_all, dtype=centres.dtype, device=centres.device).index_add_(
+        0, centres, torch.ones_like(centres))
     start = torch.cumsum(counts, 0) - counts
     rank = torch.arange(m, device=centres.device) - start[centres]
     partners = counts[centres] - rank - 1

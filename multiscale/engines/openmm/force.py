@@ -27,16 +27,24 @@ def create_module(model, topology, atoms: Optional[Iterable[int]] = None, charge
     the module takes every atom's positions and picks ``atoms`` itself (TorchForce);
     without, it takes only those atoms' positions (PythonForce with ``setParticles``).
     """
-    loaded = load_potential(model, "OpenMM")
+    module = _openmm_model(load_potential(model, "OpenMM"), topology, atoms, charge, spin, periodic, gather)
+    if isinstance(module.model, torch.jit.ScriptModule):
+        return torch.jit.script(module)
+    raise ValueError(f"{module.model.path} is a compiled .pt2 model: openmm-torch 1.5 runs only TorchScript; "
+                     "create_force and create_python_force run it in a PythonForce")
+
+
+def _openmm_model(loaded, topology, atoms, charge: float, spin: int, periodic: Optional[bool],
+                  gather: bool) -> OpenMMModel:
+    """The (unscripted) OpenMMModel of :func:`create_module`."""
     meta = loaded.metadata
     species, chosen = _species(loaded, topology, atoms, charge, spin)
     if periodic is None:
         periodic = topology.getPeriodicBoxVectors() is not None
     check_whole_system(meta, bool(periodic))
     subset = torch.tensor(chosen, dtype=torch.long) if chosen is not None and gather else None
-    module = OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
-                         float(charge), int(spin))
-    return torch.jit.script(module)
+    return OpenMMModel(loaded.module, species, subset, meta.cutoff, loaded.dtype, bool(periodic),
+                       float(charge), int(spin))
 
 
 def _species(loaded, topology, atoms, charge: float, spin: int):
@@ -165,12 +173,17 @@ def create_force(model: str | os.PathLike | multiscale.LoadedModel, topology,
     """An ``openmmtorch.TorchForce`` computing the model's energy (kJ/mol) and forces.
 
     See :func:`create_module` for the arguments.  With ``periodic`` the force uses
-    OpenMM's periodic box vectors (triclinic boxes included).
+    OpenMM's periodic box vectors (triclinic boxes included).  A compiled ``.pt2`` model gives
+    an ``openmm.PythonForce`` instead (:func:`create_python_force`): openmm-torch 1.5 runs only
+    TorchScript, and a PythonForce calling the compiled package is the fastest path it leaves.
     """
     import openmmtorch
 
+    loaded = load_potential(model, "OpenMM")
+    if loaded.compiled:
+        return create_python_force(loaded, topology, atoms, charge, spin, periodic, force_group)
     load_torch_plugins()
-    module = create_module(model, topology, atoms, charge, spin, periodic)
+    module = create_module(loaded, topology, atoms, charge, spin, periodic)
     force = openmmtorch.TorchForce(module)
     force.setUsesPeriodicBoundaryConditions(module.periodic)
     force.setForceGroup(force_group)
@@ -193,10 +206,14 @@ def create_python_force(model: str | os.PathLike | multiscale.LoadedModel, topol
 
     from .pythonforce import ModelComputation
 
-    module = create_module(model, topology, atoms, charge, spin, periodic, gather=False)
-    force = openmm.PythonForce(ModelComputation(torch.jit.freeze(module.eval()), module.periodic))
+    loaded = load_potential(model, "OpenMM")
+    module = _openmm_model(loaded, topology, atoms, charge, spin, periodic, gather=False)
+    periodic = module.periodic
+    if not loaded.compiled:   # a .pt2 is compiled already: its OpenMMModel stays in Python
+        module = torch.jit.freeze(torch.jit.script(module).eval())
+    force = openmm.PythonForce(ModelComputation(module, periodic))
     if atoms is not None:
         force.setParticles(list(atoms))
-    force.setUsesPeriodicBoundaryConditions(module.periodic)
+    force.setUsesPeriodicBoundaryConditions(periodic)
     force.setForceGroup(force_group)
     return force

@@ -1,7 +1,9 @@
-"""The computation an ``openmm.PythonForce`` calls: the same scripted module as the TorchForce.
+"""The computation an ``openmm.PythonForce`` calls: the same scripted module as the TorchForce,
+or, for a compiled ``.pt2`` model, the same OpenMMModel in Python around the compiled package.
 
 OpenMM pickles a PythonForce's computation to copy or serialize it, so the scripted
-module travels as its TorchScript archive bytes.
+module travels as its TorchScript archive bytes, a compiled one as its package's path
+and the OpenMMModel's settings.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class ModelComputation:
         return float(energy.detach()), -gradient.numpy()
 
     def __reduce__(self):
+        if not isinstance(self.module, torch.jit.ScriptModule):   # OpenMMModel around a .pt2
+            m = self.module
+            return (_from_package, (str(m.model.path), m.species, m.cutoff, m.dtype, m.periodic,
+                                    m.charge, m.spin))
         buffer = io.BytesIO()
         torch.jit.save(self.module, buffer)
         return (_from_archive, (buffer.getvalue(), self.periodic))
@@ -44,3 +50,11 @@ class ModelComputation:
 
 def _from_archive(archive: bytes, periodic: bool) -> ModelComputation:
     return ModelComputation(torch.jit.load(io.BytesIO(archive), map_location="cpu"), periodic)
+
+
+def _from_package(path: str, species, cutoff: float, dtype, periodic: bool, charge: float,
+                  spin: int) -> ModelComputation:
+    from ...model.artifact import load
+    from .module import OpenMMModel
+    module = OpenMMModel(load(path).module, species, None, cutoff, dtype, periodic, charge, spin)
+    return ModelComputation(module, periodic)
