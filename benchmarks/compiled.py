@@ -31,7 +31,6 @@ from pathlib import Path
 
 os.environ.setdefault("TORCHANI_NO_WARN_EXTENSIONS", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from ase.build import bulk  # noqa: E402
 from ase.calculators.calculator import all_changes  # noqa: E402

@@ -16,14 +16,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["lammps_plugin.py", "ani_inference.py", "openmm_force.py", "training.py", "fem_solve.py",
-              "coupling.py", "field_predictor.py", "charged_models.py", "attention_models.py", "huckel.py"]
+              "coupling.py", "field_predictor.py", "charged_models.py", "attention_models.py", "huckel.py", "compiled.py"]
 QUICK = {"lammps_plugin.py": ["--quick"], "ani_inference.py": ["--quick"],
          "openmm_force.py": ["--steps", "10"], "training.py": ["--quick"],
          "fem_solve.py": ["--quick", "--figure", str(HERE / "results" / "quick_fem_convergence.png")],
          "coupling.py": ["--quick"],
          "field_predictor.py": ["--quick", "--figure", str(HERE / "results" / "quick_field_speed.png")],
          "charged_models.py": ["--quick", "--molecules", "20"], "attention_models.py": ["--quick"],
-         "huckel.py": ["--quick"]}
+         "huckel.py": ["--quick"], "compiled.py": ["--quick"]}
 # benchmarks/field_fno.py trains the FNO baseline (minutes): run it on its own
 
 

@@ -14,7 +14,9 @@
 #include "update.h"
 #include "utils.h"
 
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/cuda.h>
 #include <torch/csrc/inductor/aoti_package/model_package_loader.h>
 #include <torch/script.h>
 #include <torch/version.h>
@@ -117,7 +119,7 @@ static std::string exception_line(const std::exception &e)
 
 PairMultiscale::PairMultiscale(LAMMPS *lmp) :
     Pair(lmp), cutoff(0.0), hops(1), model_virials(false), tally_ghost_energies(false), whole_system(false),
-    use_float32(false), model_uses_spin(false), cutghost_set(0.0),
+    use_float32(false), device(torch::kCPU), model_uses_spin(false), cutghost_set(0.0),
     total_charge(0.0), spin_multiplicity(1), spin_given(false), energy_scale(1.0),
     per_molecule(false), model_grouped(false), model_inline(false), nmolecules(0),
     nlocal_nodes(0), nedges(0)
@@ -152,17 +154,20 @@ void PairMultiscale::allocate()
 }
 
 // pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q|molecule] [spin M]
+//                                [device cpu|cuda|cuda:N]
 void PairMultiscale::settings(int narg, char **arg)
 {
   static const char usage[] =
       "pair_style multiscale MODEL.pt [dtype float64|float32] [charge Q|molecule] "
-      "[spin MULTIPLICITY]";
+      "[spin MULTIPLICITY] [device cpu|cuda|cuda:N]";
   if (narg < 1 || narg % 2 == 0)
     error->all(FLERR, "pair_style multiscale takes a model file and keyword/value pairs: {}", usage);
-  std::string dtype;
+  std::string dtype, device_name = "cpu";
   for (int iarg = 1; iarg < narg; iarg += 2) {
     const std::string key = arg[iarg];
-    if (key == "dtype") {
+    if (key == "device") {
+      device_name = arg[iarg + 1];
+    } else if (key == "dtype") {
       dtype = arg[iarg + 1];
       if (dtype != "float64" && dtype != "float32")
         error->all(FLERR, "pair_style multiscale: dtype must be float64 or float32, got {}", dtype);
@@ -180,6 +185,7 @@ void PairMultiscale::settings(int narg, char **arg)
     }
   }
 
+  select_device(device_name);
   load_model(resolve_model(arg[0]));
   if (!dtype.empty() && (dtype == "float32") != use_float32) {
     if (package)
@@ -203,9 +209,73 @@ void PairMultiscale::settings(int narg, char **arg)
   if (comm->me == 0)
     utils::logmesg(lmp,
                    "pair multiscale: model {} from {}\n  elements {}, cutoff {} Å, hops {}, "
-                   "computing in {}\n",
+                   "computing in {} on {}\n",
                    model_name, model_path, multiscale_compat::join(model_elements, " "), cutoff, hops,
-                   use_float32 ? "float32" : "float64");
+                   use_float32 ? "float32" : "float64", device.str());
+}
+
+// The CUDA half of torch (libtorch_cuda.so beside libtorch_cpu.so), loaded on first use: the
+// plugin links the CPU libraries only, so that CPU runs neither load CUDA's libraries nor
+// need them installed.  Returns an empty string, or why CUDA cannot be used.
+static std::string load_cuda_backend()
+{
+  // no CUDA query before the dlopen: the first one settles the answer for the process
+  Dl_info info;
+  const at::CUDAHooksInterface &(*hooks)() = &at::detail::getCUDAHooks;
+  if (dladdr(reinterpret_cast<void *>(hooks), &info) == 0 || info.dli_fname == nullptr)
+    return "the torch library folder could not be found";
+  const auto lib = std::filesystem::path(info.dli_fname).parent_path() / "libtorch_cuda.so";
+  if (!readable(lib.string()))
+    return fmt::format("this torch ({}) is a CPU-only build (no {}): install torch=={} with CUDA "
+                       "(the default wheel on Linux x86_64)", TORCH_VERSION, lib.string(), TORCH_VERSION);
+  if (dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL) == nullptr)   // a no-op where Python's torch loaded it
+    return fmt::format("{} could not be loaded ({})", lib.string(), dlerror());
+  // torch settles once per process whether CUDA is there, at its first use of a CUDA query: a
+  // run that used torch on the CPU before this pair_style cannot turn CUDA on any more
+  if (!at::detail::getCUDAHooks().hasCUDART())
+    return "torch ran on the CPU in this process before CUDA was loaded, and torch decides only once "
+           "whether CUDA is present: give `device cuda` on the first pair_style multiscale line of "
+           "the run (or import torch in Python before creating LAMMPS)";
+  return "";
+}
+
+// `device cpu|cuda|cuda:N`: plain cuda gives each MPI rank the GPU (its rank among the ranks
+// of its node) modulo the node's GPUs, as other ML pair styles do.
+void PairMultiscale::select_device(const std::string &name)
+{
+  if (name == "cpu") {
+    device = torch::Device(torch::kCPU);
+    return;
+  }
+  int index = -1;
+  if (name != "cuda") {
+    if (!utils::strmatch(name, "^cuda:\\d+$"))
+      error->all(FLERR, "pair_style multiscale: device must be cpu, cuda or cuda:N (N = 0, 1, ...), got {}",
+                 name);
+    index = std::stoi(name.substr(5));
+  }
+  const std::string why = load_cuda_backend();
+  if (!why.empty())
+    error->all(FLERR, "pair_style multiscale: device {} asked for, but {}; use `device cpu` (the default)",
+               name, why);
+  const int count = torch::cuda::device_count();
+  if (count == 0)
+    error->all(FLERR,
+               "pair_style multiscale: device {} asked for, but torch sees no CUDA GPU on this machine "
+               "(no NVIDIA driver or GPU, or CUDA_VISIBLE_DEVICES hides them): use `device cpu` (the "
+               "default)", name);
+  if (index >= count)
+    error->all(FLERR, "pair_style multiscale: device {} asked for, but torch sees {} GPU(s), cuda:0 to cuda:{}",
+               name, count, count - 1);
+  if (index < 0) {
+    MPI_Comm node;
+    int local = 0;
+    MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, comm->me, MPI_INFO_NULL, &node);
+    MPI_Comm_rank(node, &local);
+    MPI_Comm_free(&node);
+    index = local % count;
+  }
+  device = torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 // A model file, or the file of a model shipped with the multiscale package (`multiscale
@@ -233,7 +303,7 @@ std::string PairMultiscale::load_torchscript(const std::string &path)
   torch::jit::ExtraFilesMap extra{{METADATA_FILE, ""}};
   auto loaded = std::make_unique<torch::jit::Module>();
   try {
-    *loaded = torch::jit::load(path, torch::kCPU, extra);
+    *loaded = torch::jit::load(path, device, extra);
   } catch (const std::exception &e) {
     error->all(FLERR,
                "pair_style multiscale: model file {} is not a TorchScript archive or is corrupt "
@@ -262,7 +332,8 @@ std::string PairMultiscale::load_package(const std::string &path)
   std::unique_ptr<torch::inductor::AOTIModelPackageLoader> loaded;
   std::unordered_map<std::string, std::string> stored;
   try {
-    loaded = std::make_unique<torch::inductor::AOTIModelPackageLoader>(path);
+    loaded = std::make_unique<torch::inductor::AOTIModelPackageLoader>(
+        path, "model", false, 1, device.is_cuda() ? device.index() : -1);
     stored = loaded->get_metadata();
   } catch (const std::exception &e) {
     refuse(fmt::format("could not be loaded ({}); it is corrupt or was compiled for another device "
@@ -286,10 +357,12 @@ std::string PairMultiscale::load_package(const std::string &path)
     refuse(fmt::format("was built with torch {}, and this plugin runs torch {}: a .pt2 runs only "
                        "under the torch that compiled it; recompile it with `multiscale compile`",
                        built, TORCH_VERSION));
-  const std::string device = compiled.value("device", std::string("cpu"));
-  if (device != "cpu")
-    refuse(fmt::format("was built for {}; this plugin runs models on the CPU: recompile it with "
-                       "`multiscale compile --device cpu`", device));
+  const std::string built_for = compiled.value("device", std::string("cpu"));
+  if ((built_for == "cpu") != device.is_cpu())
+    refuse(fmt::format("was compiled for {} and cannot run on {}: {}", built_for, device.str(),
+                       device.is_cpu() ? "add `device cuda` to the pair_style line (on a machine with a GPU)"
+                                       : "compile one for the GPU (`multiscale compile --device cuda`, on "
+                                         "a machine with one), or give the TorchScript .pt"));
   const json outputs = compiled.value("outputs", json::array());
   package_virials = std::find(outputs.begin(), outputs.end(), "virials") != outputs.end();
   package = std::move(loaded);
@@ -674,10 +747,11 @@ PairMultiscale::Outputs PairMultiscale::call()
 {
   const int64_t nnodes = static_cast<int64_t>(atom_of.size());
   const auto int64 = torch::TensorOptions().dtype(torch::kInt64);
-  const torch::Tensor species_t = torch::from_blob(species.data(), {nnodes}, int64);
-  const torch::Tensor index_t = torch::from_blob(edge_index.data(), {2, nedges}, int64);
+  // the graph on the model's device (on the CPU these are views of the buffers, no copies)
+  const torch::Tensor species_t = torch::from_blob(species.data(), {nnodes}, int64).to(device);
+  const torch::Tensor index_t = torch::from_blob(edge_index.data(), {2, nedges}, int64).to(device);
   const torch::Tensor vec64 = torch::from_blob(edge_vectors.data(), {nedges, 3}, torch::kFloat64);
-  torch::Tensor vec = use_float32 ? vec64.to(torch::kFloat32) : vec64.detach();
+  torch::Tensor vec = vec64.to(device, use_float32 ? torch::kFloat32 : torch::kFloat64).detach();
   vec.requires_grad_(nedges > 0);
   if (package) return call_package(species_t, index_t, vec);
   if (!reductions.empty()) return call_reduced(species_t, index_t, vec);
@@ -775,16 +849,16 @@ torch::Tensor PairMultiscale::counted_energies(const c10::IValue &result, Output
   return local;
 }
 
-// Detached float64 copies of what the scatter steps read.
+// Detached float64 copies on the CPU of what the scatter steps read.
 PairMultiscale::Outputs PairMultiscale::finish(const torch::Tensor &local, Outputs &out)
 {
   torch::NoGradGuard no_grad;
+  const auto host = [](const torch::Tensor &t) { return t.detach().to(torch::kCPU, torch::kFloat64); };
   // eV -> the run's energy unit (1 for metal): energies, their gradients, virials; not charges
-  out.energies = (local.detach().to(torch::kFloat64) * energy_scale).contiguous();
-  if (out.grad.defined()) out.grad = (out.grad.to(torch::kFloat64) * energy_scale).contiguous();
-  if (out.virials.defined())
-    out.virials = (out.virials.detach().to(torch::kFloat64) * energy_scale).contiguous();
-  if (out.charges.defined()) out.charges = out.charges.detach().to(torch::kFloat64).contiguous();
+  out.energies = (host(local) * energy_scale).contiguous();
+  if (out.grad.defined()) out.grad = (host(out.grad) * energy_scale).contiguous();
+  if (out.virials.defined()) out.virials = (host(out.virials) * energy_scale).contiguous();
+  if (out.charges.defined()) out.charges = host(out.charges).contiguous();
   return out;
 }
 
@@ -877,11 +951,11 @@ void PairMultiscale::setup_molecules()
 // Sum of a per-rank vector over all ranks (MPI_Allreduce in float64), in the model's dtype.
 torch::Tensor PairMultiscale::global_sum(const torch::Tensor &partial)
 {
-  torch::Tensor in = partial.detach().to(torch::kFloat64).contiguous();
+  torch::Tensor in = partial.detach().to(torch::kCPU, torch::kFloat64).contiguous();
   torch::Tensor total = torch::empty_like(in);
   MPI_Allreduce(in.data_ptr<double>(), total.data_ptr<double>(), static_cast<int>(in.numel()),
                 MPI_DOUBLE, MPI_SUM, world);
-  return total.to(use_float32 ? torch::kFloat32 : torch::kFloat64);
+  return total.to(device, use_float32 ? torch::kFloat32 : torch::kFloat64);
 }
 
 /* A model with reductions (contract version 2): stage k's per-atom inputs x_k (n_local, w_k)
@@ -895,7 +969,8 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
                                                      torch::Tensor &vec)
 {
   const size_t nstages = reductions.size();
-  const auto dtype = torch::TensorOptions().dtype(use_float32 ? torch::kFloat32 : torch::kFloat64);
+  const auto dtype =
+      torch::TensorOptions().dtype(use_float32 ? torch::kFloat32 : torch::kFloat64).device(device);
   const bool any = nlocal_nodes > 0;
   const auto fail = [&](const char *what, const std::exception &e) {
     stop_one(lmp, FLERR,
@@ -916,12 +991,14 @@ PairMultiscale::Outputs PairMultiscale::call_reduced(const torch::Tensor &specie
       int64_t *g = group_nodes.data_ptr<int64_t>();
       for (int64_t k = 0; k < nnodes; k++) g[k] = atom->molecule[atom_of[k]];
     }
+    group_nodes = group_nodes.to(device);
     group_local = group_nodes.slice(0, 0, nlocal_nodes);
     const torch::Tensor totals =
-        per_molecule ? torch::from_blob(molecule_totals.data(), {ngroups, 2},
-                                        torch::TensorOptions().dtype(torch::kFloat64)).clone()
-                     : torch::tensor({total_charge, double(spin_multiplicity)},
-                                     torch::TensorOptions().dtype(torch::kFloat64)).view({1, 2});
+        (per_molecule ? torch::from_blob(molecule_totals.data(), {ngroups, 2},
+                                         torch::TensorOptions().dtype(torch::kFloat64)).clone()
+                      : torch::tensor({total_charge, double(spin_multiplicity)},
+                                      torch::TensorOptions().dtype(torch::kFloat64)).view({1, 2}))
+            .to(device);
     // [Q, M] of each node's group and the external potential, 0 V: LAMMPS has none to give
     node_totals = torch::cat({totals.to(dtype.dtype()).index_select(0, group_nodes),
                               torch::zeros({nnodes, 1}, dtype)}, 1);

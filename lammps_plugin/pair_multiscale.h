@@ -9,6 +9,8 @@
    the sum whose gradient gives forces and virials; what a model returns for ghosts is
    ignored, unless the model declares ghost_energies = "tally" (then every entry is a share
    of a local term and counts).  Atoms closer than 1e-8 Å stop the run with their IDs.
+   With `device cuda` the model runs on a GPU (one per rank on a node, round robin); the
+   graph is built on the CPU and copied over each step, the results copied back.
 */
 
 #ifndef LMP_PAIR_MULTISCALE_H
@@ -57,6 +59,7 @@ class PairMultiscale : public Pair {
   bool tally_ghost_energies;   // ghost_energies = "tally": ghost entries are shares of local terms
   bool whole_system;      // one eigenproblem over every atom: one rank, non-periodic box only
   bool use_float32;       // the model runs in float32
+  torch::Device device;   // where the model runs: the CPU (default) or one CUDA GPU
   std::vector<int64_t> reductions;   // widths of the model's per-system sums, one per stage
   bool model_uses_spin;   // the model reads the spin multiplicity: check it against the electrons
   double cutghost_set;    // comm cutoff this style set itself, 0 if none
@@ -72,6 +75,7 @@ class PairMultiscale : public Pair {
   std::vector<int> type_map;    // atom type -> model element, -1 for NULL
 
   std::string resolve_model(const std::string &);
+  void select_device(const std::string &);
   void load_model(const std::string &);
   std::string load_torchscript(const std::string &);   // -> the metadata text
   std::string load_package(const std::string &);

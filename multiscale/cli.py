@@ -86,7 +86,7 @@ def _compile(args) -> int:
     from . import fields  # noqa: F401  registers the compiler of crack-field predictors
     from .model.compiler import compile_file
     from .model.registry import resolve
-    path = compile_file(resolve(args.model), args.output, device=args.device, dtype=args.dtype,
+    path = compile_file(resolve(args.model), args.output, dtype=args.dtype, device=args.device,
                         log=lambda m: print(m, flush=True))
     print(f"wrote {path}")
     return 0
@@ -255,7 +255,8 @@ def parser() -> argparse.ArgumentParser:
                           "forward and backward in one package, for ASE, LAMMPS and OpenMM")
     comp.add_argument("model", help="a TorchScript model file or a shipped name (`multiscale models`)")
     comp.add_argument("-o", "--output", required=True, help="the .pt2 file to write")
-    comp.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N], where a GPU is present")
+    comp.add_argument("--device", default="cpu",
+                      help="what the package runs on: cpu (default) or cuda[:N], compiled on a machine with that GPU")
     comp.add_argument("--dtype", choices=("float64", "float32"), default=None,
                       help="compute in this dtype (default: the model's own)")
     comp.set_defaults(func=_compile)

@@ -29,7 +29,8 @@ class MultiscaleCalculator(Calculator):
     (n_edges, layers, heads) comes with ``edge_index`` (2, n_edges) and ``edge_vectors``
     (n_edges, 3) Å, the edges it refers to (centre i attending to neighbour j).  A model with
     a Hamiltonian (ML-EHM) gives ``orbital_energies`` (eV, ascending) and Mulliken ``charges``;
-    such whole-system models run on non-periodic molecules only.
+    such whole-system models run on non-periodic molecules only.  ``device``: where the model
+    runs, "cpu" (default), "cuda" or "cuda:N"; a GPU that is not there is an error.
     """
 
     implemented_properties = ["energy", "free_energy", "energies", "forces", "stress", "stresses",
@@ -38,9 +39,9 @@ class MultiscaleCalculator(Calculator):
     discard_results_on_any_change = True   # charge, spin and field change the energy
 
     def __init__(self, model: str | os.PathLike | LoadedModel, charge: float = 0.0, spin: int = 1,
-                 electric_field=None, **kwargs):
+                 electric_field=None, device: str | None = None, **kwargs):
         super().__init__(charge=charge, spin=spin, electric_field=electric_field, **kwargs)
-        self.model = load_potential(model, "the ASE calculator")
+        self.model = load_potential(model, "the ASE calculator", device=device)
 
     STATE_KEYS = ("charge", "spin", "electric_field")   # atoms.info entries that change the results
 

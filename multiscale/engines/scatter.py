@@ -58,25 +58,29 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype;
     potential: (n_all,) V, an external electrostatic potential at the atoms, for models that
     take one (GroupReduced); the forces then hold only the edge part, and ``potential_grad``
-    dE/dphi, from which the caller adds -dE/dphi_i dphi_i/dr.
+    dE/dphi, from which the caller adds -dE/dphi_i dphi_i/dr.  The model runs on its device
+    (``model.device``); inputs may be anywhere, results are on the CPU.
     """
     n_all = species.shape[0]
+    device = model.device
     if model.metadata.reductions and n_local != n_all:
         raise ValueError(f"{model.path} needs sums over the whole system (reductions); this engine path "
                          f"holds {n_local} of {n_all} atoms locally and cannot supply them: give every "
                          "atom as local (n_local = n_all) or run it in LAMMPS, which reduces over ranks")
-    vectors = edge_vectors.detach().to(model.dtype).requires_grad_(True)
+    vectors = edge_vectors.detach().to(device=device, dtype=model.dtype).requires_grad_(True)
+    on_device = species.to(device), edge_index.to(device)
     if potential is not None:
         if not supports_groups(model.module):
             raise ValueError(f"{model.path} takes no external electrostatic potential (its charges, if any, "
                              "do not respond to one); an applied field or an electrostatic embedding needs "
                              "a model like multiscale's AIMNet2")
-        potential = potential.detach().to(model.dtype).requires_grad_(True)
-        out = grouped_forward(model.module, species, edge_index, vectors, n_local,
-                              torch.zeros(n_all, dtype=torch.long),
-                              torch.tensor([[float(charge), float(spin)]], dtype=model.dtype), potential)
+        potential = potential.detach().to(device=device, dtype=model.dtype).requires_grad_(True)
+        out = grouped_forward(model.module, *on_device, vectors, n_local,
+                              torch.zeros(n_all, dtype=torch.long, device=device),
+                              torch.tensor([[float(charge), float(spin)]], dtype=model.dtype, device=device),
+                              potential)
     else:
-        out = model.module(species, edge_index, vectors, n_local, float(charge), int(spin))
+        out = model.module(*on_device, vectors, n_local, float(charge), int(spin))
     check_outputs(out, n_all, n_local, model.dtype, where=str(model.path))
     energies = out["energies"]
     if model.metadata.ghost_energies != "tally":
@@ -87,27 +91,28 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
         grad, potential_grad = torch.autograd.grad(total, [vectors, potential], allow_unused=True)
         grad = torch.zeros_like(vectors) if grad is None else grad
         potential_grad = torch.zeros_like(potential) if potential_grad is None else potential_grad
-        potential_grad = potential_grad.double()
+        potential_grad = potential_grad.double().cpu()
     elif vectors.shape[0] > 0 and total.requires_grad:
         (grad,) = torch.autograd.grad(total, vectors)
     else:
         grad = torch.zeros_like(vectors)
-    grad = grad.double()
-    vec = vectors.detach().double()
+    grad = grad.double().cpu()
+    vec = vectors.detach().double().cpu()
+    out = {key: value.detach().double().cpu() for key, value in out.items()}
+    energies = energies.detach().double().cpu()
+    edge_index = edge_index.cpu()
     i, j = edge_index[0], edge_index[1]
     forces = edge_forces(grad, edge_index, n_all)
     edge_virial = edge_virials(vec, grad)
     if "virials" in out:
-        virials = out["virials"].detach().double()
+        virials = out["virials"]
     else:
         virials = torch.zeros((n_all, 3, 3), dtype=torch.float64)
         virials.index_add_(0, i, 0.5 * edge_virial).index_add_(0, j, 0.5 * edge_virial)
     per_atom = torch.zeros(n_all, dtype=torch.float64)
-    per_atom[: energies.shape[0]] = energies.detach().double()
-    charges = out["charges"].detach().double() if "charges" in out else None
-    spin_charges = out["spin_charges"].detach().double() if "spin_charges" in out else None
-    attention = out["attention"].detach().double() if "attention" in out else None
-    levels = out["orbital_energies"].detach().double() if "orbital_energies" in out else None
+    per_atom[: energies.shape[0]] = energies
+    charges, spin_charges = out.get("charges"), out.get("spin_charges")
+    attention, levels = out.get("attention"), out.get("orbital_energies")
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
                    virial=edge_virial.sum(0), virials=virials, charges=charges,
                    spin_charges=spin_charges, potential_grad=potential_grad, attention=attention,

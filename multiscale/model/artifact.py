@@ -8,6 +8,7 @@ only ever go through :func:`load` here and its C++ twin in the LAMMPS plugin.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import os
@@ -17,9 +18,10 @@ from typing import Callable
 
 import torch
 
+from . import compiled
+from .compiled import DTYPES as _DTYPES
 from .contract import METADATA_FILE, FieldMetadata, ModelContractError, ModelMetadata, metadata_from_json
-
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+from .device import resolve as resolve_device
 
 
 @dataclasses.dataclass
@@ -30,12 +32,25 @@ class LoadedModel:
     module: torch.jit.ScriptModule
     metadata: ModelMetadata | FieldMetadata
     path: Path
+    device: torch.device = dataclasses.field(default_factory=lambda: torch.device("cpu"))
+
+    def to(self, device: "str | torch.device | None") -> "LoadedModel":
+        """This model on ``device`` ("cpu", "cuda", "cuda:N"; checked by multiscale.model.device):
+        a TorchScript module is copied there (this one stays where it is); a compiled ``.pt2``
+        runs only on the kind of device it was compiled for."""
+        target = resolve_device(device)
+        if target == self.device:
+            return self
+        if self.compiled:
+            module = self.module.on(target)
+        else:
+            module = copy.deepcopy(self.module).to(target)
+        return dataclasses.replace(self, module=module, device=target)
 
     @property
     def compiled(self) -> bool:
         """Whether the file is a compiled ``.pt2`` (forward and backward in one package)."""
-        from .compiled import CompiledModule, CompiledPotential
-        return isinstance(self.module, (CompiledPotential, CompiledModule))
+        return isinstance(self.module, (compiled.CompiledPotential, compiled.CompiledModule))
 
     @property
     def dtype(self) -> torch.dtype:
@@ -44,14 +59,15 @@ class LoadedModel:
 
 def export(model: torch.nn.Module, path: str | os.PathLike,
            metadata: ModelMetadata | FieldMetadata | None = None,
-           check: bool = True) -> Path:
+           check: bool = True, device: str | None = None) -> Path:
     """Script ``model`` and write it with its metadata to ``path``.
 
     ``metadata`` defaults to ``model.metadata()`` (every model in multiscale has one).
     With ``check`` the written file is loaded back and run on a two-atom system, so a
     file that an engine would reject is never written silently.  A ``path`` ending in
     ``.pt2`` is compiled instead (torch.export + AOTInductor, multiscale.model.compiled),
-    and checked against ``model`` on systems of several sizes.
+    and checked against ``model`` on systems of several sizes, for ``device`` ("cpu", the
+    default, or "cuda[:N]" where a GPU is present); a ``.pt`` runs on any device.
     """
     if metadata is None:
         if not hasattr(model, "metadata"):
@@ -61,9 +77,8 @@ def export(model: torch.nn.Module, path: str | os.PathLike,
         metadata = model.metadata()
     dtype = _DTYPES[metadata.dtype]
     model = model.to(dtype).eval()
-    if Path(path).suffix == ".pt2":
-        from . import compiled
-        return compiled.write(model, path, metadata)
+    if Path(path).suffix == compiled.SUFFIX:
+        return compiled.write(model, path, metadata, device=device)
     try:
         scripted = torch.jit.script(model)
     except Exception as exc:  # TorchScript's own message names the offending line
@@ -106,9 +121,15 @@ def register_smoke_test(kind: str, check: Callable[["LoadedModel"], None]) -> No
     SMOKE_TESTS[kind] = check
 
 
-def load(path: str | os.PathLike) -> LoadedModel:
+def load(path: str | os.PathLike, device: "str | torch.device | None" = None) -> LoadedModel:
     """Load and validate a model file (or a shipped model's name, when no such file exists);
-    raise ModelContractError saying what is wrong."""
+    raise ModelContractError saying what is wrong.  device: where to run it (LoadedModel.to);
+    default the CPU, or the GPU a compiled file was built for."""
+    loaded = _load(path)
+    return loaded if device is None else loaded.to(device)
+
+
+def _load(path: str | os.PathLike) -> LoadedModel:
     path = Path(path)
     if not path.exists():
         from .registry import SHIPPED, model_path
@@ -118,10 +139,9 @@ def load(path: str | os.PathLike) -> LoadedModel:
         raise ModelContractError(f"model file {path} does not exist")
     if not path.is_file():
         raise ModelContractError(f"model file {path} is not a regular file")
-    from . import compiled
     if compiled.is_package(path):
         package = compiled.load(path)
-        return LoadedModel(module=package, metadata=package.metadata, path=path)
+        return LoadedModel(module=package, metadata=package.metadata, path=path, device=package.device)
     if path.suffix == compiled.SUFFIX:
         raise ModelContractError(f"model file {path} is not a torch.export package (corrupt or wrong file); "
                                  "recompile it with `multiscale compile`")
@@ -174,11 +194,15 @@ def check_signature(module, where: str) -> None:
                                  f"forward({want}); see docs/model_contract.md")
 
 
-def load_potential(model: "str | os.PathLike | LoadedModel", engine: str) -> LoadedModel:
+def load_potential(model: "str | os.PathLike | LoadedModel", engine: str,
+                   device: "str | torch.device | None" = None) -> LoadedModel:
     """An interatomic potential for ``engine``: a LoadedModel, a model file or a shipped model's
-    name (``multiscale models``); a crack-field predictor is refused by name."""
+    name (``multiscale models``), on ``device`` (LoadedModel.to; None keeps the model's own);
+    a crack-field predictor is refused by name."""
     from .registry import resolve
     loaded = model if isinstance(model, LoadedModel) else load(resolve(model))
+    if device is not None:
+        loaded = loaded.to(device)
     if kind_of(loaded.metadata) != "potential":
         raise ModelContractError(f"{loaded.path} is a crack-field predictor, not an interatomic potential: "
                                  f"{engine} runs potentials; use multiscale.fields.FieldPredictor for it")

@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 
 from .contract import ModelContractError, ModelMetadata
+from .device import DeviceError, resolve as resolve_device
 
 SUFFIX = ".pt2"
 METADATA_KEY = "multiscale.json"
@@ -45,6 +46,7 @@ COMPILED_KEY = "multiscale.compiled"
 FORMAT_VERSION = 1
 EXTRA_DIR = "multiscale"            # the package's folder for multiscale's own files
 TORCHSCRIPT = "torchscript.pt"      # the TorchScript module a package may carry
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def is_package(path: str | os.PathLike) -> bool:
@@ -93,10 +95,11 @@ def energy_and_gradient(module: torch.nn.Module, metadata: ModelMetadata):
     return run
 
 
-def sample_system(metadata: ModelMetadata, n_local: int, n_ghost: int, seed: int, dtype: torch.dtype):
+def sample_system(metadata: ModelMetadata, n_local: int, n_ghost: int, seed: int, dtype: torch.dtype,
+                  device: torch.device = torch.device("cpu")):
     """A random cluster of ``n_local + n_ghost`` atoms of every element, ~12 neighbours each,
-    as an engine gives it: (local_species, ghost_species, edge_index, edge_vectors).  Edges are
-    every pair within the cutoff centred on a local atom (and on ghosts for hops > 1)."""
+    as an engine gives it on ``device``: (local_species, ghost_species, edge_index, edge_vectors).
+    Edges are every pair within the cutoff centred on a local atom (and on ghosts for hops > 1)."""
     generator = torch.Generator().manual_seed(seed)
     n = n_local + n_ghost
     side = metadata.cutoff * (n / 12.0 * 3.0 / (4.0 * math.pi)) ** (1.0 / 3.0) * 1.6
@@ -110,14 +113,14 @@ def sample_system(metadata: ModelMetadata, n_local: int, n_ghost: int, seed: int
         near[n_local:] = False
     i, j = torch.nonzero(near, as_tuple=True)
     edge_index = torch.stack([i, j])
-    return species[:n_local], species[n_local:], edge_index, vectors[i, j].to(dtype)
+    return tuple(t.to(device) for t in (species[:n_local], species[n_local:], edge_index, vectors[i, j].to(dtype)))
 
 
-def _trace(module: torch.nn.Module, metadata: ModelMetadata, dtype: torch.dtype):
+def _trace(module: torch.nn.Module, metadata: ModelMetadata, dtype: torch.dtype, device: torch.device):
     from torch.export import Dim, export
     from torch.fx.experimental.proxy_tensor import make_fx
 
-    sample = sample_system(metadata, 9, 5, seed=0, dtype=dtype)
+    sample = sample_system(metadata, 9, 5, seed=0, dtype=dtype, device=device)
     try:
         graph = make_fx(energy_and_gradient(module, metadata), tracing_mode="symbolic",
                         _allow_non_fake_inputs=True)(*sample)
@@ -157,55 +160,60 @@ def register_compiler(kind: str, compiler) -> None:
     COMPILERS[kind] = compiler
 
 
-def write(module: torch.nn.Module, path: str | os.PathLike, metadata, reference=None,
-          device: str = "cpu", log=None) -> Path:
+def write(module: torch.nn.Module, path: str | os.PathLike, metadata, reference=None, log=None,
+          device: "str | torch.device | None" = None) -> Path:
     """Compile ``module`` (a Python nn.Module under the contract) into the package ``path``.
 
     reference: what the package must agree with (default ``module`` itself; ``multiscale
     compile`` passes the TorchScript file's module): for potentials, energies and edge
     gradients on four systems of other sizes, to 1e-10 relative in float64 and 1e-5 in
     float32.  log: a callable for progress lines (compiling takes half a minute to a few
-    minutes).
+    minutes).  device: what the package runs on, "cpu" (default) or "cuda[:N]": compiling for
+    a GPU needs one here (AOTInductor generates and tests its kernels on it).
     """
     if Path(path).suffix != SUFFIX:
         raise ModelContractError(f"a compiled model file ends in {SUFFIX}, got {path}")
-    if device != "cpu" and not torch.cuda.is_available():
-        raise ModelContractError(f"cannot compile for device {device!r}: torch sees no CUDA GPU here")
     kind = getattr(metadata, "kind", "potential")
     if kind not in COMPILERS:
         raise ModelContractError(f"no compiler is registered for model kind {kind!r}; import the module that "
                                  "defines the kind (multiscale.fields for crack-field predictors) first")
-    return COMPILERS[kind](module, path, metadata, reference, device, log)
+    try:
+        target = resolve_device(device)
+    except DeviceError as exc:
+        raise ModelContractError(f"cannot compile {Path(path).name} for that device: {exc}") from None
+    return COMPILERS[kind](module, path, metadata, reference, target, log)
 
 
-def _write_potential(module, path, metadata: ModelMetadata, reference, device, log) -> Path:
+def _write_potential(module, path, metadata: ModelMetadata, reference, device: torch.device, log) -> Path:
     say = log or (lambda message: None)
     why = refusal(metadata)
     if why:
         raise ModelContractError(f"model {metadata.name!r} cannot be compiled to {SUFFIX}: {why}")
-    dtype = {"float64": torch.float64, "float32": torch.float32}[metadata.dtype]
-    module = module.to(dtype).eval()
+    dtype = DTYPES[metadata.dtype]
+    module = module.to(dtype=dtype, device=device).eval()
+    reference = module if reference is None else reference.to(device)
     say(f"tracing {metadata.name} (model and backward, dynamic sizes)")
-    program = _trace(module, metadata, dtype)
+    program = _trace(module, metadata, dtype, device)
     outputs = ["energies", "edge_gradient", *_extra_outputs(metadata)]
-    return package(program, path, metadata, outputs, device, say,
-                   lambda staged: check_agreement(load(staged), reference if reference is not None else module))
+    return package(program, path, metadata, outputs, say,
+                   lambda staged: check_agreement(load(staged), reference), device=device)
 
 
 register_compiler("potential", _write_potential)
 
 
-def package(program, path, metadata, outputs: list[str], device: str, say, check, extra: dict | None = None) -> Path:
+def package(program, path, metadata, outputs: list[str], say, check, extra: dict | None = None,
+            device: torch.device = torch.device("cpu")) -> Path:
     """AOTInductor-compile the ExportedProgram ``program`` into ``path`` with the metadata inside;
     ``check(staged_path)`` must pass before the file takes its name.  extra: {name: bytes} stored
     in the package's multiscale/ folder (not torch's extra/, whose files torch decodes as text)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compiled = {"format_version": FORMAT_VERSION, "torch": torch.__version__, "device": device,
+    compiled = {"format_version": FORMAT_VERSION, "torch": torch.__version__, "device": device.type,
                 "outputs": outputs}
     staged = path.with_name(path.stem + "_checking" + SUFFIX)
     try:
-        say(f"compiling with AOTInductor for {device} ({metadata.dtype})")
+        say(f"compiling with AOTInductor for {'the CPU' if device.type == 'cpu' else 'CUDA'} ({metadata.dtype})")
         torch._inductor.aoti_compile_and_package(
             program, package_path=str(staged),
             inductor_configs={"aot_inductor.metadata": {METADATA_KEY: metadata.to_json(),
@@ -234,24 +242,27 @@ def embedded_torchscript(path: str | os.PathLike) -> torch.jit.ScriptModule:
                              "`multiscale compile`")
 
 
+def check_close(name: str, got: torch.Tensor, want: torch.Tensor, rtol: float, where: str) -> None:
+    """ModelContractError unless ``got`` equals ``want`` to ``rtol`` of want's largest entry."""
+    same_shape = got.shape == want.shape
+    diff = float((got.to(want.device) - want).abs().max()) if same_shape and want.numel() else 0.0
+    scale = max(float(want.abs().max()) if want.numel() else 0.0, 1e-30)
+    if not same_shape or diff > rtol * scale:
+        raise ModelContractError(
+            f"the compiled model's {name} differ from the model's on {where} (shapes {tuple(got.shape)} and "
+            f"{tuple(want.shape)}, max difference {diff:.3g}): the trace does not hold for every size; keep "
+            "the model as TorchScript")
+
+
 def check_agreement(package: "CompiledPotential", reference) -> None:
     """ModelContractError unless ``package`` gives ``reference``'s energies and edge gradients."""
     meta = package.metadata
-    dtype = package.dtype
-    rtol = 1e-10 if dtype == torch.float64 else 1e-5
+    rtol = 1e-10 if package.dtype == torch.float64 else 1e-5
     expected = energy_and_gradient(reference, meta)
     for k, (n_local, n_ghost) in enumerate([(23, 11), (7, 0), (1, 3), (1, 0)]):
-        system = sample_system(meta, n_local, n_ghost, seed=k + 1, dtype=dtype)
-        want = expected(*system)
-        got = package.run(*system)
-        for name, a, b in zip(["energies", "edge gradient", "virials"], got, want):
-            scale = max(float(b.abs().max()) if b.numel() else 0.0, 1e-30)
-            if a.shape != b.shape or (b.numel() and float((a - b).abs().max()) > rtol * scale + 1e-300):
-                raise ModelContractError(
-                    f"the compiled model's {name} differ from the model's on {n_local} local and {n_ghost} "
-                    f"ghost atoms (shape {tuple(a.shape)} vs {tuple(b.shape)}, max difference "
-                    f"{float((a - b).abs().max()) if a.shape == b.shape else float('nan'):.3g}); "
-                    "the trace does not hold for every size: keep the model as TorchScript")
+        system = sample_system(meta, n_local, n_ghost, seed=k + 1, dtype=package.dtype, device=package.device)
+        for name, got, want in zip(["energies", "edge gradient", "virials"], package.run(*system), expected(*system)):
+            check_close(name, got, want, rtol, f"{n_local} local and {n_ghost} ghost atoms")
 
 
 class CompiledPotential:
@@ -259,16 +270,24 @@ class CompiledPotential:
     (energies, edge gradient[, virials]); calling it like a TorchScript module (the contract's
     forward) gives ``{"energies": ...}`` whose gradient by the edge vectors is the compiled one."""
 
-    def __init__(self, path: Path, runner, metadata: ModelMetadata, compiled: dict):
+    def __init__(self, path: Path, runner, metadata: ModelMetadata, compiled: dict, device: torch.device):
         self.path = path
         self.runner = runner
         self.metadata = metadata
         self.compiled = compiled
-        self.dtype = {"float64": torch.float64, "float32": torch.float32}[metadata.dtype]
+        self.device = device
+        self.dtype = DTYPES[metadata.dtype]
 
     def run(self, local_species, ghost_species, edge_index, edge_vectors):
-        return self.runner(local_species.contiguous(), ghost_species.contiguous(), edge_index.contiguous(),
-                           edge_vectors.detach().to(self.dtype).contiguous())
+        """The package's outputs, on its device, for inputs on any device."""
+        def on(t):
+            return t.to(self.device).contiguous()
+        return self.runner(on(local_species), on(ghost_species), on(edge_index),
+                           on(edge_vectors.detach().to(self.dtype)))
+
+    def on(self, device: torch.device) -> "CompiledPotential":
+        """The package loaded for ``device``: a package runs on the kind it was compiled for."""
+        return load(self.path, device)
 
     def __call__(self, species, edge_index, edge_vectors, n_local: int, charge: float = 0.0, spin: int = 1):
         outputs = _CompiledEnergy.apply(self, species, edge_index, edge_vectors, int(n_local))
@@ -298,6 +317,7 @@ class _CompiledEnergy(torch.autograd.Function):
         out = package.run(species[:n_local], species[n_local:], edge_index, edge_vectors)
         ctx.save_for_backward(out[1])
         ctx.input_dtype = edge_vectors.dtype
+        ctx.input_device = edge_vectors.device
         return (out[0], *out[2:])
 
     @staticmethod
@@ -308,22 +328,23 @@ class _CompiledEnergy(torch.autograd.Function):
             raise RuntimeError("a compiled .pt2 model differentiates only the sum of its energies (what "
                                "engines take); per-atom energy gradients need the TorchScript .pt")
         scale = weight[0] if weight.numel() else grad.new_zeros(())
-        return None, None, None, (grad * scale).to(ctx.input_dtype), None
+        return None, None, None, (grad * scale).to(ctx.input_dtype).to(ctx.input_device), None
 
 
 def _read_package_metadata(path: Path) -> dict[str, str]:
     """The package's AOTInductor metadata without loading its library (checks run before that)."""
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            if name.endswith(".wrapper_metadata.json") or name.endswith("_metadata.json"):
+            if name.endswith("_metadata.json"):
                 data = json.loads(archive.read(name))
                 if METADATA_KEY in data:
                     return data
     return {}
 
 
-def load(path: str | os.PathLike) -> "CompiledPotential | CompiledModule":
-    """Load and check a ``.pt2``: written by multiscale, for this torch, for a device present."""
+def load(path: str | os.PathLike, device: "str | torch.device | None" = None) -> "CompiledPotential | CompiledModule":
+    """Load and check a ``.pt2``: written by multiscale, for this torch, for a device present;
+    device: where to run it (default: the device it was compiled for)."""
     from .contract import metadata_from_json
 
     path = Path(path)
@@ -348,18 +369,28 @@ def load(path: str | os.PathLike) -> "CompiledPotential | CompiledModule":
             f"compiled model {path} was built with torch {compiled.get('torch')}, this is torch "
             f"{torch.__version__}: a .pt2 runs only under the torch that compiled it; recompile it here "
             "with `multiscale compile` (the .pt it came from works with any)")
-    device = compiled.get("device", "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ModelContractError(f"compiled model {path} was built for {device}, and torch sees no CUDA GPU "
-                                 "here; recompile it for the CPU with `multiscale compile --device cpu`")
+    built_for = compiled.get("device", "cpu")
+    if device is None:
+        device = built_for
     try:
-        runner = torch._inductor.aoti_load_package(str(path))
+        target = resolve_device(device)
+    except DeviceError as exc:
+        raise ModelContractError(f"compiled model {path} was compiled for {built_for}: {exc}; or recompile "
+                                 "it for the CPU with `multiscale compile` (the default)") from None
+    if target.type != built_for.split(":")[0]:
+        raise ModelContractError(
+            f"compiled model {path} was compiled for {built_for} and cannot run on {target}: a .pt2 runs "
+            f"on the kind of device it was compiled for; compile one for {target.type} (`multiscale compile "
+            f"--device {target.type}`) or use the TorchScript .pt, which runs on any")
+    try:
+        runner = torch._inductor.aoti_load_package(str(path), device_index=-1 if target.index is None else target.index)
     except Exception as exc:
         raise ModelContractError(f"compiled model {path} could not be loaded ({_first_line(exc)}); it is "
                                  "corrupt or from another machine: recompile it with `multiscale compile`") from None
     if getattr(metadata, "kind", "potential") != "potential":
         return CompiledModule(path, runner, metadata, compiled)
-    return CompiledPotential(path, runner, metadata, compiled)
+    return CompiledPotential(path, runner, metadata, compiled, target)
+
 
 
 class CompiledModule:

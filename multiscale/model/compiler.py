@@ -11,34 +11,34 @@ import dataclasses
 import os
 from pathlib import Path
 
-import torch
 
 from .artifact import kind_of, load as load_any
-from .compiled import SUFFIX, energy_and_gradient, refusal, sample_system, write
+from .compiled import DTYPES, SUFFIX, energy_and_gradient, refusal, sample_system, write
 from .contract import ModelContractError
 from .unscript import unscript
 
 
-def compile_file(source, path: str | os.PathLike, device: str = "cpu", dtype: str | None = None,
-                 log=None) -> Path:
+def compile_file(source, path: str | os.PathLike, dtype: str | None = None, log=None,
+                 device: str | None = None) -> Path:
     """The TorchScript model file (or shipped model's name) ``source`` written as the ``.pt2`` ``path``.
 
     dtype: "float32" or "float64" to compute in another dtype than the file's (as
-    ``pair_style ... dtype`` casts); log: a callable for progress lines.
+    ``pair_style ... dtype`` casts); log: a callable for progress lines; device: "cpu" (default)
+    or "cuda[:N]", which needs a GPU here.
     """
     loaded = load_any(source)
     if loaded.compiled:
         raise ModelContractError(f"{loaded.path} is already compiled; compile the .pt it came from")
     if kind_of(loaded.metadata) != "potential":   # a crack-field predictor: its forward, no backward
         module = unscript(loaded.module)
-        return write(module, path, loaded.metadata, reference=loaded.module, device=device, log=log)
+        return write(module, path, loaded.metadata, reference=loaded.module, log=log, device=device)
     why = refusal(loaded.metadata)
     if why:
         raise ModelContractError(f"{loaded.path} cannot be compiled to {SUFFIX}: {why}")
     metadata, reference = loaded.metadata, loaded.module
     if dtype is not None and dtype != metadata.dtype:
         metadata = dataclasses.replace(metadata, dtype=dtype)
-        reference = copy.deepcopy(reference).to({"float64": torch.float64, "float32": torch.float32}[dtype])
+        reference = copy.deepcopy(reference).to(DTYPES[dtype])
     module = unscript(loaded.module)
     try:
         energy_and_gradient(module, loaded.metadata)(*sample_system(loaded.metadata, 3, 2, 0, loaded.dtype))
@@ -46,4 +46,4 @@ def compile_file(source, path: str | os.PathLike, device: str = "cpu", dtype: st
         raise ModelContractError(
             f"{loaded.path} was written by an older version of its classes ({exc}): re-export it from "
             "Python with this multiscale, or compile the Python model: multiscale.export(model, 'x.pt2')") from None
-    return write(module, path, metadata, reference=reference, device=device, log=log)
+    return write(module, path, metadata, reference=reference, log=log, device=device)

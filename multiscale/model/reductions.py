@@ -84,7 +84,7 @@ class GroupReduced(Reduced):
         for k in range(len(self.reduction_widths)):
             x = self.reduction_inputs_grouped(k, species, edge_index, edge_vectors, n_local, state,
                                               [t[group] for t in sums])
-            sums.append(torch.zeros((n_groups, x.shape[1]), dtype=x.dtype).index_add(0, local, x))
+            sums.append(torch.zeros((n_groups, x.shape[1]), dtype=x.dtype, device=x.device).index_add(0, local, x))
         return self.forward_grouped(species, edge_index, edge_vectors, n_local, state,
                                     [t[group] for t in sums])
 
@@ -137,7 +137,7 @@ def grouped_forward(module, species: Tensor, edge_index: Tensor, edge_vectors: T
                          "(per-molecule) reductions (multiscale.model.reductions.GroupReduced)")
     totals = totals.to(edge_vectors.dtype)
     if potential is None:
-        potential = torch.zeros(group.shape[0], dtype=edge_vectors.dtype)
+        potential = torch.zeros(group.shape[0], dtype=edge_vectors.dtype, device=edge_vectors.device)
     node_totals = torch.cat([totals[group], potential.to(edge_vectors.dtype).unsqueeze(1)], 1)
     return module.forward_inline(species, edge_index, edge_vectors, n_local, node_totals, group,
                                  int(totals.shape[0]))

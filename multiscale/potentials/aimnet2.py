@@ -174,7 +174,7 @@ class AIMNet2Potential(GroupReduced):
         parts: List[Tensor] = []
         for d in range(4):
             m = fj * g_sv[:, :, d].unsqueeze(1)                       # (E, A, G)
-            parts.append(torch.zeros((n, width, shifts), dtype=m.dtype).index_add(0, i, m))
+            parts.append(torch.zeros((n, width, shifts), dtype=m.dtype, device=m.device).index_add(0, i, m))
         scalar = parts[0].flatten(1)
         vectors = torch.stack(parts[1:], 3)                           # (n, A, G, 3)
         vector = torch.einsum("agh,nagd->nahd", agh, vectors).pow(2).sum(3).flatten(1)
@@ -207,7 +207,7 @@ class AIMNet2Potential(GroupReduced):
         a = self.embedding[species].to(edge_vectors.dtype)
         if self.d2features:
             a = a.unflatten(1, (self.nfeature, self.nshifts))
-        q = torch.zeros((n, c), dtype=edge_vectors.dtype)
+        q = torch.zeros((n, c), dtype=edge_vectors.dtype, device=edge_vectors.device)
         raw, f = q, q
         done = len(sums) if group is None else len(self.mlps)
         for k, mlp in enumerate(self.mlps):
@@ -220,7 +220,7 @@ class AIMNet2Potential(GroupReduced):
                 if group is not None:
                     parts = self._parts(raw, f, phi, n_local)
                     local = group[:n_local]
-                    totals = torch.zeros((n_groups, parts.shape[1]), dtype=parts.dtype).index_add(0, local, parts)
+                    totals = torch.zeros((n_groups, parts.shape[1]), dtype=parts.dtype, device=parts.device).index_add(0, local, parts)
                     q = self._normalise(raw, f, totals[group], target, phi)
                 elif k < done:
                     q = self._normalise(raw, f, sums[k], target, phi)
@@ -228,7 +228,7 @@ class AIMNet2Potential(GroupReduced):
 
     def _parts(self, raw: Tensor, f: Tensor, phi: Tensor, n_local: int) -> Tensor:
         """Each local atom's part of a pass's sums: [q~, f, f phi (per channel), 1]."""
-        ones = torch.ones((n_local, 1), dtype=raw.dtype)
+        ones = torch.ones((n_local, 1), dtype=raw.dtype, device=raw.device)
         return torch.cat([raw[:n_local], f[:n_local], (f * phi)[:n_local], ones], 1)
 
     @torch.jit.export

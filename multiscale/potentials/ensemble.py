@@ -45,8 +45,8 @@ class Ensemble(torch.nn.Module):
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
-        total = torch.zeros(0, dtype=edge_vectors.dtype)
-        attention = torch.zeros(0, dtype=edge_vectors.dtype)
+        total = torch.zeros(0, dtype=edge_vectors.dtype, device=edge_vectors.device)
+        attention = torch.zeros(0, dtype=edge_vectors.dtype, device=edge_vectors.device)
         for k, member in enumerate(self.members):
             out = member(species, edge_index, edge_vectors, n_local, charge, spin)
             e = out["energies"][:n_local]

@@ -158,9 +158,10 @@ class MLEHM(torch.nn.Module):
         ss, sp, ps = ss * envelope, sp * envelope, ps * envelope
         pp_sigma, pp_pi = pp_sigma * envelope, pp_pi * envelope
         outer = u.unsqueeze(2) * u.unsqueeze(1)                          # (P, 3, 3)
-        eye = torch.eye(3, dtype=dtype).unsqueeze(0)
+        device = species.device
+        eye = torch.eye(3, dtype=dtype, device=device).unsqueeze(0)
         P = r.shape[0]
-        S_block = torch.zeros((P, 4, 4), dtype=dtype)
+        S_block = torch.zeros((P, 4, 4), dtype=dtype, device=device)
         S_block[:, 0, 0] = ss
         S_block[:, 0, 1:] = sp.unsqueeze(1) * u
         S_block[:, 1:, 0] = ps.unsqueeze(1) * u
@@ -169,7 +170,7 @@ class MLEHM(torch.nn.Module):
         mean_sp = 0.5 * (alpha[a, 0] + alpha[b, 1])
         mean_ps = 0.5 * (alpha[a, 1] + alpha[b, 0])
         mean_pp = 0.5 * (alpha[a, 1] + alpha[b, 1])
-        H_block = torch.zeros((P, 4, 4), dtype=dtype)
+        H_block = torch.zeros((P, 4, 4), dtype=dtype, device=device)
         H_block[:, 0, 0] = K[:, 0] * ss * mean_ss
         H_block[:, 0, 1:] = (K_sp_ab * sp * mean_sp).unsqueeze(1) * u
         H_block[:, 1:, 0] = (K_sp_ba * ps * mean_ps).unsqueeze(1) * u
@@ -179,10 +180,10 @@ class MLEHM(torch.nn.Module):
         rows = (a.unsqueeze(1) * self.slots + slot).unsqueeze(2).expand(P, 4, 4).reshape(-1)
         cols = (b.unsqueeze(1) * self.slots + slot).unsqueeze(1).expand(P, 4, 4).reshape(-1)
         m_all = n * self.slots
-        S_up = torch.zeros((m_all, m_all), dtype=dtype).index_put((rows, cols), S_block.reshape(-1), accumulate=True)
-        H_up = torch.zeros((m_all, m_all), dtype=dtype).index_put((rows, cols), H_block.reshape(-1), accumulate=True)
+        S_up = torch.zeros((m_all, m_all), dtype=dtype, device=device).index_put((rows, cols), S_block.reshape(-1), accumulate=True)
+        H_up = torch.zeros((m_all, m_all), dtype=dtype, device=device).index_put((rows, cols), H_block.reshape(-1), accumulate=True)
         onsite = torch.cat([alpha[:, :1], alpha[:, 1:].expand(n, 3)], dim=1).reshape(-1)
-        S_full = S_up + S_up.T + torch.eye(m_all, dtype=dtype)
+        S_full = S_up + S_up.T + torch.eye(m_all, dtype=dtype, device=device)
         H_full = H_up + H_up.T + torch.diag(onsite)
         real = torch.cat([torch.ones((n, 1), dtype=torch.bool, device=species.device),
                           self.has_p[species].unsqueeze(1).expand(n, 3)], dim=1).reshape(-1)
@@ -190,7 +191,7 @@ class MLEHM(torch.nn.Module):
         S = S_full.index_select(0, keep).index_select(1, keep)
         H = H_full.index_select(0, keep).index_select(1, keep)
         orbital_atom = torch.div(keep, self.slots, rounding_mode="floor")
-        pair_energies = torch.zeros(n, dtype=dtype).index_add(0, a, 0.5 * envelope * pair[:, 3]) \
+        pair_energies = torch.zeros(n, dtype=dtype, device=device).index_add(0, a, 0.5 * envelope * pair[:, 3]) \
             .index_add(0, b, 0.5 * envelope * pair[:, 3])
         return H, S, orbital_atom, pair_energies
 
@@ -209,7 +210,7 @@ class MLEHM(torch.nn.Module):
             # one eigh: only the levels enter the energy, and eigh's backward for levels alone
             # is V diag(f) V^T, no level differences: exact forces at degeneracies
             levels, V = torch.linalg.eigh(Hp)
-            energy = torch.zeros((), dtype=Hp.dtype)
+            energy = torch.zeros((), dtype=Hp.dtype, device=Hp.device)
             P = torch.zeros_like(Hp)
             for count in [n_alpha, n_beta]:
                 with torch.no_grad():       # dA/dmu = 0 at fixed electron count
@@ -238,7 +239,7 @@ class MLEHM(torch.nn.Module):
         if n_alpha > S.shape[0]:
             raise ValueError("ML-EHM: more electrons of one spin than valence orbitals")
         L = torch.linalg.cholesky(S)
-        X = torch.linalg.solve_triangular(L, torch.eye(S.shape[0], dtype=S.dtype), upper=False)
+        X = torch.linalg.solve_triangular(L, torch.eye(S.shape[0], dtype=S.dtype, device=S.device), upper=False)
         Hp = X @ H @ X.T
         Hp = 0.5 * (Hp + Hp.T)
         band, P_orth, levels = self.band(Hp, n_alpha, n_beta)

@@ -56,7 +56,7 @@ def _cell(pos: Tensor, box: Optional[Tensor], periodic: bool, cutoff: float, nm_
         if box is None:
             raise RuntimeError("the model was set up for a periodic system but OpenMM passed no box")
         return box.to(torch.float64) * nm_to_angstrom
-    return torch.eye(3, dtype=torch.float64) * (1.0 + 2.0 * cutoff + (pos.max() - pos.min()).detach())
+    return torch.eye(3, dtype=torch.float64, device=pos.device) * (1.0 + 2.0 * cutoff + (pos.max() - pos.min()).detach())
 
 
 def _graph(pos: Tensor, cell: Tensor, cutoff: float, periodic: bool) -> Tuple[Tensor, Tensor]:
@@ -113,9 +113,9 @@ class EmbeddedOpenMMModel(torch.nn.Module):
         edge_index, vectors = _graph(pos, cell, self.cutoff, self.periodic)
         vectors = vectors.to(self.dtype)
         n = pos.shape[0]
-        state = torch.stack([torch.full((n,), self.charge, dtype=torch.float64),
-                             torch.full((n,), float(self.spin), dtype=torch.float64),
+        state = torch.stack([torch.full((n,), self.charge, dtype=torch.float64, device=pos.device),
+                             torch.full((n,), float(self.spin), dtype=torch.float64, device=pos.device),
                              self.potential(pos, mm, cell)], 1).to(self.dtype)
         out = self.model.forward_inline(self.species, edge_index, vectors, n, state,
-                                        torch.zeros(n, dtype=torch.long), 1)
+                                        torch.zeros(n, dtype=torch.long, device=pos.device), 1)
         return out["energies"].sum().to(torch.float64) * self.ev_to_kj_per_mol
