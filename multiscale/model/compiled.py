@@ -399,6 +399,7 @@ class CompiledModule:
 
     def __init__(self, path: Path, runner, metadata, compiled: dict):
         self.path, self.runner, self.metadata, self.compiled = path, runner, metadata, compiled
+        self.device = torch.device("cpu")   # predictors are compiled for the CPU only
 
     def __call__(self, *args):
         return self.runner(*[a.contiguous() for a in args])

@@ -1,0 +1,199 @@
+"""Flexible boundary conditions for the (111)[1-10] silicon crack: the crack-tip position
+solved together with the atoms at a given K, forces from LAMMPS.
+
+Sinclair (1975); Buze & Kermode, Phys. Rev. E 103, 033002 (2021).  matscipy's
+``SinclairCrack`` holds the method (regions I-IV around the tip, the anisotropic
+linear-elastic near-tip field for the unknowns (K, alpha), Newton-Krylov solves); this module
+gives it a LAMMPS force field (native styles or ``pair_style multiscale`` models, on an MPI
+communicator) and the multilattice correction diamond silicon needs:
+
+* **Cauchy-Born shifts.**  Silicon's two fcc sublattices move relative to each other under
+  strain; a field that moves both alike leaves about 0.4 eV/Å on every atom of the far
+  field.  matscipy's ``CubicCauchyBorn`` predicts the shift from the local deformation
+  gradient; its sublattices are labelled here from the bond graph (two colours), and which
+  colour is which is *chosen by the forces*: both labellings are applied once and the one
+  that lowers the far-field forces kept.  matscipy's own force-based labelling picks the wrong
+  one for this crack system (shifts then double the far-field forces, 0.7 to 1.4 eV/Å).
+* **Units.**  K in GPa sqrt(Å) (MPa sqrt(m) = 0.1 GPa sqrt(Å)), lengths in Å, forces eV/Å,
+  as in :mod:`multiscale.atomistic.region`.
+
+Geometry: crack frame x = [11-2] (propagation), y = [111], z = [1-10] (one period,
+periodic); region I (free atoms) r < radius, region II (field-driven, feeling region I)
+radius .. radius + cutoff, region III (field-driven) out to radius + cutoff + far, region IV
+one more cutoff of padding.  alpha is the tip's shift along x from the cluster's centre (Å).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import math
+import warnings
+from typing import Callable
+
+import numpy as np
+
+from ..reference.material import Material, material as material_of
+from . import spec as region_spec
+
+J_PER_M2_TO_GPA_A = 10.0          # 1 J/m^2 = 10 GPa Å
+
+
+@dataclasses.dataclass
+class Solution:
+    """One converged flexible-boundary state: K (GPa sqrt(Å)), tip shift alpha (Å), and the
+    largest force (eV/Å) on the free atoms (region I) and on the field-driven atoms of region
+    II (the boundary shell), all of them and away from the crack faces."""
+    K: float
+    alpha: float
+    max_force_free: float
+    max_force_boundary: float
+    max_force_boundary_bulk: float
+
+
+def lammps_calculator(pot: region_spec.Potential, comm=None, boundary: str | None = None):
+    """The region potential's LAMMPS as an ASE calculator (ASE's LAMMPSlib on ``comm``), with
+    the multiscale plugin loaded for ``pair_style multiscale`` models; ``boundary`` overrides
+    the box's boundary (the cluster's "s s p": LAMMPSlib's default "f" loses atoms that the
+    far field carries past the cell)."""
+    import mpi4py.MPI  # noqa: F401  (MPICH's libmpi before liblammps)
+    from ase.calculators.lammpslib import LAMMPSlib
+
+    from ..engines.lammps import plugin_path
+    commands = list(pot.pair_lines)
+    if pot.plugin:
+        import torch  # noqa: F401  (libtorch before the plugin)
+        commands.insert(0, f'plugin load "{plugin_path()}"')
+    header = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0"]
+    extra = {} if boundary is None else {"boundary": False, "lammps_header": header + [f"boundary {boundary}"]}
+    return LAMMPSlib(lmpcmds=commands, atom_types={"Si": 1}, atom_type_masses={"Si": 28.0855},
+                     keep_alive=True, log_file=None, comm=comm, **extra)
+
+
+@contextlib.contextmanager
+def _matscipy_quietly():
+    """matscipy's solvers print every step and warn about its own cluster ordering and h5py
+    usage; keep their output out of ours (our progress lines say what happens)."""
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.filterwarnings("ignore", module=r"matscipy\..*")
+        warnings.filterwarnings("ignore", message=r".*without passing data or dtype.*")
+        yield
+
+
+class FlexibleCrack:
+    """A (111)[1-10] silicon crack cluster under flexible boundary conditions.
+
+    potential: "sw", a shipped model's name or a model file (as a region's ``potential``);
+    radius: region I (free atoms), Å; far: the width of region III, Å; calculator: an ASE
+    calculator to use instead of LAMMPS (matscipy's own Stillinger-Weber for the independent
+    check); comm: the MPI communicator LAMMPS runs on; log: progress lines.
+    """
+
+    def __init__(self, potential: str = "sw", radius: float = 20.0, far: float = 8.0,
+                 material: Material | None = None, calculator=None, comm=None,
+                 log: Callable[[str], None] = print):
+        from ase.lattice.cubic import Diamond
+        from matscipy.cauchy_born import CubicCauchyBorn
+        from matscipy.fracture_mechanics.clusters import diamond, set_regions
+        from matscipy.fracture_mechanics.crack import CubicCrystalCrack
+
+        if radius < 8.0:
+            raise ValueError(f"radius = {radius} Å leaves region I too small for a crack tip; use >= 8 Å")
+        self.log = log
+        pot = region_spec.potential(potential)
+        self.potential = pot
+        self.material = material or material_of(potential, log=log)
+        a0 = self.material.lattice_constant
+        self.cutoff = pot.reach
+        self.calc = calculator if calculator is not None else lammps_calculator(pot, comm, "s s p")
+        unit_cells = calculator if calculator is not None else lammps_calculator(pot, comm)
+        m = self.material
+        self.cb = CubicCauchyBorn("Si", a0, unit_cells, lattice=Diamond)
+        with _matscipy_quietly():
+            self.cb.initial_regression_fit()
+        self.crack = CubicCrystalCrack([1, 1, 1], [1, -1, 0], C11=m.C11, C12=m.C12, C44=m.C44,
+                                       cauchy_born=self.cb)
+        self.K_G = float(self.crack.k1g(m.surface_energy * J_PER_M2_TO_GPA_A))
+        self.radius, self.r_III = float(radius), float(radius) + self.cutoff + float(far)
+        span = 2.0 * (self.r_III + self.cutoff + 2.0)
+        n = [int(math.ceil(span / (a0 * math.sqrt(6) / 2))) + 1, int(math.ceil(span / (a0 * math.sqrt(3)))) + 1, 1]
+        cluster = diamond("Si", a0, n, crack_surface=[1, 1, 1], crack_front=[1, -1, 0])
+        self.cluster = set_regions(cluster, self.radius, self.cutoff, self.r_III)
+        counts = [int((self.cluster.arrays["region"] == k).sum()) for k in (1, 2, 3, 4)]
+        self.log(f"flexible crack: {pot.description}, a = {a0:.5f} Å, K_G = {self.K_G:.4f} GPa sqrt(Å); "
+                 f"regions I-IV {counts[0]}/{counts[1]}/{counts[2]}/{counts[3]} atoms (radius {radius} Å)")
+        self._label_sublattices()
+
+    # -- Cauchy-Born sublattices -----------------------------------------------------------
+
+    def _sinclair(self, K: float, alpha: float = 0.0, variable_alpha: bool = True,
+                  variable_k: bool = False, shifts: bool = True):
+        from matscipy.fracture_mechanics.crack import SinclairCrack
+        with _matscipy_quietly():
+            sc = SinclairCrack(self.crack, self.cluster, self.calc, k=K, alpha=alpha,
+                               variable_alpha=variable_alpha, variable_k=variable_k, rI=self.radius,
+                               rIII=self.r_III, cutoff=self.cutoff, energy="total")
+            sc.set_shiftmask(self.radius if shifts else np.inf)
+            sc.update_atoms()
+        return sc
+
+    def _far_field_force(self, sc) -> float:
+        """Median |F| (eV/Å) on the field-driven atoms of regions II and III."""
+        with _matscipy_quietly():
+            forces = sc.atoms.get_forces()
+        driven = (self.cluster.arrays["region"] == 2) | (self.cluster.arrays["region"] == 3)
+        return float(np.median(np.linalg.norm(forces[driven], axis=1)))
+
+    def _label_sublattices(self) -> None:
+        """Colour the bond graph in two; keep the colouring whose Cauchy-Born shifts lower the
+        far-field forces at K_G (see the module docstring)."""
+        A = np.transpose(self.crack.RotationMatrix)
+        self.cb.set_sublattices(self.cluster, A, method="graph")
+        first, second = self.cluster.arrays["lattice1mask"].copy(), self.cluster.arrays["lattice2mask"].copy()
+        results = {}
+        for name, (one, two) in {"as coloured": (first, second), "swapped": (second, first)}.items():
+            self.cluster.arrays["lattice1mask"][:], self.cluster.arrays["lattice2mask"][:] = one, two
+            self.cb.set_sublattices(self.cluster, A, read_from_atoms=True)
+            results[name] = self._far_field_force(self._sinclair(self.K_G))
+        unshifted = self._far_field_force(self._sinclair(self.K_G, shifts=False))
+        best = min(results, key=results.get)
+        one, two = (first, second) if best == "as coloured" else (second, first)
+        self.cluster.arrays["lattice1mask"][:], self.cluster.arrays["lattice2mask"][:] = one, two
+        self.cb.set_sublattices(self.cluster, A, read_from_atoms=True)
+        self.shift_check = {"without shifts": unshifted, **results, "kept": best}
+        self.log(f"Cauchy-Born shifts: median far-field |F| {unshifted:.3f} eV/Å without, "
+                 f"{results[best]:.4f} with the sublattices {best} "
+                 f"({max(results.values()):.3f} the other way)")
+        if results[best] > 0.25 * unshifted:
+            raise RuntimeError(f"the Cauchy-Born shifts do not remove the far-field forces "
+                               f"({results[best]:.3f} of {unshifted:.3f} eV/Å): check the lattice "
+                               "constant and elastic constants of the potential")
+
+    # -- solves ------------------------------------------------------------------------------
+
+    def _solution(self, sc) -> Solution:
+        with _matscipy_quietly():
+            forces = sc.atoms.get_forces()
+        region = self.cluster.arrays["region"]
+        x = sc.cryst.positions[:, 0] - sc.cryst.cell[0, 0] / 2
+        y = sc.cryst.positions[:, 1] - sc.cryst.cell[1, 1] / 2
+        faces = (np.abs(y) < 4.0) & (x < 0)
+        norm = np.linalg.norm(forces, axis=1)
+        return Solution(K=float(sc.kI), alpha=float(sc.alpha), max_force_free=float(norm[region == 1].max()),
+                        max_force_boundary=float(norm[region == 2].max()),
+                        max_force_boundary_bulk=float(norm[(region == 2) & ~faces].max()))
+
+    def solve(self, K: float, alpha: float = 0.0, flexible: bool = True, fmax: float = 1e-3,
+              steps: int = 200) -> Solution:
+        """Relax region I at load K (GPa sqrt(Å)); with ``flexible`` the tip position alpha is
+        an unknown too (its crack-tip force vanishes), else it stays at ``alpha`` (Å)."""
+        sc = self._sinclair(K, alpha, variable_alpha=flexible)
+        with _matscipy_quietly():
+            sc.optimize(ftol=fmax, steps=steps, method="krylov")
+        self._last = sc
+        return self._solution(sc)
+
+    def close(self) -> None:
+        if hasattr(self.calc, "clean"):
+            self.calc.clean()
