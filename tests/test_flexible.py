@@ -40,6 +40,13 @@ def test_flexible_solve_relaxes_the_free_atoms_and_the_tip(solution):
     assert solution.max_force_boundary < 0.2
 
 
+def test_a_solve_that_does_not_converge_says_where(crack, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)      # matscipy writes the last configuration here
+    with pytest.raises(RuntimeError, match=r"flexible solve at K = .* \(1.000 K_G\) from alpha = 0.000 Å "
+                                           r"did not reach fmax = 1e-06 eV/Å in 1 Newton-Krylov steps"):
+        crack.solve(crack.K_G, fmax=1e-6, steps=1)
+
+
 @pytest.mark.slow
 def test_lammps_equals_an_independent_matscipy_run(crack, solution):
     """The same solve with matscipy's own Stillinger-Weber calculator (its 1985 parameters,

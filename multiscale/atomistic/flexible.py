@@ -189,8 +189,18 @@ class FlexibleCrack:
         """Relax region I at load K (GPa sqrt(Å)); with ``flexible`` the tip position alpha is
         an unknown too (its crack-tip force vanishes), else it stays at ``alpha`` (Å)."""
         sc = self._sinclair(K, alpha, variable_alpha=flexible)
-        with _matscipy_quietly():
-            sc.optimize(ftol=fmax, steps=steps, method="krylov")
+        try:
+            with _matscipy_quietly():
+                sc.optimize(ftol=fmax, steps=steps, method="krylov")
+        except RuntimeError as exc:
+            if not str(exc).startswith("no convergence"):
+                raise
+            raise RuntimeError(
+                f"the flexible solve at K = {K:.4f} GPa sqrt(Å) ({K / self.K_G:.3f} K_G) from alpha = {alpha:.3f} Å "
+                f"did not reach fmax = {fmax:g} eV/Å in {steps} Newton-Krylov steps: the tip may have no "
+                "equilibrium near there (past an end of the lattice-trapping band); approach K in smaller "
+                "steps from a converged state, or allow more steps (matscipy wrote the last configuration "
+                "to ./no_convergence.xyz)") from None
         self._last = sc
         return self._solution(sc)
 
