@@ -40,13 +40,12 @@ from ase.build import bulk  # noqa: E402
 
 import multiscale  # noqa: E402
 from lammps_plugin import crystal, lmp_seconds_per_step  # noqa: E402
-from lmp_runs import DUMP, THERMO, relative, run_ok  # noqa: E402
+from lmp_runs import relative, run_ok, skewed_cell  # noqa: E402
 from multiscale.model.compiler import compile_file  # noqa: E402
 from multiscale.model.device import resolve  # noqa: E402
 from multiscale.paths import SILICON_SW, lammps_potential  # noqa: E402
 from multiscale.potentials import MessagePassingPotential  # noqa: E402
 from multiscale.potentials.stillinger_weber import StillingerWeber  # noqa: E402
-from multiscale.units import EV_TO_KJ_PER_MOL  # noqa: E402
 
 FLOAT64, FLOAT32, OPENMM = 1e-10, 1e-5, 1e-6
 
@@ -94,22 +93,13 @@ def check_ase(models: dict, device: str) -> dict:
     return out
 
 
-def lammps_input(model, elements: str, device: str) -> str:
-    return "\n".join([
-        "units metal", "atom_style atomic", "atom_modify map array", "lattice diamond 5.431",
-        "region box prism 0 3 0 3 0 3 0.4 -0.3 0.2", "create_box 2 box", "create_atoms 1 box",
-        "set type 1 type/fraction 2 0.3 4567", "mass * 28.0", "displace_atoms all random 0.1 0.1 0.1 99 units box",
-        f"pair_style multiscale {model} device {device}", f"pair_coeff * * {elements}", *DUMP, "run 0",
-        *THERMO]) + "\n"
-
-
 def check_lammps(models: dict, device: str, folder: Path) -> dict:
     out = {}
     for name, (path, elements, tol) in models.items():
         reference = models["si-ani"][0] if name == "si-ani.pt2" else path
-        want = run_ok(lammps_input(reference, elements, "cpu"), folder / f"{name}_cpu")
+        want = run_ok(skewed_cell(f"{reference} device cpu", elements), folder / f"{name}_cpu")
         for ranks in (1, 2):
-            got = run_ok(lammps_input(path, elements, device), folder / f"{name}_{device}_{ranks}", ranks)
+            got = run_ok(skewed_cell(f"{path} device {device}", elements), folder / f"{name}_{device}_{ranks}", ranks)
             errors = {key: relative(got[key], want[key]) for key in ("pe", "forces", "energies", "stresses")}
             out[f"{name} {ranks} rank(s)"] = {**errors, "tolerance": tol, "ok": max(errors.values()) <= tol}
     return out
@@ -127,14 +117,8 @@ def check_openmm(models: dict, device: str) -> dict:
         atoms = structure(name)
         top = topology_of(atoms)
         e_ref, f_ref = single_point(system_of(top, create_force(path, top)), atoms.positions)
-        system = system_of(top, create_force(path, top))
-        context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform),
-                                 {"Precision": "double"} if platform == "CUDA" else {})
-        context.setPositions(atoms.positions * 0.1)
-        state = context.getState(getEnergy=True, getForces=True)
-        e = state.getPotentialEnergy().value_in_unit(openmm.unit.kilojoule_per_mole) / EV_TO_KJ_PER_MOL
-        f = np.asarray(state.getForces(asNumpy=True).value_in_unit(
-            openmm.unit.kilojoule_per_mole / openmm.unit.angstrom)) / EV_TO_KJ_PER_MOL
+        e, f = single_point(system_of(top, create_force(path, top)), atoms.positions, platform,
+                            properties={"Precision": "double"} if platform == "CUDA" else None)
         errors = {"energy": abs(e - e_ref) / abs(e_ref), "forces": relative(f, f_ref)}
         out[f"{name} ({platform})"] = {**errors, "tolerance": OPENMM, "ok": max(errors.values()) <= OPENMM}
     if openmm.Platform.getPluginLoadFailures():   # e.g. why OpenMM has no CUDA platform here

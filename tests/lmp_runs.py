@@ -20,6 +20,17 @@ THERMO = ['print "$(pe:%.17g) $(pxx:%.17g) $(pyy:%.17g) $(pzz:%.17g) $(pxy:%.17g
           '$(pyz:%.17g)" file thermo.txt screen no']
 
 
+def skewed_cell(model: str, elements: str, size: int = 3) -> str:
+    """A LAMMPS input: a triclinic diamond cell of two types (30 % type 2), atoms displaced
+    0.1 Å at random, ``pair_style multiscale MODEL`` (MODEL may carry keywords), one force call
+    with the per-atom dump and thermo line that :func:`read` takes."""
+    return "\n".join([
+        "units metal", "atom_style atomic", "atom_modify map array", "lattice diamond 5.431",
+        f"region box prism 0 {size} 0 {size} 0 {size} 0.4 -0.3 0.2", "create_box 2 box", "create_atoms 1 box",
+        "set type 1 type/fraction 2 0.3 4567", "mass * 28.0", "displace_atoms all random 0.1 0.1 0.1 99 units box",
+        f"pair_style multiscale {model}", f"pair_coeff * * {elements}", *DUMP, "run 0", *THERMO]) + "\n"
+
+
 def run(script: str, workdir: Path, ranks: int = 1, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``script`` with ``ranks`` MPI ranks in ``workdir``; return the finished process."""
     workdir.mkdir(parents=True, exist_ok=True)

@@ -42,10 +42,12 @@ def system_of(topology: app.Topology, *forces) -> openmm.System:
 
 
 def single_point(system: openmm.System, positions_angstrom, platform: str = "Reference",
-                 groups: set[int] | None = None, parameters: dict | None = None) -> tuple[float, np.ndarray]:
-    """Energy (eV) and forces (N, 3) eV/Å of ``system`` at positions given in Å."""
+                 groups: set[int] | None = None, parameters: dict | None = None,
+                 properties: dict | None = None) -> tuple[float, np.ndarray]:
+    """Energy (eV) and forces (N, 3) eV/Å of ``system`` at positions given in Å; properties:
+    the platform's (e.g. {"Precision": "double"} for CUDA)."""
     context = openmm.Context(system, openmm.VerletIntegrator(0.001),
-                             openmm.Platform.getPlatformByName(platform))
+                             openmm.Platform.getPlatformByName(platform), properties or {})
     context.setPositions(np.asarray(positions_angstrom, dtype=np.float64) * 0.1)
     for name, value in (parameters or {}).items():
         context.setParameter(name, value)

@@ -13,7 +13,7 @@ import torch
 from ase.build import bulk
 
 import multiscale
-from lmp_runs import DUMP, THERMO, relative, run, run_ok
+from lmp_runs import relative, run, run_ok, skewed_cell as cell
 from multiscale.model.compiler import compile_file
 from multiscale.model.contract import ModelContractError
 from multiscale.model.registry import model_path
@@ -63,14 +63,6 @@ def test_ase_energy_forces_and_stresses_equal_torchscript(models, name):
     for a, b in zip(rest_pt2, rest_pt):
         assert relative(a, b) <= tolerance(name)
     assert np.abs(rest_pt[0]).max() > 1e-3         # forces that can disagree
-
-
-def cell(model, elements, size=3):
-    return "\n".join([
-        "units metal", "atom_style atomic", "atom_modify map array", "lattice diamond 5.431",
-        f"region box prism 0 {size} 0 {size} 0 {size} 0.4 -0.3 0.2", "create_box 2 box", "create_atoms 1 box",
-        "set type 1 type/fraction 2 0.3 4567", "mass * 28.0", "displace_atoms all random 0.1 0.1 0.1 99 units box",
-        f"pair_style multiscale {model}", f"pair_coeff * * {elements}", *DUMP, "run 0", *THERMO]) + "\n"
 
 
 @pytest.mark.mpi

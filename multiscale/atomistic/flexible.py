@@ -107,9 +107,10 @@ class FlexibleCrack:
         a0 = self.material.lattice_constant
         self.cutoff = pot.reach
         self.calc = calculator if calculator is not None else lammps_calculator(pot, comm, "s s p")
-        unit_cells = calculator if calculator is not None else lammps_calculator(pot, comm)
+        # the Cauchy-Born fit strains periodic unit cells: a LAMMPS box of its own
+        self.unit_cell_calc = calculator if calculator is not None else lammps_calculator(pot, comm)
         m = self.material
-        self.cb = CubicCauchyBorn("Si", a0, unit_cells, lattice=Diamond)
+        self.cb = CubicCauchyBorn("Si", a0, self.unit_cell_calc, lattice=Diamond)
         with _matscipy_quietly():
             self.cb.initial_regression_fit()
         self.crack = CubicCrystalCrack([1, 1, 1], [1, -1, 0], C11=m.C11, C12=m.C12, C44=m.C44,
@@ -127,12 +128,11 @@ class FlexibleCrack:
 
     # -- Cauchy-Born sublattices -----------------------------------------------------------
 
-    def _sinclair(self, K: float, alpha: float = 0.0, variable_alpha: bool = True,
-                  variable_k: bool = False, shifts: bool = True):
+    def _sinclair(self, K: float, alpha: float = 0.0, variable_alpha: bool = True, shifts: bool = True):
         from matscipy.fracture_mechanics.crack import SinclairCrack
         with _matscipy_quietly():
             sc = SinclairCrack(self.crack, self.cluster, self.calc, k=K, alpha=alpha,
-                               variable_alpha=variable_alpha, variable_k=variable_k, rI=self.radius,
+                               variable_alpha=variable_alpha, variable_k=False, rI=self.radius,
                                rIII=self.r_III, cutoff=self.cutoff, energy="total")
             sc.set_shiftmask(self.radius if shifts else np.inf)
             sc.update_atoms()
@@ -201,9 +201,10 @@ class FlexibleCrack:
                 "equilibrium near there (past an end of the lattice-trapping band); approach K in smaller "
                 "steps from a converged state, or allow more steps (matscipy wrote the last configuration "
                 "to ./no_convergence.xyz)") from None
-        self._last = sc
         return self._solution(sc)
 
     def close(self) -> None:
-        if hasattr(self.calc, "clean"):
-            self.calc.clean()
+        """End the LAMMPS instances (no-op for another calculator)."""
+        for calc in {id(self.calc): self.calc, id(self.unit_cell_calc): self.unit_cell_calc}.values():
+            if hasattr(calc, "clean"):
+                calc.clean()
