@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --disable-pip-version-check -q --no-build-isolation --no-deps -e '.[test]'
 	touch $@
 
-$(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h) lammps_plugin/CMakeLists.txt
+$(PLUGIN): $(STAMP) $(wildcard lammps_plugin/*.cpp lammps_plugin/*.h ops/*.cpp ops/*.h) lammps_plugin/CMakeLists.txt
 	$(PY) lammps_plugin/configure.py $(BUILD)
 	cmake --build $(BUILD) -j 2
 	cmake --install $(BUILD)
@@ -38,4 +38,4 @@ bench: install
 	$(PY) benchmarks/run_all.py
 
 clean:
-	rm -rf build $(PLUGIN)
+	rm -rf build $(PLUGIN) multiscale/lib/libmultiscale_ops.so

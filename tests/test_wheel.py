@@ -56,6 +56,7 @@ def venv(tmp_path_factory, wheel) -> Path:
 def test_wheel_contains_the_plugin_and_the_package(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "multiscale/lib/multiscaleplugin.so" in names
+    assert "multiscale/lib/libmultiscale_ops.so" in names     # the native operators
     assert "multiscale/data/si_ani.pt" in names
     assert "multiscale_openmm/__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or "_run/" in n]
@@ -63,12 +64,14 @@ def test_wheel_contains_the_plugin_and_the_package(wheel):
 
 def test_installed_wheel_uses_its_own_plugin(venv, tmp_path):
     probe = ("from multiscale.engines.lammps import plugin_path, new_lammps\n"
-             "print(plugin_path())\n"
+             "from multiscale.model import native_ops\n"
+             "print(plugin_path(), native_ops.LIBRARY, native_ops.load())\n"
              "lmp = new_lammps(cmdargs=['-log', 'none', '-screen', 'none', '-nocite'])\n"
              "print(lmp.has_style('pair', 'multiscale'))\n")
     done = check([venv / "bin" / "python", "-c", probe], cwd=tmp_path)
-    path, loaded = done.stdout.split()[-2:]
+    path, ops, ops_loaded, loaded = done.stdout.split()[-4:]
     assert Path(path).is_relative_to(venv) and loaded == "True", done.stdout
+    assert Path(ops).is_relative_to(venv) and ops_loaded == "True", done.stdout
 
 
 def test_installed_wheel_runs_the_silicon_example_on_two_ranks(venv, tmp_path):

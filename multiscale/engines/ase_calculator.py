@@ -88,7 +88,7 @@ class MultiscaleCalculator(Calculator):
                                  f"structure is periodic along {list(atoms.pbc)}")
             potential = -torch.tensor(atoms.positions @ field)
         res = evaluate(self.model, species, edge_index, edge_vectors, len(atoms), charge=charge, spin=spin,
-                       potential=potential)
+                       potential=potential, per_atom_virials="stresses" in properties)
         if potential is not None:
             res.forces += res.potential_grad.unsqueeze(1) * torch.tensor(field)
         self.results["energy"] = self.results["free_energy"] = res.energy

@@ -23,14 +23,15 @@ class Results:
     """Results of one evaluation, float64, for atoms 0..n_all-1.
 
     energy: eV; energies: (n_all,) eV; forces: (n_all, 3) eV/Å;
-    virial: (3, 3) eV, W[a, b] = sum r_a F_b; virials: (n_all, 3, 3) eV.
+    virial: (3, 3) eV, W[a, b] = sum r_a F_b; virials: (n_all, 3, 3) eV, or None where
+    evaluate() was asked not to compute them.
     """
 
     energy: float
     energies: torch.Tensor
     forces: torch.Tensor
     virial: torch.Tensor
-    virials: torch.Tensor
+    virials: torch.Tensor | None
     charges: torch.Tensor | None = None   # (n,) e, if the model outputs them
     spin_charges: torch.Tensor | None = None   # (n,) e, alpha - beta, if the model outputs them
     potential_grad: torch.Tensor | None = None   # (n_all,) dE/dphi_i e, with an external potential
@@ -52,14 +53,15 @@ def edge_virials(vectors: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor,
              edge_vectors: torch.Tensor, n_local: int, charge: float = 0.0, spin: int = 1,
-             potential: torch.Tensor | None = None) -> Results:
+             potential: torch.Tensor | None = None, per_atom_virials: bool = True) -> Results:
     """Energy, forces and virials from the model on one set of edges.
 
     species: (n_all,) int64; edge_index: (2, E) int64; edge_vectors: (E, 3) Å, any float dtype;
     potential: (n_all,) V, an external electrostatic potential at the atoms, for models that
     take one (GroupReduced); the forces then hold only the edge part, and ``potential_grad``
     dE/dphi, from which the caller adds -dE/dphi_i dphi_i/dr.  The model runs on its device
-    (``model.device``); inputs may be anywhere, results are on the CPU.
+    (``model.device``); inputs may be anywhere, results are on the CPU.  ``per_atom_virials``
+    False leaves ``virials`` None (a model's own "virials" output is still returned).
     """
     n_all = species.shape[0]
     device = model.device
@@ -103,10 +105,13 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     edge_index = edge_index.cpu()
     i, j = edge_index[0], edge_index[1]
     forces = edge_forces(grad, edge_index, n_all)
-    edge_virial = edge_virials(vec, grad)
+    virial = -vec.T @ grad        # the sum of edge_virials, without the (E, 3, 3) array
     if "virials" in out:
         virials = out["virials"]
+    elif not per_atom_virials:
+        virials = None
     else:
+        edge_virial = edge_virials(vec, grad)
         virials = torch.zeros((n_all, 3, 3), dtype=torch.float64)
         virials.index_add_(0, i, 0.5 * edge_virial).index_add_(0, j, 0.5 * edge_virial)
     per_atom = torch.zeros(n_all, dtype=torch.float64)
@@ -114,6 +119,6 @@ def evaluate(model: LoadedModel, species: torch.Tensor, edge_index: torch.Tensor
     charges, spin_charges = out.get("charges"), out.get("spin_charges")
     attention, levels = out.get("attention"), out.get("orbital_energies")
     return Results(energy=float(total.detach()), energies=per_atom, forces=forces,
-                   virial=edge_virial.sum(0), virials=virials, charges=charges,
+                   virial=virial, virials=virials, charges=charges,
                    spin_charges=spin_charges, potential_grad=potential_grad, attention=attention,
                    orbital_energies=levels)

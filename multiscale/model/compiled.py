@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from . import native_ops
 from .contract import ModelContractError, ModelMetadata
 from .device import DeviceError, resolve as resolve_device
 
@@ -382,9 +383,13 @@ def load(path: str | os.PathLike, device: "str | torch.device | None" = None) ->
             f"compiled model {path} was compiled for {built_for} and cannot run on {target}: a .pt2 runs "
             f"on the kind of device it was compiled for; compile one for {target.type} (`multiscale compile "
             f"--device {target.type}`) or use the TorchScript .pt, which runs on any")
+    native_ops.load()
     try:
         runner = torch._inductor.aoti_load_package(str(path), device_index=-1 if target.index is None else target.index)
     except Exception as exc:
+        why = native_ops.missing(path, exc)
+        if why:
+            raise ModelContractError(why) from None
         raise ModelContractError(f"compiled model {path} could not be loaded ({_first_line(exc)}); it is "
                                  "corrupt or from another machine: recompile it with `multiscale compile`") from None
     if getattr(metadata, "kind", "potential") != "potential":

@@ -1,7 +1,8 @@
 """``multiscale compile``: a TorchScript model file compiled to a ``.pt2`` (multiscale.model.compiled).
 
-The file's Python classes are rebuilt around its weights (multiscale.model.unscript), traced and
-compiled, and the package is checked against the TorchScript module itself.
+The file's Python classes are rebuilt around its weights (multiscale.model.unscript), given
+the native operators where they have them (native_ops.fuse), traced and compiled, and the
+package is checked against the TorchScript module itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 
+from . import native_ops
 from .artifact import kind_of, load as load_any
 from .compiled import DTYPES, SUFFIX, energy_and_gradient, refusal, sample_system, write
 from .contract import ModelContractError
@@ -39,7 +41,7 @@ def compile_file(source, path: str | os.PathLike, dtype: str | None = None, log=
     if dtype is not None and dtype != metadata.dtype:
         metadata = dataclasses.replace(metadata, dtype=dtype)
         reference = copy.deepcopy(reference).to(DTYPES[dtype])
-    module = unscript(loaded.module)
+    module = native_ops.fuse(unscript(loaded.module))
     try:
         energy_and_gradient(module, loaded.metadata)(*sample_system(loaded.metadata, 3, 2, 0, loaded.dtype))
     except AttributeError as exc:

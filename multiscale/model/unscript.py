@@ -6,7 +6,8 @@ for each submodule, its class's qualified name (``__torch__.multiscale.potential
 and the attributes its compiled methods read.  :func:`unscript` makes an instance of each
 class without calling its constructor (whose arguments the file does not keep) and gives it
 those attributes, parameters, buffers and children, so the class's own Python ``forward``
-runs on the file's weights.  Nothing here is checked for equality: the caller compares the
+runs on the file's weights; a class whose submodules have changed since may rebuild them from
+those attributes (its ``upgrade_unscripted()``).  Nothing here is checked for equality: the caller compares the
 rebuilt module with the TorchScript one (``compiled.write`` does, on several systems).
 
 Written here because no library does it: torch offers scripting, not its inverse.
@@ -80,5 +81,7 @@ def unscript(script: torch.jit.ScriptModule) -> torch.nn.Module:
         if isinstance(value, torch.Tensor):
             value = value.detach().clone()
         object.__setattr__(module, name, value) if name == "training" else setattr(module, name, value)
+    if hasattr(module, "upgrade_unscripted"):   # a class whose layout changed since the file was written
+        module.upgrade_unscripted()
     module.train(False)
     return module

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -108,6 +108,138 @@ def _exp(x: Tensor) -> Tensor:
     return torch.exp(torch.clamp(x, min=-80.0))
 
 
+class RadialTerms(torch.nn.Module):
+    """ANI's radial terms summed into rows, with torch operations (differentiable twice).
+
+    forward(vectors (E, 3) Å: edges with r < Rcr, row (E,) int64: each edge's output row,
+    rows) gives (rows, len(ShfR)).
+    """
+
+    def __init__(self, params: AEVParameters):
+        super().__init__()
+        self.params = params  # for native(); TorchScript uses the plain copies below
+        self.Rcr = params.Rcr
+        self.EtaR = params.EtaR
+        # a float64 tensor kept out of buffers, so .to(float32) never rounds it
+        self.ShfR = torch.tensor(params.ShfR, dtype=torch.float64)
+
+    def forward(self, vectors: Tensor, row: Tensor, rows: int) -> Tensor:
+        r = torch.linalg.vector_norm(vectors, dim=1)
+        shf_r = self.ShfR.to(device=vectors.device, dtype=vectors.dtype)
+        fc = 0.5 * torch.cos(r * (math.pi / self.Rcr)) + 0.5
+        terms = 0.25 * _exp(-self.EtaR * (r.unsqueeze(1) - shf_r) ** 2) * fc.unsqueeze(1)
+        return scatter_sum(terms, row, rows)
+
+    @torch.jit.unused
+    def native(self) -> "FusedRadialTerms":
+        """The same terms by the native operator (``native_ops.fuse`` calls this)."""
+        return FusedRadialTerms(self.params)
+
+
+class FusedRadialTerms(torch.nn.Module):
+    """RadialTerms by ``torch.ops.multiscale.ani_radial`` (CPU; no second derivative);
+    other devices run RadialTerms."""
+
+    def __init__(self, params: AEVParameters):
+        super().__init__()
+        self.fallback = RadialTerms(params)
+        self.Rcr = params.Rcr
+        self.EtaR = params.EtaR
+        self.ShfR: List[float] = list(params.ShfR)
+
+    def forward(self, vectors: Tensor, row: Tensor, rows: int) -> Tensor:
+        if vectors.device.type != "cpu":
+            return self.fallback(vectors, row, rows)
+        return torch.ops.multiscale.ani_radial(vectors, row, rows, self.Rcr, self.EtaR, self.ShfR)
+
+
+def _pair_index(n_elements: int) -> Tensor:
+    """(n, n) int64: the angular block of unordered element pair {a, b}, upper-triangle order."""
+    upper = torch.triu_indices(n_elements, n_elements)
+    pair_index = torch.zeros((n_elements, n_elements), dtype=torch.long)
+    pair_index[upper[0], upper[1]] = torch.arange(upper.shape[1])
+    pair_index[upper[1], upper[0]] = torch.arange(upper.shape[1])
+    return pair_index
+
+
+class AngularTerms(torch.nn.Module):
+    """ANI's angular terms of every triplet j-i-k, summed into blocks by centre and element
+    pair, with torch operations (differentiable twice).
+
+    forward(vectors (A, 3) Å: the edges with r < Rca, centre (A,) int64: each edge's centre
+    row in [0, n_centres), species (A,) int64: its neighbour's element, n_centres) gives
+    (n_centres * n_pairs, len(ShfA) * len(ShfZ)), pair blocks in upper-triangle order, each
+    shift-major.
+    """
+
+    def __init__(self, params: AEVParameters, n_elements: int):
+        super().__init__()
+        self.params = params  # for native(); TorchScript uses the plain copies below
+        self.n_elements = n_elements
+        self.n_pairs = n_elements * (n_elements + 1) // 2
+        self.register_buffer("pair_index", _pair_index(n_elements), persistent=False)
+        self.Rca = params.Rca
+        self.EtaA = params.EtaA
+        self.Zeta = params.Zeta
+        # float64 tensors kept out of buffers, so .to(float32) never rounds them
+        self.ShfA = torch.tensor(params.ShfA, dtype=torch.float64)
+        self.ShfZ = torch.tensor(params.ShfZ, dtype=torch.float64)
+
+    def forward(self, vectors: Tensor, centre: Tensor, species: Tensor, n_centres: int) -> Tensor:
+        dtype, device = vectors.dtype, vectors.device
+        # each unordered pair of edges with one centre, once
+        first, second = triplets(centre, torch.arange(centre.shape[0], device=device), n_centres)
+        block = centre[first] * self.n_pairs + self.pair_index[species[first], species[second]]
+        r = torch.linalg.vector_norm(vectors, dim=1)
+        fc = 0.5 * torch.cos(r * (math.pi / self.Rca)) + 0.5
+        # one gather per side: vector, length and cutoff of each triplet's two edges
+        per_edge = torch.cat([vectors, r.unsqueeze(1), fc.unsqueeze(1)], dim=1)
+        side1, side2 = per_edge.index_select(0, first), per_edge.index_select(0, second)
+        r1, r2 = side1[:, 3], side2[:, 3]
+        cos_theta = (side1[:, :3] * side2[:, :3]).sum(1) / torch.clamp(r1 * r2, min=1e-10)
+        # cos(acos(c) - ShfZ) = c cos(ShfZ) + sqrt(1 - c^2) sin(ShfZ), c = 0.95 cos(theta)
+        c = (0.95 * cos_theta).unsqueeze(1)
+        shf_z = self.ShfZ.to(device=device, dtype=dtype)
+        cos_shifted = c * torch.cos(shf_z) + torch.sqrt(1.0 - c * c) * torch.sin(shf_z)
+        # 2 ((1 + cos) / 2)^Zeta, as exp(Zeta log(.)): cheaper than pow, forward and backward
+        half = torch.clamp(0.5 * (1.0 + cos_shifted), min=1e-30)
+        angle_part = 2.0 * _exp(self.Zeta * torch.log(half))
+        shf_a = self.ShfA.to(device=device, dtype=dtype)
+        mean_r = 0.5 * (r1 + r2)
+        radial_part = (_exp(-self.EtaA * (mean_r.unsqueeze(1) - shf_a) ** 2)
+                       * (side1[:, 4] * side2[:, 4]).unsqueeze(1))
+        terms = (radial_part.unsqueeze(2) * angle_part.unsqueeze(1)).flatten(1)
+        return scatter_sum(terms, block, n_centres * self.n_pairs)
+
+    @torch.jit.unused
+    def native(self) -> "FusedAngularTerms":
+        """The same terms by the native operator (``native_ops.fuse`` calls this)."""
+        return FusedAngularTerms(self.params, self.n_elements)
+
+
+class FusedAngularTerms(torch.nn.Module):
+    """AngularTerms by the native operator ``torch.ops.multiscale.ani_angular`` (CPU: the
+    triplets, their terms and the backward in one pass each; no second derivative).
+    Other devices run AngularTerms. ``native_ops.load()`` must have run before scripting
+    or loading a model that holds it (``native_ops.fuse`` and ``multiscale.load`` do)."""
+
+    def __init__(self, params: AEVParameters, n_elements: int):
+        super().__init__()
+        self.fallback = AngularTerms(params, n_elements)
+        self.Rca = params.Rca
+        self.EtaA = params.EtaA
+        self.Zeta = params.Zeta
+        self.ShfA: List[float] = list(params.ShfA)
+        self.ShfZ: List[float] = list(params.ShfZ)
+
+    def forward(self, vectors: Tensor, centre: Tensor, species: Tensor, n_centres: int) -> Tensor:
+        if vectors.device.type != "cpu":
+            return self.fallback(vectors, centre, species, n_centres)
+        return torch.ops.multiscale.ani_angular(vectors, centre, species, self.fallback.pair_index,
+                                                n_centres, self.Rca, self.EtaA, self.Zeta,
+                                                self.ShfA, self.ShfZ)
+
+
 class AEVComputer(torch.nn.Module):
     """AEVs (n_local, length) of the local atoms from the contract's edges.
 
@@ -124,64 +256,74 @@ class AEVComputer(torch.nn.Module):
         self.Rcr = params.Rcr
         self.Rca = params.Rca
         self.EtaR = params.EtaR
-        self.EtaA = params.EtaA
-        self.Zeta = params.Zeta
         # float64 tensors kept out of buffers, so .to(float32) never rounds them; forward
         # casts them (TorchScript's torch.tensor(List[float]) would round through float32)
         self.ShfR = torch.tensor(params.ShfR, dtype=torch.float64)
+        # the angular constants again, for readers of a file (transfer learning)
+        self.EtaA = params.EtaA
+        self.Zeta = params.Zeta
         self.ShfA = torch.tensor(params.ShfA, dtype=torch.float64)
         self.ShfZ = torch.tensor(params.ShfZ, dtype=torch.float64)
+        self.radial: torch.nn.Module = RadialTerms(params)
+        self.angular: torch.nn.Module = AngularTerms(params, n_elements)
         self.n_elements = n_elements
         self.n_pairs = n_elements * (n_elements + 1) // 2
         self.radial_length = n_elements * len(params.ShfR)
         self.angular_length = self.n_pairs * len(params.ShfA) * len(params.ShfZ)
         self.length = self.radial_length + self.angular_length
-        # pair_index[a, b]: the angular block of unordered element pair {a, b}
-        upper = torch.triu_indices(n_elements, n_elements)
-        pair_index = torch.zeros((n_elements, n_elements), dtype=torch.long)
-        pair_index[upper[0], upper[1]] = torch.arange(upper.shape[1])
-        pair_index[upper[1], upper[0]] = torch.arange(upper.shape[1])
-        self.register_buffer("pair_index", pair_index, persistent=False)
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
-                n_local: int) -> Tensor:
-        dtype, device = edge_vectors.dtype, edge_vectors.device
+                n_local: int, rank: Optional[Tensor] = None) -> Tensor:
+        """rank: (n_local,) int64, the output row of each local atom (default: its index)."""
+        device = edge_vectors.device
         n_el = self.n_elements
         i, j = edge_index[0], edge_index[1]
-        r = torch.linalg.vector_norm(edge_vectors, dim=1)
+        r = torch.linalg.vector_norm(edge_vectors.detach(), dim=1)  # selects; terms get their own
         keep = torch.nonzero((i < n_local) & (r < self.Rcr)).squeeze(1)
         i, r, vectors = i[keep], r[keep], edge_vectors[keep]
         sj = species[j[keep]]
+        if rank is not None:
+            i = rank[i]
 
-        shf_r = self.ShfR.to(device=device, dtype=dtype)
-        fc = 0.5 * torch.cos(r * (math.pi / self.Rcr)) + 0.5
-        radial = 0.25 * _exp(-self.EtaR * (r.unsqueeze(1) - shf_r) ** 2) * fc.unsqueeze(1)
-        radial = scatter_sum(radial, i * n_el + sj, n_local * n_el)
+        radial = self.radial(vectors, i * n_el + sj, n_local * n_el)
 
         # angular: each unordered pair of edges j-i-k with both r < Rca, once
         near = torch.nonzero(r < self.Rca).squeeze(1)
-        ra, sa, ia = r[near], sj[near], i[near]
-        fca = 0.5 * torch.cos(ra * (math.pi / self.Rca)) + 0.5
-        e1, e2 = triplets(ia, torch.arange(near.shape[0], device=device), n_local)
-        # one gather per side: vector, length and cutoff of each triplet's two edges
-        per_edge = torch.cat([vectors[near], ra.unsqueeze(1), fca.unsqueeze(1)], dim=1)
-        side1, side2 = per_edge.index_select(0, e1), per_edge.index_select(0, e2)
-        r1, r2 = side1[:, 3], side2[:, 3]
-        cos_theta = (side1[:, :3] * side2[:, :3]).sum(1) / torch.clamp(r1 * r2, min=1e-10)
-        # cos(acos(c) - ShfZ) = c cos(ShfZ) + sqrt(1 - c^2) sin(ShfZ), c = 0.95 cos(theta)
-        c = (0.95 * cos_theta).unsqueeze(1)
-        shf_z = self.ShfZ.to(device=device, dtype=dtype)
-        cos_shifted = c * torch.cos(shf_z) + torch.sqrt(1.0 - c * c) * torch.sin(shf_z)
-        # 2 ((1 + cos) / 2)^Zeta, as exp(Zeta log(.)): cheaper than pow, forward and backward
-        half = torch.clamp(0.5 * (1.0 + cos_shifted), min=1e-30)
-        angle_part = 2.0 * _exp(self.Zeta * torch.log(half))
-        shf_a = self.ShfA.to(device=device, dtype=dtype)
-        mean_r = 0.5 * (r1 + r2)
-        radial_part = (_exp(-self.EtaA * (mean_r.unsqueeze(1) - shf_a) ** 2)
-                       * (side1[:, 4] * side2[:, 4]).unsqueeze(1))
-        angular = (radial_part.unsqueeze(2) * angle_part.unsqueeze(1)).flatten(1)
-        block = ia[e1] * self.n_pairs + self.pair_index[sa[e1], sa[e2]]
-        angular = scatter_sum(angular, block, n_local * self.n_pairs)
+        angular = self.angular(vectors[near], i[near], sj[near], n_local)
         return torch.cat([radial.reshape(n_local, self.radial_length),
                           angular.reshape(n_local, self.angular_length)], dim=1)
+
+    @torch.jit.unused
+    def upgrade_unscripted(self) -> None:
+        """Files written before the radial and angular terms became submodules hold their
+        constants on this module only: rebuild the submodules from them (unscript calls this)."""
+        if "radial" in self._modules:
+            return
+        self.params = AEVParameters(Rcr=self.Rcr, Rca=self.Rca, EtaR=self.EtaR, ShfR=self.ShfR.tolist(),
+                                    EtaA=self.EtaA, Zeta=self.Zeta, ShfA=self.ShfA.tolist(),
+                                    ShfZ=self.ShfZ.tolist())
+        self.radial = RadialTerms(self.params)
+        self.angular = AngularTerms(self.params, self.n_elements)
+
+    def by_element(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
+                   n_local: int) -> Tuple[List[Tensor], List[Tensor]]:
+        """(groups, inputs): the local atoms of each element, (n_k,) int64, and their AEVs
+        (n_k, length), for one network per element.
+
+        TorchScript computes the AEV rows already sorted by element and splits them, so the
+        backward joins the pieces in one buffer (gathering each element's rows would fill one
+        AEV-sized buffer per element, a tenth of an ANI-1x call).  torch.export cannot split
+        on data-dependent sizes, and Python (training) needs no speed: they gather.
+        """
+        local = species[:n_local]
+        if torch.jit.is_scripting():
+            order = torch.argsort(local, stable=True)
+            rank = torch.empty_like(order)
+            rank[order] = torch.arange(n_local, device=local.device)
+            sizes: List[int] = torch.bincount(local, minlength=self.n_elements).tolist()
+            aev = self.forward(species, edge_index, edge_vectors, n_local, rank)
+            return list(torch.split(order, sizes)), list(torch.split(aev, sizes))
+        aev = self.forward(species, edge_index, edge_vectors, n_local)
+        groups = [torch.nonzero(local == k).squeeze(1) for k in range(self.n_elements)]
+        return groups, [aev.index_select(0, atoms) for atoms in groups]
 

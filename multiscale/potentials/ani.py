@@ -31,11 +31,6 @@ ANI2X_HIDDEN = {"H": (256, 192, 160), "C": (224, 192, 160), "N": (192, 160, 128)
 Hidden = Union[Sequence[int], Mapping[str, Sequence[int]]]
 
 
-def element_groups(species: Tensor, n_elements: int) -> List[Tensor]:
-    """Indices of the atoms of each element: [(n_0,), (n_1,), ...] int64."""
-    return [torch.nonzero(species == k).squeeze(1) for k in range(n_elements)]
-
-
 def _mlp(n_in: int, hidden: Sequence[int], activation: torch.nn.Module) -> torch.nn.Sequential:
     layers: List[torch.nn.Module] = []
     for width in hidden:
@@ -57,7 +52,7 @@ class AtomicNetworks(torch.nn.Module):
         self.self_energies = torch.tensor([float(e) for e in self_energies], dtype=torch.float64)
 
     def forward(self, inputs: List[Tensor], species: Tensor, groups: List[Tensor]) -> Tensor:
-        """Per-atom energies (n,) eV. species: (n,); groups: element_groups(species);
+        """Per-atom energies (n,) eV. species: (n,); groups: each element's atoms (AEVComputer.by_element);
         inputs[k]: the AEVs of the atoms groups[k], (len(groups[k]), length)."""
         energies = self.self_energies.to(device=species.device, dtype=inputs[0].dtype)[species]
         for k, network in enumerate(self.networks):
@@ -65,13 +60,6 @@ class AtomicNetworks(torch.nn.Module):
             # the loop without guarding on a data-dependent size
             energies = energies.index_add(0, groups[k], network(inputs[k]).squeeze(1))
         return energies
-
-
-def split_by_element(aev: Tensor, species: Tensor,
-                     n_elements: int) -> Tuple[List[Tensor], List[Tensor]]:
-    """(groups, inputs): each element's atom indices and their AEV rows, gathered once."""
-    groups = element_groups(species, n_elements)
-    return groups, [aev.index_select(0, atoms) for atoms in groups]
 
 
 def _dtype_name(module: torch.nn.Module) -> str:
@@ -151,9 +139,8 @@ class ANIModel(torch.nn.Module):
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
-        aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
-        groups, inputs = split_by_element(aev, local, len(self.elements))
+        groups, inputs = self.aev.by_element(species, edge_index, edge_vectors, n_local)
         energies = self.networks(inputs, local, groups)
         if self.repulsion is not None:
             energies = energies + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
@@ -203,9 +190,8 @@ class ANIEnsemble(torch.nn.Module):
     def member_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
                         n_local: int) -> Tensor:
         """Per-atom energies of every member, (n_members, n_local) eV."""
-        aev = self.aev(species, edge_index, edge_vectors, n_local)
         local = species[:n_local]
-        groups, inputs = split_by_element(aev, local, len(self.elements))
+        groups, inputs = self.aev.by_element(species, edge_index, edge_vectors, n_local)
         each = torch.stack([member(inputs, local, groups) for member in self.members])
         if self.repulsion is not None:
             each = each + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)

@@ -1,0 +1,59 @@
+"""The native operators (``torch.ops.multiscale.*``, ``ops/*.cpp``) and the swap to them.
+
+They live in one shared library, ``multiscale/lib/libmultiscale_ops.so``, built with the
+LAMMPS plugin (``make install``, ``pip install .``), which links it: a process holds them
+once whether Python or LAMMPS loaded them first.  A model file that uses them needs
+:func:`load` before it is read (``multiscale.load`` does it).
+
+``fuse(model)`` swaps every module that has a native version (its ``native()`` method, e.g.
+the ANI AEV's angular terms) in a copy of the model: what ``multiscale.export`` writes.
+The native kernels have no second derivative, so training keeps the torch modules.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import torch
+
+LIBRARY = Path(__file__).resolve().parent.parent / "lib" / "libmultiscale_ops.so"
+_loaded = False
+
+
+def available() -> bool:
+    """Whether the native operators are built (``multiscale/lib/libmultiscale_ops.so``)."""
+    return _loaded or LIBRARY.is_file()
+
+
+def load() -> bool:
+    """Registers the native operators with torch, once; False where they are not built."""
+    global _loaded
+    if not _loaded and LIBRARY.is_file():
+        torch.ops.load_library(str(LIBRARY))
+        _loaded = True
+    return _loaded
+
+
+def missing(path, error: Exception) -> str | None:
+    """Why the model file ``path`` failed to load with ``error``, when the cause is that it uses
+    the native operators and they are not built; None otherwise."""
+    if "multiscale::" in str(error) and not load():
+        return (f"model file {path} uses multiscale's native operators, which are not built "
+                f"({LIBRARY} is missing): run `make install` in the multiscale checkout (or "
+                "`pip install .`)")
+    return None
+
+
+def fuse(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` in which every submodule with a ``native()`` method (a torch
+    module that has a native version, e.g. the AEV's ``AngularTerms``) is replaced by what
+    that returns; ``model`` itself when there is none or the operators are not built."""
+    if not any(hasattr(m, "native") for m in model.modules()) or not load():
+        return model
+    fused = copy.deepcopy(model)
+    for module in list(fused.modules()):
+        for name, child in list(module.named_children()):
+            if hasattr(child, "native"):
+                setattr(module, name, child.native())
+    return fused

@@ -1,0 +1,537 @@
+// torch.ops.multiscale.ani_radial / ani_angular: ANI's AEV terms, forward and backward, each
+// in one pass over the edges or triplets (CPU).
+//
+// Why by hand: written with torch operations, the AEV makes (E, n_radial), (T, n_shifts),
+// (T, n_sections) and (T, n_shifts * n_sections) arrays for E ~ 1e4 edges and T ~ 1e5
+// triplets, and autograd walks each again backwards: 90 % of an ANI-1x call on a CPU.
+// torch's CPU fuser is not in the wheel and AOTInductor does not fuse the backward.  No
+// maintained library computes these terms on an edge list (torchani's cuAEV is CUDA only and
+// takes coordinates).
+//
+// The formulas are aev.py's (and torchani's), with the same guards:
+//   fc(r) = 0.5 cos(pi r / Rc) + 0.5,   gauss(x) = exp(max(-eta x^2, -80))
+//   radial:  out[row, s] += 0.25 gauss(r - ShfR_s) fc_Rcr(r)
+//   angular: over every unordered pair of edges (v1, v2) that share a centre (the op finds them)
+//            c = 0.95 (v1 . v2) / max(r1 r2, 1e-10)
+//            out[block, s Z + z] += 2 max((1 + c cos ShfZ_z + sqrt(1 - c^2) sin ShfZ_z) / 2, 1e-30)^Zeta
+//                                   * gauss((r1 + r2) / 2 - ShfA_s) fc_Rca(r1) fc_Rca(r2)
+// computed in double whatever the tensors' dtype, accumulated in the tensors' dtype in edge or
+// triplet order (as index_add does).  Chunks of edges or triplets take their exp and log
+// together (vector_math.h).  The backward raises when asked for a graph (forces in a training
+// loss): training runs aev.py's torch path.
+//
+// One shared library, libmultiscale_ops.so, holds the operators: Python loads it
+// (multiscale/model/native_ops.py) and the LAMMPS plugin links it, so a process registers them
+// once whichever loads first.
+
+#include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "vector_math.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+using at::Tensor;
+using Doubles = at::ArrayRef<double>;
+
+constexpr double kPi = 3.14159265358979323846;
+constexpr int64_t kChunk = 256;  // edges or triplets whose transcendental terms are taken at once
+
+// Gaussian exponents max(-eta (x_k - shift_s)^2, -80) of n values x, row-major (n, S); exp
+// of them in place; slopes d/dx where not floored (torch.clamp's gradient), if asked
+void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
+  const int64_t S = shifts.size();
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t s = 0; s < S; ++s) {
+      const double d = x[k] - shifts[s];
+      value[k * S + s] = std::max(-eta * d * d, -80.0);
+    }
+  if (slope)
+    for (int64_t k = 0; k < n; ++k)
+      for (int64_t s = 0; s < S; ++s)
+        slope[k * S + s] = value[k * S + s] > -80.0 ? -2.0 * eta * (x[k] - shifts[s]) : 0.0;
+  multiscale_ops::exp_inplace(value, n * S);
+  if (slope)
+    for (int64_t k = 0; k < n * S; ++k) slope[k] *= value[k];
+}
+
+// 2 max(h, 1e-30)^zeta floored at 2 exp(-80), in place over h (n values), and d/dh if asked;
+// a whole zeta up to 64 by repeated squaring (exact to rounding), any other as exp(zeta log h)
+void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
+  const int whole = zeta == std::floor(zeta) && zeta >= 1 && zeta <= 64 ? static_cast<int>(zeta) : 0;
+  const double floor = std::exp(-80.0);
+  // slope first holds h, the power's argument
+  double* base = slope;
+  if (!base) {
+    work.resize(n);
+    base = work.data();
+  }
+  for (int64_t k = 0; k < n; ++k) base[k] = h[k];
+  double* x = h;  // h -> the power (whole zeta) or zeta log h -> 2 h^zeta
+  if (whole) {
+    // x = base^whole by bits, each pass a loop over all values (vectorised)
+    std::vector<double>& square = work;
+    square.assign(base, base + n);
+    for (int64_t k = 0; k < n; ++k) x[k] = 1.0;
+    for (int e = whole; e > 0; e >>= 1) {
+      if (e & 1)
+        for (int64_t k = 0; k < n; ++k) x[k] *= square[k];
+      if (e > 1)
+        for (int64_t k = 0; k < n; ++k) square[k] *= square[k];
+    }
+    const double tiny = 2.0 * std::exp(std::max(zeta * std::log(1e-30), -80.0));
+    for (int64_t k = 0; k < n; ++k) {
+      const bool live = base[k] > 1e-30 && x[k] > floor;
+      const double power = x[k];
+      x[k] = base[k] > 1e-30 ? 2.0 * (live ? power : floor) : tiny;
+      if (slope) slope[k] = live ? 2.0 * zeta * power / base[k] : 0.0;
+    }
+    return;
+  }
+  for (int64_t k = 0; k < n; ++k) x[k] = std::max(base[k], 1e-30);
+  multiscale_ops::log_inplace(x, n);
+  for (int64_t k = 0; k < n; ++k) x[k] = std::max(zeta * x[k], -80.0);
+  if (slope)
+    for (int64_t k = 0; k < n; ++k)  // live: neither floor reached; slope = zeta h^zeta / h
+      slope[k] = (base[k] > 1e-30 && x[k] > -80.0) ? zeta / base[k] : 0.0;
+  multiscale_ops::exp_inplace(x, n);
+  for (int64_t k = 0; k < n; ++k) {
+    x[k] *= 2.0;
+    if (slope) slope[k] *= x[k];
+  }
+}
+
+// length, cutoff function and (if asked) its derivative of every edge
+template <typename scalar_t>
+void edge_terms(const scalar_t* v, int64_t n, double cutoff, std::vector<double>& r,
+                std::vector<double>& fc, std::vector<double>* dfc) {
+  r.resize(n);
+  fc.resize(n);
+  const double k = kPi / cutoff;
+  for (int64_t e = 0; e < n; ++e) {
+    const double x = v[3 * e], y = v[3 * e + 1], z = v[3 * e + 2];
+    r[e] = std::sqrt(x * x + y * y + z * z);
+    fc[e] = k * r[e];
+  }
+  if (dfc) {
+    dfc->resize(n);
+    multiscale_ops::sin_of(fc.data(), dfc->data(), n);
+    for (int64_t e = 0; e < n; ++e) (*dfc)[e] *= -0.5 * k;
+  }
+  multiscale_ops::cos_of(fc.data(), fc.data(), n);
+  for (int64_t e = 0; e < n; ++e) fc[e] = 0.5 * fc[e] + 0.5;
+}
+
+void check_vectors(const Tensor& vectors, const char* op) {
+  TORCH_CHECK(vectors.device().is_cpu(), "multiscale::", op, " runs on the CPU only; on ",
+              vectors.device(), " the model uses its torch path");
+  TORCH_CHECK(vectors.dim() == 2 && vectors.size(1) == 3, op, ": vectors must be (n, 3), got ",
+              vectors.sizes());
+  TORCH_CHECK(vectors.scalar_type() == at::kFloat || vectors.scalar_type() == at::kDouble, op,
+              ": vectors must be float32 or float64, got ", vectors.scalar_type());
+}
+
+void check_index(const Tensor& index, int64_t length, int64_t bound, const char* op, const char* name) {
+  TORCH_CHECK(index.scalar_type() == at::kLong && index.dim() == 1 && index.size(0) == length, op,
+              ": ", name, " must be int64 of length ", length, ", got ", index.scalar_type(), " ",
+              index.sizes());
+  const int64_t* p = index.data_ptr<int64_t>();
+  for (int64_t k = 0; k < length; ++k)
+    TORCH_CHECK(static_cast<uint64_t>(p[k]) < static_cast<uint64_t>(bound), op, ": ", name, "[", k,
+                "] = ", p[k], " is outside [0, ", bound, ")");
+}
+
+// ------------------------------------------------------------------------------------- radial
+
+Tensor radial_cpu(const Tensor& vectors_, const Tensor& row_, int64_t rows, double cutoff,
+                  double eta, Doubles shifts) {
+  check_vectors(vectors_, "ani_radial");
+  const Tensor vectors = vectors_.contiguous(), row = row_.contiguous();
+  const int64_t E = vectors.size(0), S = shifts.size();
+  check_index(row, E, rows, "ani_radial", "row");
+  Tensor out = at::zeros({rows, S}, vectors.options());
+  AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial", [&] {
+    const scalar_t* v = vectors.data_ptr<scalar_t>();
+    const int64_t* to = row.data_ptr<int64_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    std::vector<double> r, fc, g(kChunk * S);
+    edge_terms(v, E, cutoff, r, fc, nullptr);
+    for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
+      const int64_t n = std::min(kChunk, E - e0);
+      gaussians(r.data() + e0, n, eta, shifts, g.data(), nullptr);
+      for (int64_t k = 0; k < n; ++k) {
+        scalar_t* dst = o + to[e0 + k] * S;
+        const double scale = 0.25 * fc[e0 + k];
+        for (int64_t s = 0; s < S; ++s) dst[s] += static_cast<scalar_t>(scale * g[k * S + s]);
+      }
+    }
+  });
+  return out;
+}
+
+Tensor radial_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const Tensor& row_,
+                           double cutoff, double eta, Doubles shifts) {
+  check_vectors(vectors_, "ani_radial_backward");
+  const Tensor vectors = vectors_.contiguous(), row = row_.contiguous(),
+               grad = grad_.to(vectors.scalar_type()).contiguous();
+  const int64_t E = vectors.size(0), S = shifts.size();
+  TORCH_CHECK(grad.dim() == 2 && grad.size(1) == S, "ani_radial_backward: grad must be (rows, ", S,
+              "), got ", grad.sizes());
+  check_index(row, E, grad.size(0), "ani_radial_backward", "row");
+  Tensor out = at::empty({E, 3}, vectors.options());
+  AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial_backward", [&] {
+    const scalar_t* v = vectors.data_ptr<scalar_t>();
+    const int64_t* to = row.data_ptr<int64_t>();
+    const scalar_t* gr = grad.data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    std::vector<double> r, fc, dfc, g(kChunk * S), dg(kChunk * S);
+    edge_terms(v, E, cutoff, r, fc, &dfc);
+    for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
+      const int64_t n = std::min(kChunk, E - e0);
+      gaussians(r.data() + e0, n, eta, shifts, g.data(), dg.data());
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t e = e0 + k;
+        const scalar_t* src = gr + to[e] * S;
+        double d_r = 0.0;
+        for (int64_t s = 0; s < S; ++s) d_r += double(src[s]) * (dg[k * S + s] * fc[e] + g[k * S + s] * dfc[e]);
+        d_r *= 0.25 / r[e];
+        for (int x = 0; x < 3; ++x) o[3 * e + x] = static_cast<scalar_t>(d_r * v[3 * e + x]);
+      }
+    }
+  });
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ angular
+
+// Every unordered pair of edges that share a centre, in the order of aev.py's torch path
+// (graph.triplets): centres ascending, then edge order; each triplet's output row is
+// centre * n_pairs + pair_index[species of its two neighbours].
+struct Triplets {
+  std::vector<int64_t> first, second, block;
+};
+
+struct AngularInputs {
+  Tensor vectors;
+  Triplets triplets;
+};
+
+AngularInputs angular_inputs(const Tensor& vectors, const Tensor& centre_, const Tensor& species_,
+                             const Tensor& pair_index_, int64_t n_centres, const char* op) {
+  check_vectors(vectors, op);
+  const int64_t A = vectors.size(0);
+  const Tensor centre = centre_.contiguous(), species = species_.contiguous(),
+               pair_index = pair_index_.contiguous();
+  TORCH_CHECK(pair_index.scalar_type() == at::kLong && pair_index.dim() == 2 &&
+                  pair_index.size(0) == pair_index.size(1),
+              op, ": pair_index must be a square int64 table, got ", pair_index.sizes());
+  const int64_t n_el = pair_index.size(0), n_pairs = n_el * (n_el + 1) / 2;
+  check_index(centre, A, n_centres, op, "centre");
+  check_index(species, A, n_el, op, "species");
+  check_index(pair_index.view({-1}), n_el * n_el, n_pairs, op, "pair_index");
+  const int64_t *c = centre.data_ptr<int64_t>(), *z = species.data_ptr<int64_t>(),
+                *pairs = pair_index.data_ptr<int64_t>();
+  // counting sort of the edges by centre, stable
+  std::vector<int64_t> start(n_centres + 1, 0), order(A);
+  for (int64_t e = 0; e < A; ++e) ++start[c[e] + 1];
+  for (int64_t k = 0; k < n_centres; ++k) start[k + 1] += start[k];
+  std::vector<int64_t> fill(start.begin(), start.end() - 1);
+  for (int64_t e = 0; e < A; ++e) order[fill[c[e]]++] = e;
+  AngularInputs in{vectors.contiguous(), {}};
+  int64_t T = 0;
+  for (int64_t k = 0; k < n_centres; ++k) {
+    const int64_t m = start[k + 1] - start[k];
+    T += m * (m - 1) / 2;
+  }
+  Triplets& t = in.triplets;
+  t.first.reserve(T);
+  t.second.reserve(T);
+  t.block.reserve(T);
+  for (int64_t k = 0; k < n_centres; ++k)
+    for (int64_t p = start[k]; p < start[k + 1]; ++p)
+      for (int64_t q = p + 1; q < start[k + 1]; ++q) {
+        const int64_t e1 = order[p], e2 = order[q];
+        t.first.push_back(e1);
+        t.second.push_back(e2);
+        t.block.push_back(k * n_pairs + pairs[z[e1] * n_el + z[e2]]);
+      }
+  return in;
+}
+
+// The per-triplet terms of a chunk of triplets [t0, t0 + n): mean length, cutoff product,
+// c = 0.95 cos(theta), and the Gaussian (n, S) and angle (n, Z) factors with their slopes
+// (d/d mean and d/dc) when ``slopes``.
+struct AngularChunk {
+  int64_t S, Z;
+  std::vector<double> cos_z, sin_z, mean, f, c, s, g, dg, angle, dangle, work;
+
+  AngularChunk(Doubles shifts, Doubles sections) : S(shifts.size()), Z(sections.size()) {
+    for (double z : sections) {
+      cos_z.push_back(std::cos(z));
+      sin_z.push_back(std::sin(z));
+    }
+    for (auto* a : {&mean, &f, &c, &s}) a->resize(kChunk);
+    for (auto* a : {&g, &dg}) a->resize(kChunk * S);
+    for (auto* a : {&angle, &dangle}) a->resize(kChunk * Z);
+  }
+
+  template <typename scalar_t>
+  void compute(const scalar_t* v, const int64_t* e1, const int64_t* e2, int64_t t0, int64_t n,
+               const std::vector<double>& r, const std::vector<double>& fc, double eta, double zeta,
+               Doubles shifts, bool slopes) {
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t a = e1[t0 + k], b = e2[t0 + k];
+      const double dot = double(v[3 * a]) * v[3 * b] + double(v[3 * a + 1]) * v[3 * b + 1] +
+                         double(v[3 * a + 2]) * v[3 * b + 2];
+      mean[k] = 0.5 * (r[a] + r[b]);
+      f[k] = fc[a] * fc[b];
+      c[k] = 0.95 * dot / std::max(r[a] * r[b], 1e-10);
+      s[k] = std::sqrt(1.0 - c[k] * c[k]);
+      for (int64_t z = 0; z < Z; ++z) angle[k * Z + z] = 0.5 * (1.0 + c[k] * cos_z[z] + s[k] * sin_z[z]);
+    }
+    gaussians(mean.data(), n, eta, shifts, g.data(), slopes ? dg.data() : nullptr);
+    angle_power(angle.data(), n * Z, zeta, slopes ? dangle.data() : nullptr, work);
+    if (slopes)  // d angle / dc = d angle / dh * (cos_z - c / s sin_z) / 2
+      for (int64_t k = 0; k < n; ++k)
+        for (int64_t z = 0; z < Z; ++z)
+          dangle[k * Z + z] *= 0.5 * (cos_z[z] - c[k] / s[k] * sin_z[z]);
+  }
+};
+
+Tensor angular_cpu(const Tensor& vectors_, const Tensor& centre, const Tensor& species,
+                   const Tensor& pair_index, int64_t n_centres, double cutoff, double eta, double zeta,
+                   Doubles shifts, Doubles sections) {
+  const AngularInputs in = angular_inputs(vectors_, centre, species, pair_index, n_centres, "ani_angular");
+  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z,
+                T = in.triplets.first.size(), n_el = pair_index.size(0);
+  Tensor out = at::zeros({n_centres * n_el * (n_el + 1) / 2, width}, in.vectors.options());
+  AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular", [&] {
+    const scalar_t* v = in.vectors.data_ptr<scalar_t>();
+    const int64_t *e1 = in.triplets.first.data(), *e2 = in.triplets.second.data(),
+                  *to = in.triplets.block.data();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    std::vector<double> r, fc;
+    edge_terms(v, in.vectors.size(0), cutoff, r, fc, nullptr);
+    AngularChunk q(shifts, sections);
+    for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
+      const int64_t n = std::min(kChunk, T - t0);
+      q.compute(v, e1, e2, t0, n, r, fc, eta, zeta, shifts, false);
+      for (int64_t k = 0; k < n; ++k) {
+        scalar_t* dst = o + to[t0 + k] * width;
+        for (int64_t s = 0; s < S; ++s) {
+          const double rf = q.g[k * S + s] * q.f[k];
+          for (int64_t z = 0; z < Z; ++z) dst[s * Z + z] += static_cast<scalar_t>(rf * q.angle[k * Z + z]);
+        }
+      }
+    }
+  });
+  return out;
+}
+
+Tensor angular_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const Tensor& centre,
+                            const Tensor& species, const Tensor& pair_index, int64_t n_centres,
+                            double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
+  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z;
+  const AngularInputs in =
+      angular_inputs(vectors_, centre, species, pair_index, n_centres, "ani_angular_backward");
+  const int64_t n_el = pair_index.size(0);
+  TORCH_CHECK(grad_.dim() == 2 && grad_.size(0) == n_centres * n_el * (n_el + 1) / 2 && grad_.size(1) == width,
+              "ani_angular_backward: grad must be (n_centres * n_pairs, ", width, "), got ", grad_.sizes());
+  const Tensor grad = grad_.to(in.vectors.scalar_type()).contiguous();
+  const int64_t A = in.vectors.size(0), T = in.triplets.first.size();
+  std::vector<double> acc(3 * A, 0.0);
+  AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular_backward", [&] {
+    const scalar_t* v = in.vectors.data_ptr<scalar_t>();
+    const int64_t *e1 = in.triplets.first.data(), *e2 = in.triplets.second.data(),
+                  *to = in.triplets.block.data();
+    const scalar_t* gr = grad.data_ptr<scalar_t>();
+    std::vector<double> r, fc, dfc;
+    edge_terms(v, A, cutoff, r, fc, &dfc);
+    AngularChunk q(shifts, sections);
+    for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
+      const int64_t n = std::min(kChunk, T - t0);
+      q.compute(v, e1, e2, t0, n, r, fc, eta, zeta, shifts, true);
+      for (int64_t k = 0; k < n; ++k) {
+        const int64_t a = e1[t0 + k], b = e2[t0 + k];
+        const scalar_t* src = gr + to[t0 + k] * width;
+        const double* angle = &q.angle[k * Z];
+        const double* dangle = &q.dangle[k * Z];
+        double d_c = 0.0, d_mean = 0.0, d_f = 0.0;
+        for (int64_t s = 0; s < S; ++s) {
+          double by_angle = 0.0, by_dangle = 0.0;
+          for (int64_t z = 0; z < Z; ++z) {
+            by_angle += double(src[s * Z + z]) * angle[z];
+            by_dangle += double(src[s * Z + z]) * dangle[z];
+          }
+          d_c += by_dangle * q.g[k * S + s];
+          d_mean += by_angle * q.dg[k * S + s];
+          d_f += by_angle * q.g[k * S + s];
+        }
+        d_c *= q.f[k];
+        d_mean *= q.f[k];
+        // c = 0.95 v1.v2 / max(r1 r2, 1e-10): dc/dv1 = 0.95 (v2 - (v1.v2) v1 / r1^2) / (r1 r2)
+        const double r1 = r[a], r2 = r[b], rr = r1 * r2;
+        const bool clamped = rr < 1e-10;
+        const double k95 = 0.95 / std::max(rr, 1e-10);
+        const double dot = q.c[k] / k95;
+        const double along1 = (0.5 * d_mean + d_f * fc[b] * dfc[a]) / r1 -
+                              (clamped ? 0.0 : d_c * k95 * dot / (r1 * r1));
+        const double along2 = (0.5 * d_mean + d_f * fc[a] * dfc[b]) / r2 -
+                              (clamped ? 0.0 : d_c * k95 * dot / (r2 * r2));
+        for (int x = 0; x < 3; ++x) {
+          acc[3 * a + x] += d_c * k95 * v[3 * b + x] + along1 * v[3 * a + x];
+          acc[3 * b + x] += d_c * k95 * v[3 * a + x] + along2 * v[3 * b + x];
+        }
+      }
+    }
+  });
+  return at::tensor(acc, in.vectors.options().dtype(at::kDouble)).view({A, 3}).to(in.vectors.scalar_type());
+}
+
+// ------------------------------------------------------------- shapes for torch.export tracing
+
+Tensor radial_meta(const Tensor& vectors, const Tensor&, c10::SymInt rows, double, double, Doubles shifts) {
+  return at::empty_symint({rows, c10::SymInt(static_cast<int64_t>(shifts.size()))}, vectors.options());
+}
+
+Tensor radial_backward_meta(const Tensor&, const Tensor& vectors, const Tensor&, double, double, Doubles) {
+  return at::empty_like(vectors);
+}
+
+Tensor angular_meta(const Tensor& vectors, const Tensor&, const Tensor&, const Tensor& pair_index,
+                    c10::SymInt n_centres, double, double, double, Doubles shifts, Doubles sections) {
+  const int64_t n_el = pair_index.size(0);
+  return at::empty_symint({n_centres * (n_el * (n_el + 1) / 2),
+                           c10::SymInt(static_cast<int64_t>(shifts.size() * sections.size()))},
+                          vectors.options());
+}
+
+Tensor angular_backward_meta(const Tensor&, const Tensor& vectors, const Tensor&, const Tensor&,
+                             const Tensor&, c10::SymInt, double, double, double, Doubles, Doubles) {
+  return at::empty_like(vectors);
+}
+
+// ---------------------------------------------------------------------------------- autograd
+
+void no_graph(const char* op) {
+  TORCH_CHECK(!at::GradMode::is_enabled(), "multiscale::", op,
+              " has no second derivative (create_graph=True, e.g. forces in a training loss): "
+              "train the Python model, whose AEV runs torch operations, and export it afterwards");
+}
+
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+class RadialFunction : public torch::autograd::Function<RadialFunction> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& vectors, const Tensor& row,
+                        c10::SymInt rows, double cutoff, double eta, Doubles shifts) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = handle<Tensor(const Tensor&, const Tensor&, c10::SymInt, double, double, Doubles)>(
+        "multiscale::ani_radial");
+    ctx->save_for_backward({vectors, row});
+    ctx->saved_data["cutoff"] = cutoff;
+    ctx->saved_data["eta"] = eta;
+    ctx->saved_data["shifts"] = shifts.vec();
+    return op.call(vectors, row, rows, cutoff, eta, shifts);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    no_graph("ani_radial");
+    static auto op = handle<Tensor(const Tensor&, const Tensor&, const Tensor&, double, double, Doubles)>(
+        "multiscale::ani_radial_backward");
+    const auto saved = ctx->get_saved_variables();
+    const auto shifts = ctx->saved_data["shifts"].toDoubleVector();
+    return {op.call(grads[0], saved[0], saved[1], ctx->saved_data["cutoff"].toDouble(),
+                    ctx->saved_data["eta"].toDouble(), shifts),
+            Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class AngularFunction : public torch::autograd::Function<AngularFunction> {
+ public:
+  static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& vectors, const Tensor& centre,
+                        const Tensor& species, const Tensor& pair_index, c10::SymInt n_centres,
+                        double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    static auto op = handle<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, c10::SymInt,
+                                   double, double, double, Doubles, Doubles)>("multiscale::ani_angular");
+    ctx->save_for_backward({vectors, centre, species, pair_index});
+    ctx->saved_data["n_centres"] = n_centres;
+    ctx->saved_data["cutoff"] = cutoff;
+    ctx->saved_data["eta"] = eta;
+    ctx->saved_data["zeta"] = zeta;
+    ctx->saved_data["shifts"] = shifts.vec();
+    ctx->saved_data["sections"] = sections.vec();
+    return op.call(vectors, centre, species, pair_index, n_centres, cutoff, eta, zeta, shifts, sections);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    no_graph("ani_angular");
+    static auto op = handle<Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                   const Tensor&, c10::SymInt, double, double, double, Doubles, Doubles)>(
+        "multiscale::ani_angular_backward");
+    const auto saved = ctx->get_saved_variables();
+    const auto shifts = ctx->saved_data["shifts"].toDoubleVector();
+    const auto sections = ctx->saved_data["sections"].toDoubleVector();
+    return {op.call(grads[0], saved[0], saved[1], saved[2], saved[3], ctx->saved_data["n_centres"].toSymInt(),
+                    ctx->saved_data["cutoff"].toDouble(),
+                    ctx->saved_data["eta"].toDouble(), ctx->saved_data["zeta"].toDouble(), shifts,
+                    sections),
+            Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+Tensor radial_autograd(const Tensor& vectors, const Tensor& row, c10::SymInt rows, double cutoff,
+                       double eta, Doubles shifts) {
+  return RadialFunction::apply(vectors, row, rows, cutoff, eta, shifts);
+}
+
+Tensor angular_autograd(const Tensor& vectors, const Tensor& centre, const Tensor& species,
+                        const Tensor& pair_index, c10::SymInt n_centres, double cutoff, double eta,
+                        double zeta, Doubles shifts, Doubles sections) {
+  return AngularFunction::apply(vectors, centre, species, pair_index, n_centres, cutoff, eta, zeta, shifts,
+                                sections);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(multiscale, m) {
+  m.def("ani_radial(Tensor vectors, Tensor row, SymInt rows, float cutoff, float eta, float[] shifts) -> Tensor");
+  m.def("ani_radial_backward(Tensor grad, Tensor vectors, Tensor row, float cutoff, float eta, "
+        "float[] shifts) -> Tensor");
+  m.def("ani_angular(Tensor vectors, Tensor centre, Tensor species, Tensor pair_index, SymInt n_centres, "
+        "float cutoff, float eta, float zeta, float[] shifts, float[] sections) -> Tensor");
+  m.def("ani_angular_backward(Tensor grad, Tensor vectors, Tensor centre, Tensor species, "
+        "Tensor pair_index, SymInt n_centres, float cutoff, float eta, float zeta, float[] shifts, "
+        "float[] sections) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(multiscale, CPU, m) {
+  m.impl("ani_radial", radial_cpu);
+  m.impl("ani_radial_backward", radial_backward_cpu);
+  m.impl("ani_angular", angular_cpu);
+  m.impl("ani_angular_backward", angular_backward_cpu);
+}
+
+TORCH_LIBRARY_IMPL(multiscale, Meta, m) {
+  m.impl("ani_radial", radial_meta);
+  m.impl("ani_radial_backward", radial_backward_meta);
+  m.impl("ani_angular", angular_meta);
+  m.impl("ani_angular_backward", angular_backward_meta);
+}
+
+TORCH_LIBRARY_IMPL(multiscale, Autograd, m) {
+  m.impl("ani_radial", radial_autograd);
+  m.impl("ani_angular", angular_autograd);
+}

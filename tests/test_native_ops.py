@@ -1,0 +1,161 @@
+"""The native ANI AEV operators (ops/ani_aev.cpp) against the torch path they replace.
+
+The torch modules (RadialTerms, AngularTerms) are the reference: they equal torchani
+(test_ani.py).  The native ones must give the same AEVs and the same gradients, in float64 to
+rounding and in float32 to its precision, for ANI-1x/2x parameters, parameters that take the
+other code paths (a non-integer zeta, unevenly spaced shifts), ghosts, and empty inputs; refuse
+a second derivative and bad indices with a clear error; and leave training on the torch path.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import multiscale
+from multiscale.model import native_ops
+from multiscale.potentials import AEVComputer, AEVParameters, ANIModel
+from multiscale.potentials.aev import FusedAngularTerms, FusedRadialTerms
+
+from test_ani import edges_of, random_structure
+
+pytestmark = pytest.mark.skipif(not native_ops.load(), reason="native operators not built (make install)")
+
+PARAMETERS = {
+    "ani1x": (AEVParameters.ani1x(), 4),
+    "ani2x": (AEVParameters.ani2x(), 7),
+    # zeta 1 (whole, no squaring), uneven radial and angular shifts (no shared spacing)
+    "uneven": (AEVParameters(Rcr=5.0, Rca=4.0, EtaR=10.0, ShfR=(0.8, 1.0, 1.7, 2.9, 4.1), EtaA=6.0,
+                             Zeta=1.0, ShfA=(0.9, 1.3, 2.6), ShfZ=(0.3, 1.9, 2.8)), 3),
+    # a non-integer zeta with long cutoffs, as silicon models use
+    "silicon": (AEVParameters.evenly(Rcr=6.0, Rca=4.5, EtaR=8.0, n_radial=12, EtaA=4.0, Zeta=7.3,
+                                     n_angular=4, n_sections=6, start=1.5), 1),
+}
+
+
+def system(n_elements: int, n: int = 40, box: float = 7.0, seed: int = 5):
+    positions, species = random_structure(seed, n, n_elements, box)
+    edge_index, vectors = edges_of(positions, None, 6.0)
+    return torch.as_tensor(species), edge_index, vectors
+
+
+def aev_and_gradient(aev: AEVComputer, species, edge_index, vectors, n_local, weights):
+    v = vectors.detach().requires_grad_(True)
+    out = aev(species, edge_index, v, n_local)
+    (grad,) = torch.autograd.grad((out * weights).sum(), v)
+    return out.detach(), grad
+
+
+@pytest.mark.parametrize("name", sorted(PARAMETERS))
+@pytest.mark.parametrize("dtype,rtol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
+@pytest.mark.parametrize("n_local", [40, 25])
+def test_native_aev_and_gradient_equal_the_torch_path(name, dtype, rtol, n_local):
+    params, n_elements = PARAMETERS[name]
+    torch_aev = AEVComputer(params, n_elements)
+    native = native_ops.fuse(torch_aev)
+    assert isinstance(native.radial, FusedRadialTerms) and isinstance(native.angular, FusedAngularTerms)
+    assert not isinstance(torch_aev.angular, FusedAngularTerms)   # fuse() works on a copy
+    species, edge_index, vectors = system(n_elements)
+    vectors = vectors.to(dtype)
+    weights = torch.randn(n_local, torch_aev.length, generator=torch.Generator().manual_seed(1), dtype=dtype)
+    expected, expected_grad = aev_and_gradient(torch_aev, species, edge_index, vectors, n_local, weights)
+    got, grad = aev_and_gradient(torch.jit.script(native), species, edge_index, vectors, n_local, weights)
+    assert expected.abs().max() > 0.1 and expected_grad.abs().max() > 0.01
+    scale = expected.abs().max()
+    assert (got - expected).abs().max() <= rtol * scale
+    assert (grad - expected_grad).abs().max() <= rtol * expected_grad.abs().max()
+
+
+def test_float64_gradient_is_the_finite_difference():
+    """The native backward on its own: central differences of the native forward."""
+    params, n_elements = PARAMETERS["ani2x"]
+    native = native_ops.fuse(AEVComputer(params, n_elements))
+    species, edge_index, vectors = system(n_elements, n=14, box=4.5)
+    weights = torch.randn(14, native.length, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    _, grad = aev_and_gradient(native, species, edge_index, vectors, 14, weights)
+    h = 1e-6
+    for edge in (0, 7, len(vectors) // 2):
+        for x in range(3):
+            step = torch.zeros_like(vectors)
+            step[edge, x] = h
+            up = (native(species, edge_index, vectors + step, 14) * weights).sum()
+            down = (native(species, edge_index, vectors - step, 14) * weights).sum()
+            assert float((up - down) / (2 * h)) == pytest.approx(float(grad[edge, x]), rel=1e-6, abs=1e-8)
+
+
+def test_no_edges_and_no_atoms():
+    native = native_ops.fuse(AEVComputer(*PARAMETERS["ani1x"]))
+    vectors = torch.zeros((0, 3), dtype=torch.float64, requires_grad=True)
+    out = native(torch.tensor([0, 1]), torch.zeros((2, 0), dtype=torch.long), vectors, 2)
+    assert out.shape == (2, native.length) and float(out.detach().abs().sum()) == 0.0
+    assert native(torch.zeros(0, dtype=torch.long), torch.zeros((2, 0), dtype=torch.long),
+                  vectors, 0).shape == (0, native.length)
+
+
+def test_second_derivative_is_refused_with_the_way_out():
+    native = native_ops.fuse(AEVComputer(*PARAMETERS["ani1x"]))
+    species, edge_index, vectors = system(4, n=12, box=4.0)
+    v = vectors.detach().requires_grad_(True)
+    with pytest.raises(RuntimeError, match="no second derivative.*train the Python model"):
+        torch.autograd.grad(native(species, edge_index, v, 12).sum(), v, create_graph=True)
+
+
+def test_bad_indices_are_errors_not_crashes():
+    v = torch.randn(4, 3, dtype=torch.float64)
+    with pytest.raises(RuntimeError, match=r"ani_radial: row\[2\] = 9 is outside \[0, 3\)"):
+        torch.ops.multiscale.ani_radial(v, torch.tensor([0, 1, 9, 2]), 3, 5.0, 16.0, [1.0, 2.0])
+    pair_index = torch.tensor([[0, 1], [1, 2]])
+    with pytest.raises(RuntimeError, match=r"ani_angular: species\[0\] = 5 is outside \[0, 2\)"):
+        torch.ops.multiscale.ani_angular(v, torch.zeros(4, dtype=torch.long), torch.tensor([5, 0, 1, 0]),
+                                         pair_index, 1, 3.5, 8.0, 32.0, [1.0], [0.5])
+    with pytest.raises(RuntimeError, match="float32 or float64"):
+        torch.ops.multiscale.ani_radial(v.half(), torch.zeros(4, dtype=torch.long), 1, 5.0, 16.0, [1.0])
+
+
+def test_training_keeps_the_torch_path_and_export_can_too(tmp_path):
+    """The Python model trains with forces in the loss (second derivatives); its default file
+    uses the native operators, a native=False file none."""
+    model = ANIModel.like_ani1x(seed=3).double()
+    species, edge_index, vectors = system(4, n=12, box=4.0)
+    v = vectors.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(model(species, edge_index, v, 12)["energies"].sum(), v, create_graph=True)
+    grad.pow(2).sum().backward()
+    assert next(model.parameters()).grad is not None
+    native_file = multiscale.load(multiscale.export(model, tmp_path / "native.pt"))
+    plain_file = multiscale.load(multiscale.export(model, tmp_path / "plain.pt", native=False))
+    assert "ani_angular(" in native_file.module.aev.angular.code
+    assert "ani_" not in plain_file.module.aev.angular.code + plain_file.module.aev.radial.code
+    args = (species, edge_index, vectors, 12, 0.0, 1)
+    np.testing.assert_allclose(native_file.module(*args)["energies"].detach(),
+                               plain_file.module(*args)["energies"].detach(), rtol=1e-12)
+
+
+def test_file_needing_unbuilt_operators_says_how_to_build_them(tmp_path):
+    path = multiscale.export(ANIModel.like_ani1x(seed=3).double(), tmp_path / "native.pt")
+    probe = ("from pathlib import Path\n"
+             "from multiscale.model import native_ops\n"
+             "native_ops.LIBRARY = Path('/nonexistent/libmultiscale_ops.so')\n"
+             "import multiscale\n"
+             f"multiscale.load({str(path)!r})\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode != 0
+    assert "uses multiscale's native operators, which are not built" in done.stderr
+    assert "make install" in done.stderr and "ModelContractError" in done.stderr
+
+
+def test_old_files_are_rebuilt_with_the_native_operators():
+    """A file written before the AEV's terms were submodules (the shipped si-ani) is rebuilt
+    for compiling (unscript's upgrade) and its .pt2 uses the native operators."""
+    from multiscale.model.unscript import unscript
+    old = multiscale.load("si-ani")
+    assert not hasattr(old.module.aev, "radial")   # written by the earlier AEVComputer
+    rebuilt = native_ops.fuse(unscript(old.module))
+    species, edge_index, vectors = system(1, n=30, box=6.0)
+    args = (species, edge_index, vectors, 30, 0.0, 1)
+    expected = old.module(*args)["energies"]
+    np.testing.assert_allclose(rebuilt(*args)["energies"].detach(), expected.detach(), rtol=1e-12)
+    assert isinstance(rebuilt.aev.angular, FusedAngularTerms)
