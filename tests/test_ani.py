@@ -140,7 +140,11 @@ def test_energies_and_forces_equal_torchani(tmp_path, kind, members, structure):
     atoms.calc = multiscale.MultiscaleCalculator(path)
     np.testing.assert_allclose(atoms.get_potential_energies(), atomic.numpy(), rtol=1e-10, atol=1e-9)
     assert atoms.get_potential_energy() == pytest.approx(float(atomic.sum()), rel=1e-12)
-    np.testing.assert_allclose(atoms.get_forces(), -grad[0].numpy(), rtol=0, atol=1e-9)
+    # torch's CELU backward scales by 1/alpha rounded to float32 (derivatives.yaml: 1.0 /
+    # alpha.toFloat()), so torchani's forces carry ~1e-7 relative error; ours (the exported
+    # file's native networks) take the exact slope (test_native_ops)
+    forces = -grad[0].numpy()
+    np.testing.assert_allclose(atoms.get_forces(), forces, rtol=0, atol=1e-6 * np.abs(forces).max())
     if members > 1:
         values = reference((s, coords.detach()), ensemble_values=True, **kwargs).energies[:, 0].detach()
         edge_index, edge_vectors = edges_of(positions, cell, ours.cutoff)

@@ -159,3 +159,65 @@ def test_old_files_are_rebuilt_with_the_native_operators():
     expected = old.module(*args)["energies"]
     np.testing.assert_allclose(rebuilt(*args)["energies"].detach(), expected.detach(), rtol=1e-12)
     assert isinstance(rebuilt.aev.angular, FusedAngularTerms)
+
+
+# -- the inference form of the element networks (potentials/stacked.py, ops/ani_networks.cpp) --
+
+def ensemble(kind: str = "ani2x", members: int = 3):
+    from multiscale.potentials import ANIEnsemble
+    make = ANIModel.like_ani2x if kind == "ani2x" else ANIModel.like_ani1x
+    return ANIEnsemble([make(seed=k) for k in range(members)]).double()
+
+
+def test_stacked_ensemble_equals_its_members_and_differentiates_exactly(tmp_path):
+    """The exported ensemble (stacked members, live columns, native networks) gives each
+    member's energies; its forces are the central differences of its own energies."""
+    from multiscale.potentials.stacked import ANIInference
+    model = ensemble()
+    assert isinstance(native_ops.fuse(model), ANIInference)
+    loaded = multiscale.load(multiscale.export(model, tmp_path / "ens.pt"))
+    positions, species = random_structure(11, 24, 3, 5.0)    # H, C, N only: S, F, Cl columns skipped
+    species = torch.as_tensor(species)
+    edge_index, vectors = edges_of(positions, None, model.cutoff)
+    assert loaded.module.aev.live_columns(species).shape[0] == 3 * 16 + 6 * 32
+    np.testing.assert_allclose(loaded.module.member_energies(species, edge_index, vectors, 24).detach(),
+                               model.member_energies(species, edge_index, vectors, 24).detach(), rtol=1e-12)
+    v = vectors.detach().requires_grad_(True)
+    (grad,) = torch.autograd.grad(loaded.module(species, edge_index, v, 24, 0.0, 1)["energies"].sum(), v)
+    h = 1e-5
+    for edge in (0, len(vectors) // 3):
+        for x in range(3):
+            step = torch.zeros_like(vectors)
+            step[edge, x] = h
+            up = float(loaded.module(species, edge_index, vectors + step, 24, 0.0, 1)["energies"].sum())
+            down = float(loaded.module(species, edge_index, vectors - step, 24, 0.0, 1)["energies"].sum())
+            assert (up - down) / (2 * h) == pytest.approx(float(grad[edge, x]), rel=1e-7, abs=1e-9)
+
+
+def test_native_networks_slope_is_celus_exact_derivative():
+    """torch's own CELU backward rounds 1/alpha to float32; the native one is exact."""
+    torch.manual_seed(0)
+    M, n, L, h1, h2 = 3, 6, 9, 5, 4
+    x = torch.randn(n, L, dtype=torch.float64, requires_grad=True)
+    w1, b1 = torch.randn(M * h1, L, dtype=torch.float64), torch.randn(M * h1, dtype=torch.float64)
+    weights = [torch.randn(M, h1, h2, dtype=torch.float64), torch.randn(M, h2, 1, dtype=torch.float64)]
+    biases = [torch.randn(M, 1, h2, dtype=torch.float64), torch.randn(M, 1, 1, dtype=torch.float64)]
+
+    def celu(z):   # written out, so autograd differentiates exp exactly
+        return torch.where(z > 0, z, 0.1 * (torch.exp(torch.clamp(z, max=0.0) / 0.1) - 1.0))
+
+    def reference(x):
+        h = celu(x @ w1.t() + b1).view(n, M, h1).transpose(0, 1)
+        h = celu(torch.baddbmm(biases[0], h, weights[0]))
+        return torch.baddbmm(biases[1], h, weights[1]).squeeze(2)
+
+    out = torch.ops.multiscale.ani_networks(x, w1, b1, weights, biases, 0.1)
+    (grad,) = torch.autograd.grad(out.sum(), x)
+    (expected,) = torch.autograd.grad(reference(x).sum(), x)
+    np.testing.assert_allclose(out.detach(), reference(x).detach(), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-13)
+    with pytest.raises(RuntimeError, match="no second derivative"):
+        torch.autograd.grad(torch.ops.multiscale.ani_networks(x, w1, b1, weights, biases, 0.1).sum(), x,
+                            create_graph=True)
+    with pytest.raises(RuntimeError, match="constant weights"):
+        torch.ops.multiscale.ani_networks(x, w1.requires_grad_(True), b1, weights, biases, 0.1)

@@ -40,6 +40,7 @@ from ase import Atoms
 from ..potentials.aev import AEVParameters
 from ..potentials.ani import ANIEnsemble, ANIModel
 from ..potentials.repulsion import ZBL, pairs_of
+from ..potentials.stacked import unstack
 from .data import StructureDataset
 from .trainer import TrainConfig, Trainer
 
@@ -83,6 +84,19 @@ def _rebuild_networks(scripted, elements: Sequence[str], params: AEVParameters,
     return model
 
 
+def _rebuild_member(member: dict, elements: Sequence[str], params: AEVParameters, dtype: torch.dtype,
+                    repulsion: Optional[ZBL] = None) -> ANIModel:
+    """An ANIModel from one member of a file's stacked networks (stacked.unstack)."""
+    act = member["activation"]
+    if act.original_name not in _ACTIVATIONS:
+        raise TransferError(f"activation {act.original_name} cannot be rebuilt; supported: {sorted(_ACTIVATIONS)}")
+    model = ANIModel(elements, params, dict(zip(elements, member["hidden"])),
+                     dict(zip(elements, member["self_energies"].tolist())), _ACTIVATIONS[act.original_name](act),
+                     repulsion=copy.deepcopy(repulsion)).to(dtype)
+    model.networks.load_state_dict(member["state"])
+    return model
+
+
 def load_pretrained(path: Union[str, Path]) -> ANIModule:
     """The trainable Python model (ANIModel or ANIEnsemble) of an exported ANI file.
 
@@ -102,7 +116,11 @@ def load_pretrained(path: Union[str, Path]) -> ANIModule:
                            ShfZ=aev.ShfZ.tolist())
     elements = list(meta.elements)
     core = _rebuild_repulsion(module, elements)
-    if meta.name == "ani":
+    if getattr(getattr(module, "networks", None), "original_name", "") == "StackedNetworks":   # an inference-form file
+        members = [_rebuild_member(member, elements, params, loaded.dtype, core)
+                   for member in unstack(module.networks)]
+        model = members[0] if meta.name == "ani" else ANIEnsemble(members)
+    elif meta.name == "ani":
         model: ANIModule = _rebuild_networks(module.networks, elements, params, loaded.dtype, core)
     else:
         model = ANIEnsemble([_rebuild_networks(member, elements, params, loaded.dtype, core)

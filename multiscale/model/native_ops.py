@@ -5,8 +5,9 @@ LAMMPS plugin (``make install``, ``pip install .``), which links it: a process h
 once whether Python or LAMMPS loaded them first.  A model file that uses them needs
 :func:`load` before it is read (``multiscale.load`` does it).
 
-``fuse(model)`` swaps every module that has a native version (its ``native()`` method, e.g.
-the ANI AEV's angular terms) in a copy of the model: what ``multiscale.export`` writes.
+``fuse(model)`` swaps every module that has a native or inference version (its ``native()``
+method: the ANI AEV's terms, an ANI model's stacked networks) in a copy of the model: what
+``multiscale.export`` writes.
 The native kernels have no second derivative, so training keeps the torch modules.
 """
 
@@ -51,7 +52,8 @@ def fuse(model: torch.nn.Module) -> torch.nn.Module:
     that returns; ``model`` itself when there is none or the operators are not built."""
     if not any(hasattr(m, "native") for m in model.modules()) or not load():
         return model
-    fused = copy.deepcopy(model)
+    fused = model.native() if hasattr(model, "native") else model
+    fused = copy.deepcopy(fused)
     for module in list(fused.modules()):
         for name, child in list(module.named_children()):
             if hasattr(child, "native"):

@@ -264,6 +264,7 @@ class AEVComputer(torch.nn.Module):
         self.Zeta = params.Zeta
         self.ShfA = torch.tensor(params.ShfA, dtype=torch.float64)
         self.ShfZ = torch.tensor(params.ShfZ, dtype=torch.float64)
+        self._owners(params, n_elements)
         self.radial: torch.nn.Module = RadialTerms(params)
         self.angular: torch.nn.Module = AngularTerms(params, n_elements)
         self.n_elements = n_elements
@@ -294,6 +295,24 @@ class AEVComputer(torch.nn.Module):
                           angular.reshape(n_local, self.angular_length)], dim=1)
 
     @torch.jit.unused
+    def _owners(self, params: AEVParameters, n_elements: int) -> None:
+        """Buffers: the element of each radial feature, the element pair of each angular one."""
+        n_radial, n_angular = len(params.ShfR), len(params.ShfA) * len(params.ShfZ)
+        upper = torch.triu_indices(n_elements, n_elements)
+        self.register_buffer("radial_owner", torch.arange(n_elements).repeat_interleave(n_radial),
+                             persistent=False)
+        self.register_buffer("angular_owners", upper.repeat_interleave(n_angular, dim=1), persistent=False)
+
+    def live_columns(self, species: Tensor) -> Tensor:
+        """(L',) int64: the AEV features that can be non-zero for a system of ``species``
+        (n_all,): radial blocks of the elements present, angular blocks of pairs of them."""
+        present = torch.zeros(self.n_elements, dtype=torch.long, device=species.device).index_add_(
+            0, species, torch.ones_like(species)) > 0
+        live = torch.cat([present[self.radial_owner],
+                          present[self.angular_owners[0]] & present[self.angular_owners[1]]])
+        return torch.nonzero(live).squeeze(1)
+
+    @torch.jit.unused
     def upgrade_unscripted(self) -> None:
         """Files written before the radial and angular terms became submodules hold their
         constants on this module only: rebuild the submodules from them (unscript calls this)."""
@@ -302,6 +321,7 @@ class AEVComputer(torch.nn.Module):
         self.params = AEVParameters(Rcr=self.Rcr, Rca=self.Rca, EtaR=self.EtaR, ShfR=self.ShfR.tolist(),
                                     EtaA=self.EtaA, Zeta=self.Zeta, ShfA=self.ShfA.tolist(),
                                     ShfZ=self.ShfZ.tolist())
+        self._owners(self.params, self.n_elements)
         self.radial = RadialTerms(self.params)
         self.angular = AngularTerms(self.params, self.n_elements)
 

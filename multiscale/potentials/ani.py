@@ -137,6 +137,11 @@ class ANIModel(torch.nn.Module):
             description=f"ANI: {self.aev.length} AEV features (Rcr {p.Rcr} Å, Rca {p.Rca} Å), "
                         f"element networks {layers}{_core(self.repulsion)}; energies in eV")
 
+    @torch.jit.unused
+    def native(self) -> torch.nn.Module:
+        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this)."""
+        return _inference(self, [self.networks])
+
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         local = species[:n_local]
@@ -186,6 +191,11 @@ class ANIEnsemble(torch.nn.Module):
                         f"{_core(self.repulsion)}; energies "
                         f"are the members' mean, member_energies() gives each; eV")
 
+    @torch.jit.unused
+    def native(self) -> torch.nn.Module:
+        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this)."""
+        return _inference(self, list(self.members))
+
     @torch.jit.export
     def member_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
                         n_local: int) -> Tensor:
@@ -200,6 +210,13 @@ class ANIEnsemble(torch.nn.Module):
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
         return {"energies": self.member_energies(species, edge_index, edge_vectors, n_local).mean(0)}
+
+
+def _inference(model: torch.nn.Module, members: list) -> torch.nn.Module:
+    from .stacked import ANIInference, stackable
+    if not stackable(members):
+        return model
+    return ANIInference(model.aev, members, model.repulsion)
 
 
 def build_ani(elements: Sequence[str], aev: Union[str, Mapping[str, Any]] = "ani1x",
