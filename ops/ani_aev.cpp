@@ -43,9 +43,12 @@ using Doubles = at::ArrayRef<double>;
 constexpr double kPi = 3.14159265358979323846;
 constexpr int64_t kChunk = 256;  // edges or triplets whose transcendental terms are taken at once
 
+// the loops below compiled twice, for AVX2 + FMA and for any x86-64, the CPU choosing at load
+#define MULTISCALE_SIMD __attribute__((target_clones("arch=haswell", "default")))
+
 // Gaussian exponents max(-eta (x_k - shift_s)^2, -80) of n values x, row-major (n, S); exp
 // of them in place; slopes d/dx where not floored (torch.clamp's gradient), if asked
-void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
+MULTISCALE_SIMD void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
   const int64_t S = shifts.size();
   for (int64_t k = 0; k < n; ++k)
     for (int64_t s = 0; s < S; ++s) {
@@ -63,7 +66,7 @@ void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* v
 
 // 2 max(h, 1e-30)^zeta floored at 2 exp(-80), in place over h (n values), and d/dh if asked;
 // a whole zeta up to 64 by repeated squaring (exact to rounding), any other as exp(zeta log h)
-void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
+MULTISCALE_SIMD void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
   const int whole = zeta == std::floor(zeta) && zeta >= 1 && zeta <= 64 ? static_cast<int>(zeta) : 0;
   const double floor = std::exp(-80.0);
   // slope first holds h, the power's argument
@@ -109,7 +112,7 @@ void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<d
 
 // length, cutoff function and (if asked) its derivative of every edge
 template <typename scalar_t>
-void edge_terms(const scalar_t* v, int64_t n, double cutoff, std::vector<double>& r,
+MULTISCALE_SIMD void edge_terms(const scalar_t* v, int64_t n, double cutoff, std::vector<double>& r,
                 std::vector<double>& fc, std::vector<double>* dfc) {
   r.resize(n);
   fc.resize(n);
@@ -265,71 +268,124 @@ AngularInputs angular_inputs(const Tensor& vectors, const Tensor& centre_, const
 }
 
 // The per-triplet terms of a chunk of triplets [t0, t0 + n): mean length, cutoff product,
-// c = 0.95 cos(theta), and the Gaussian (n, S) and angle (n, Z) factors with their slopes
-// (d/d mean and d/dc) when ``slopes``.
+// c = 0.95 cos(theta), k = 0.95 / max(r1 r2, 1e-10), and the Gaussian (n, S) and angle (n, Z)
+// factors with their slopes (d/d mean and d/dc) when ``slopes``.
 struct AngularChunk {
   int64_t S, Z;
-  std::vector<double> cos_z, sin_z, mean, f, c, s, g, dg, angle, dangle, work;
+  std::vector<double> cos_z, sin_z, mean, f, c, k, g, dg, angle, dangle, work;
 
   AngularChunk(Doubles shifts, Doubles sections) : S(shifts.size()), Z(sections.size()) {
     for (double z : sections) {
       cos_z.push_back(std::cos(z));
       sin_z.push_back(std::sin(z));
     }
-    for (auto* a : {&mean, &f, &c, &s}) a->resize(kChunk);
+    for (auto* a : {&mean, &f, &c, &k}) a->resize(kChunk);
     for (auto* a : {&g, &dg}) a->resize(kChunk * S);
     for (auto* a : {&angle, &dangle}) a->resize(kChunk * Z);
   }
-
-  template <typename scalar_t>
-  void compute(const scalar_t* v, const int64_t* e1, const int64_t* e2, int64_t t0, int64_t n,
-               const std::vector<double>& r, const std::vector<double>& fc, double eta, double zeta,
-               Doubles shifts, bool slopes) {
-    for (int64_t k = 0; k < n; ++k) {
-      const int64_t a = e1[t0 + k], b = e2[t0 + k];
-      const double dot = double(v[3 * a]) * v[3 * b] + double(v[3 * a + 1]) * v[3 * b + 1] +
-                         double(v[3 * a + 2]) * v[3 * b + 2];
-      mean[k] = 0.5 * (r[a] + r[b]);
-      f[k] = fc[a] * fc[b];
-      c[k] = 0.95 * dot / std::max(r[a] * r[b], 1e-10);
-      s[k] = std::sqrt(1.0 - c[k] * c[k]);
-      for (int64_t z = 0; z < Z; ++z) angle[k * Z + z] = 0.5 * (1.0 + c[k] * cos_z[z] + s[k] * sin_z[z]);
-    }
-    gaussians(mean.data(), n, eta, shifts, g.data(), slopes ? dg.data() : nullptr);
-    angle_power(angle.data(), n * Z, zeta, slopes ? dangle.data() : nullptr, work);
-    if (slopes)  // d angle / dc = d angle / dh * (cos_z - c / s sin_z) / 2
-      for (int64_t k = 0; k < n; ++k)
-        for (int64_t z = 0; z < Z; ++z)
-          dangle[k * Z + z] *= 0.5 * (cos_z[z] - c[k] / s[k] * sin_z[z]);
-  }
 };
+
+template <typename scalar_t>
+MULTISCALE_SIMD void chunk_terms(AngularChunk& q, const scalar_t* v, const int64_t* e1, const int64_t* e2,
+                                 int64_t n, const double* r, const double* fc, double eta, double zeta,
+                                 Doubles shifts, bool slopes) {
+  const int64_t Z = q.Z;
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t a = e1[t], b = e2[t];
+    const double dot = double(v[3 * a]) * v[3 * b] + double(v[3 * a + 1]) * v[3 * b + 1] +
+                       double(v[3 * a + 2]) * v[3 * b + 2];
+    q.mean[t] = 0.5 * (r[a] + r[b]);
+    q.f[t] = fc[a] * fc[b];
+    q.k[t] = 0.95 / std::max(r[a] * r[b], 1e-10);
+    q.c[t] = q.k[t] * dot;
+  }
+  for (int64_t t = 0; t < n; ++t) {
+    const double c = q.c[t], s = std::sqrt(1.0 - c * c);
+    for (int64_t z = 0; z < Z; ++z) q.angle[t * Z + z] = 0.5 * (1.0 + c * q.cos_z[z] + s * q.sin_z[z]);
+  }
+  gaussians(q.mean.data(), n, eta, shifts, q.g.data(), slopes ? q.dg.data() : nullptr);
+  angle_power(q.angle.data(), n * Z, zeta, slopes ? q.dangle.data() : nullptr, q.work);
+  if (slopes)  // d angle / dc = d angle / dh * (cos_z - c / s sin_z) / 2
+    for (int64_t t = 0; t < n; ++t) {
+      const double c = q.c[t], c_over_s = c / std::sqrt(1.0 - c * c);
+      for (int64_t z = 0; z < Z; ++z) q.dangle[t * Z + z] *= 0.5 * (q.cos_z[z] - c_over_s * q.sin_z[z]);
+    }
+}
+
+template <typename scalar_t>
+MULTISCALE_SIMD void angular_forward(const scalar_t* v, int64_t A, const Triplets& trip, scalar_t* out,
+                                     double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
+  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
+  std::vector<double> r, fc;
+  edge_terms(v, A, cutoff, r, fc, nullptr);
+  AngularChunk q(shifts, sections);
+  for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
+    const int64_t n = std::min(kChunk, T - t0);
+    chunk_terms(q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, false);
+    for (int64_t t = 0; t < n; ++t) {
+      scalar_t* dst = out + trip.block[t0 + t] * width;
+      const double* angle = &q.angle[t * Z];
+      for (int64_t s = 0; s < S; ++s) {
+        const double rf = q.g[t * S + s] * q.f[t];
+        for (int64_t z = 0; z < Z; ++z) dst[s * Z + z] += static_cast<scalar_t>(rf * angle[z]);
+      }
+    }
+  }
+}
+
+template <typename scalar_t>
+MULTISCALE_SIMD void angular_backward(const scalar_t* gr, const scalar_t* v, int64_t A, const Triplets& trip,
+                                      double* acc, double cutoff, double eta, double zeta, Doubles shifts,
+                                      Doubles sections) {
+  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
+  std::vector<double> r, fc, dfc, inv_r(A);
+  edge_terms(v, A, cutoff, r, fc, &dfc);
+  for (int64_t e = 0; e < A; ++e) inv_r[e] = 1.0 / r[e];
+  AngularChunk q(shifts, sections);
+  for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
+    const int64_t n = std::min(kChunk, T - t0);
+    chunk_terms(q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, true);
+    for (int64_t t = 0; t < n; ++t) {
+      const int64_t a = trip.first[t0 + t], b = trip.second[t0 + t];
+      const scalar_t* src = gr + trip.block[t0 + t] * width;
+      const double* angle = &q.angle[t * Z];
+      const double* dangle = &q.dangle[t * Z];
+      double d_c = 0.0, d_mean = 0.0, d_f = 0.0;
+      for (int64_t s = 0; s < S; ++s) {
+        double sum_a = 0.0, sum_d = 0.0;
+        for (int64_t z = 0; z < Z; ++z) {
+          const double w = src[s * Z + z];
+          sum_a += w * angle[z];
+          sum_d += w * dangle[z];
+        }
+        d_c += sum_d * q.g[t * S + s];
+        d_mean += sum_a * q.dg[t * S + s];
+        d_f += sum_a * q.g[t * S + s];
+      }
+      d_c *= q.f[t];
+      d_mean *= q.f[t];
+      // c = k v1.v2, k = 0.95 / max(r1 r2, 1e-10): dc/dv1 = k v2 - c v1 / r1^2 (unless clamped)
+      const double k = q.k[t], c = r[a] * r[b] < 1e-10 ? 0.0 : q.c[t];
+      const double along1 = (0.5 * d_mean + d_f * fc[b] * dfc[a]) * inv_r[a] - d_c * c * inv_r[a] * inv_r[a];
+      const double along2 = (0.5 * d_mean + d_f * fc[a] * dfc[b]) * inv_r[b] - d_c * c * inv_r[b] * inv_r[b];
+      const double across = d_c * k;
+      for (int x = 0; x < 3; ++x) {
+        acc[3 * a + x] += across * v[3 * b + x] + along1 * v[3 * a + x];
+        acc[3 * b + x] += across * v[3 * a + x] + along2 * v[3 * b + x];
+      }
+    }
+  }
+}
 
 Tensor angular_cpu(const Tensor& vectors_, const Tensor& centre, const Tensor& species,
                    const Tensor& pair_index, int64_t n_centres, double cutoff, double eta, double zeta,
                    Doubles shifts, Doubles sections) {
   const AngularInputs in = angular_inputs(vectors_, centre, species, pair_index, n_centres, "ani_angular");
-  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z,
-                T = in.triplets.first.size(), n_el = pair_index.size(0);
+  const int64_t n_el = pair_index.size(0), width = shifts.size() * sections.size();
   Tensor out = at::zeros({n_centres * n_el * (n_el + 1) / 2, width}, in.vectors.options());
   AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular", [&] {
-    const scalar_t* v = in.vectors.data_ptr<scalar_t>();
-    const int64_t *e1 = in.triplets.first.data(), *e2 = in.triplets.second.data(),
-                  *to = in.triplets.block.data();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    std::vector<double> r, fc;
-    edge_terms(v, in.vectors.size(0), cutoff, r, fc, nullptr);
-    AngularChunk q(shifts, sections);
-    for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
-      const int64_t n = std::min(kChunk, T - t0);
-      q.compute(v, e1, e2, t0, n, r, fc, eta, zeta, shifts, false);
-      for (int64_t k = 0; k < n; ++k) {
-        scalar_t* dst = o + to[t0 + k] * width;
-        for (int64_t s = 0; s < S; ++s) {
-          const double rf = q.g[k * S + s] * q.f[k];
-          for (int64_t z = 0; z < Z; ++z) dst[s * Z + z] += static_cast<scalar_t>(rf * q.angle[k * Z + z]);
-        }
-      }
-    }
+    angular_forward(in.vectors.data_ptr<scalar_t>(), in.vectors.size(0), in.triplets, out.data_ptr<scalar_t>(),
+                    cutoff, eta, zeta, shifts, sections);
   });
   return out;
 }
@@ -337,59 +393,18 @@ Tensor angular_cpu(const Tensor& vectors_, const Tensor& centre, const Tensor& s
 Tensor angular_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const Tensor& centre,
                             const Tensor& species, const Tensor& pair_index, int64_t n_centres,
                             double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
-  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z;
+  const int64_t width = shifts.size() * sections.size();
   const AngularInputs in =
       angular_inputs(vectors_, centre, species, pair_index, n_centres, "ani_angular_backward");
   const int64_t n_el = pair_index.size(0);
   TORCH_CHECK(grad_.dim() == 2 && grad_.size(0) == n_centres * n_el * (n_el + 1) / 2 && grad_.size(1) == width,
               "ani_angular_backward: grad must be (n_centres * n_pairs, ", width, "), got ", grad_.sizes());
   const Tensor grad = grad_.to(in.vectors.scalar_type()).contiguous();
-  const int64_t A = in.vectors.size(0), T = in.triplets.first.size();
+  const int64_t A = in.vectors.size(0);
   std::vector<double> acc(3 * A, 0.0);
   AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular_backward", [&] {
-    const scalar_t* v = in.vectors.data_ptr<scalar_t>();
-    const int64_t *e1 = in.triplets.first.data(), *e2 = in.triplets.second.data(),
-                  *to = in.triplets.block.data();
-    const scalar_t* gr = grad.data_ptr<scalar_t>();
-    std::vector<double> r, fc, dfc;
-    edge_terms(v, A, cutoff, r, fc, &dfc);
-    AngularChunk q(shifts, sections);
-    for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
-      const int64_t n = std::min(kChunk, T - t0);
-      q.compute(v, e1, e2, t0, n, r, fc, eta, zeta, shifts, true);
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t a = e1[t0 + k], b = e2[t0 + k];
-        const scalar_t* src = gr + to[t0 + k] * width;
-        const double* angle = &q.angle[k * Z];
-        const double* dangle = &q.dangle[k * Z];
-        double d_c = 0.0, d_mean = 0.0, d_f = 0.0;
-        for (int64_t s = 0; s < S; ++s) {
-          double by_angle = 0.0, by_dangle = 0.0;
-          for (int64_t z = 0; z < Z; ++z) {
-            by_angle += double(src[s * Z + z]) * angle[z];
-            by_dangle += double(src[s * Z + z]) * dangle[z];
-          }
-          d_c += by_dangle * q.g[k * S + s];
-          d_mean += by_angle * q.dg[k * S + s];
-          d_f += by_angle * q.g[k * S + s];
-        }
-        d_c *= q.f[k];
-        d_mean *= q.f[k];
-        // c = 0.95 v1.v2 / max(r1 r2, 1e-10): dc/dv1 = 0.95 (v2 - (v1.v2) v1 / r1^2) / (r1 r2)
-        const double r1 = r[a], r2 = r[b], rr = r1 * r2;
-        const bool clamped = rr < 1e-10;
-        const double k95 = 0.95 / std::max(rr, 1e-10);
-        const double dot = q.c[k] / k95;
-        const double along1 = (0.5 * d_mean + d_f * fc[b] * dfc[a]) / r1 -
-                              (clamped ? 0.0 : d_c * k95 * dot / (r1 * r1));
-        const double along2 = (0.5 * d_mean + d_f * fc[a] * dfc[b]) / r2 -
-                              (clamped ? 0.0 : d_c * k95 * dot / (r2 * r2));
-        for (int x = 0; x < 3; ++x) {
-          acc[3 * a + x] += d_c * k95 * v[3 * b + x] + along1 * v[3 * a + x];
-          acc[3 * b + x] += d_c * k95 * v[3 * a + x] + along2 * v[3 * b + x];
-        }
-      }
-    }
+    angular_backward(grad.data_ptr<scalar_t>(), in.vectors.data_ptr<scalar_t>(), A, in.triplets, acc.data(),
+                     cutoff, eta, zeta, shifts, sections);
   });
   return at::tensor(acc, in.vectors.options().dtype(at::kDouble)).view({A, 3}).to(in.vectors.scalar_type());
 }
