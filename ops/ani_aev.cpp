@@ -43,12 +43,9 @@ using Doubles = at::ArrayRef<double>;
 constexpr double kPi = 3.14159265358979323846;
 constexpr int64_t kChunk = 256;  // edges or triplets whose transcendental terms are taken at once
 
-// the loops below compiled twice, for AVX2 + FMA and for any x86-64, the CPU choosing at load
-#define MULTISCALE_SIMD __attribute__((target_clones("arch=haswell", "default")))
-
 // Gaussian exponents max(-eta (x_k - shift_s)^2, -80) of n values x, row-major (n, S); exp
 // of them in place; slopes d/dx where not floored (torch.clamp's gradient), if asked
-MULTISCALE_SIMD void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
+MULTISCALE_INLINE void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
   const int64_t S = shifts.size();
   for (int64_t k = 0; k < n; ++k)
     for (int64_t s = 0; s < S; ++s) {
@@ -66,7 +63,7 @@ MULTISCALE_SIMD void gaussians(const double* x, int64_t n, double eta, Doubles s
 
 // 2 max(h, 1e-30)^zeta floored at 2 exp(-80), in place over h (n values), and d/dh if asked;
 // a whole zeta up to 64 by repeated squaring (exact to rounding), any other as exp(zeta log h)
-MULTISCALE_SIMD void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
+MULTISCALE_INLINE void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
   const int whole = zeta == std::floor(zeta) && zeta >= 1 && zeta <= 64 ? static_cast<int>(zeta) : 0;
   const double floor = std::exp(-80.0);
   // slope first holds h, the power's argument
@@ -112,7 +109,7 @@ MULTISCALE_SIMD void angle_power(double* h, int64_t n, double zeta, double* slop
 
 // length, cutoff function and (if asked) its derivative of every edge
 template <typename scalar_t>
-MULTISCALE_SIMD void edge_terms(const scalar_t* v, int64_t n, double cutoff, std::vector<double>& r,
+MULTISCALE_INLINE void edge_terms(const scalar_t* v, int64_t n, double cutoff, std::vector<double>& r,
                 std::vector<double>& fc, std::vector<double>* dfc) {
   r.resize(n);
   fc.resize(n);
@@ -152,6 +149,46 @@ void check_index(const Tensor& index, int64_t length, int64_t bound, const char*
 
 // ------------------------------------------------------------------------------------- radial
 
+template <typename scalar_t>
+MULTISCALE_INLINE void radial_forward_body(const scalar_t* v, int64_t E, const int64_t* to, scalar_t* o,
+                                           double cutoff, double eta, Doubles shifts) {
+  const int64_t S = shifts.size();
+  std::vector<double> r, fc, g(kChunk * S);
+  edge_terms(v, E, cutoff, r, fc, nullptr);
+  for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
+    const int64_t n = std::min(kChunk, E - e0);
+    gaussians(r.data() + e0, n, eta, shifts, g.data(), nullptr);
+    for (int64_t k = 0; k < n; ++k) {
+      scalar_t* dst = o + to[e0 + k] * S;
+      const double scale = 0.25 * fc[e0 + k];
+      for (int64_t s = 0; s < S; ++s) dst[s] += static_cast<scalar_t>(scale * g[k * S + s]);
+    }
+  }
+}
+
+template <typename scalar_t>
+MULTISCALE_INLINE void radial_backward_body(const scalar_t* gr, const scalar_t* v, int64_t E, const int64_t* to,
+                                            scalar_t* o, double cutoff, double eta, Doubles shifts) {
+  const int64_t S = shifts.size();
+  std::vector<double> r, fc, dfc, g(kChunk * S), dg(kChunk * S);
+  edge_terms(v, E, cutoff, r, fc, &dfc);
+  for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
+    const int64_t n = std::min(kChunk, E - e0);
+    gaussians(r.data() + e0, n, eta, shifts, g.data(), dg.data());
+    for (int64_t k = 0; k < n; ++k) {
+      const int64_t e = e0 + k;
+      const scalar_t* src = gr + to[e] * S;
+      double d_r = 0.0;
+      for (int64_t s = 0; s < S; ++s) d_r += double(src[s]) * (dg[k * S + s] * fc[e] + g[k * S + s] * dfc[e]);
+      d_r *= 0.25 / r[e];
+      for (int x = 0; x < 3; ++x) o[3 * e + x] = static_cast<scalar_t>(d_r * v[3 * e + x]);
+    }
+  }
+}
+
+MULTISCALE_DISPATCH(radial_forward)
+MULTISCALE_DISPATCH(radial_backward)
+
 Tensor radial_cpu(const Tensor& vectors_, const Tensor& row_, int64_t rows, double cutoff,
                   double eta, Doubles shifts) {
   check_vectors(vectors_, "ani_radial");
@@ -160,20 +197,8 @@ Tensor radial_cpu(const Tensor& vectors_, const Tensor& row_, int64_t rows, doub
   check_index(row, E, rows, "ani_radial", "row");
   Tensor out = at::zeros({rows, S}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial", [&] {
-    const scalar_t* v = vectors.data_ptr<scalar_t>();
-    const int64_t* to = row.data_ptr<int64_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    std::vector<double> r, fc, g(kChunk * S);
-    edge_terms(v, E, cutoff, r, fc, nullptr);
-    for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
-      const int64_t n = std::min(kChunk, E - e0);
-      gaussians(r.data() + e0, n, eta, shifts, g.data(), nullptr);
-      for (int64_t k = 0; k < n; ++k) {
-        scalar_t* dst = o + to[e0 + k] * S;
-        const double scale = 0.25 * fc[e0 + k];
-        for (int64_t s = 0; s < S; ++s) dst[s] += static_cast<scalar_t>(scale * g[k * S + s]);
-      }
-    }
+    radial_forward(vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), cutoff,
+                   eta, shifts);
   });
   return out;
 }
@@ -189,24 +214,8 @@ Tensor radial_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const Te
   check_index(row, E, grad.size(0), "ani_radial_backward", "row");
   Tensor out = at::empty({E, 3}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial_backward", [&] {
-    const scalar_t* v = vectors.data_ptr<scalar_t>();
-    const int64_t* to = row.data_ptr<int64_t>();
-    const scalar_t* gr = grad.data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    std::vector<double> r, fc, dfc, g(kChunk * S), dg(kChunk * S);
-    edge_terms(v, E, cutoff, r, fc, &dfc);
-    for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
-      const int64_t n = std::min(kChunk, E - e0);
-      gaussians(r.data() + e0, n, eta, shifts, g.data(), dg.data());
-      for (int64_t k = 0; k < n; ++k) {
-        const int64_t e = e0 + k;
-        const scalar_t* src = gr + to[e] * S;
-        double d_r = 0.0;
-        for (int64_t s = 0; s < S; ++s) d_r += double(src[s]) * (dg[k * S + s] * fc[e] + g[k * S + s] * dfc[e]);
-        d_r *= 0.25 / r[e];
-        for (int x = 0; x < 3; ++x) o[3 * e + x] = static_cast<scalar_t>(d_r * v[3 * e + x]);
-      }
-    }
+    radial_backward(grad.data_ptr<scalar_t>(), vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(),
+                    out.data_ptr<scalar_t>(), cutoff, eta, shifts);
   });
   return out;
 }
@@ -286,7 +295,7 @@ struct AngularChunk {
 };
 
 template <typename scalar_t>
-MULTISCALE_SIMD void chunk_terms(AngularChunk& q, const scalar_t* v, const int64_t* e1, const int64_t* e2,
+MULTISCALE_INLINE void chunk_terms(AngularChunk& q, const scalar_t* v, const int64_t* e1, const int64_t* e2,
                                  int64_t n, const double* r, const double* fc, double eta, double zeta,
                                  Doubles shifts, bool slopes) {
   const int64_t Z = q.Z;
@@ -313,7 +322,7 @@ MULTISCALE_SIMD void chunk_terms(AngularChunk& q, const scalar_t* v, const int64
 }
 
 template <typename scalar_t>
-MULTISCALE_SIMD void angular_forward(const scalar_t* v, int64_t A, const Triplets& trip, scalar_t* out,
+MULTISCALE_INLINE void angular_forward_body(const scalar_t* v, int64_t A, const Triplets& trip, scalar_t* out,
                                      double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
   const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
   std::vector<double> r, fc;
@@ -334,7 +343,7 @@ MULTISCALE_SIMD void angular_forward(const scalar_t* v, int64_t A, const Triplet
 }
 
 template <typename scalar_t>
-MULTISCALE_SIMD void angular_backward(const scalar_t* gr, const scalar_t* v, int64_t A, const Triplets& trip,
+MULTISCALE_INLINE void angular_backward_body(const scalar_t* gr, const scalar_t* v, int64_t A, const Triplets& trip,
                                       double* acc, double cutoff, double eta, double zeta, Doubles shifts,
                                       Doubles sections) {
   const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
@@ -376,6 +385,9 @@ MULTISCALE_SIMD void angular_backward(const scalar_t* gr, const scalar_t* v, int
     }
   }
 }
+
+MULTISCALE_DISPATCH(angular_forward)
+MULTISCALE_DISPATCH(angular_backward)
 
 Tensor angular_cpu(const Tensor& vectors_, const Tensor& centre, const Tensor& species,
                    const Tensor& pair_index, int64_t n_centres, double cutoff, double eta, double zeta,

@@ -19,6 +19,8 @@
 
 #include <vector>
 
+#include "vector_math.h"
+
 namespace {
 
 using at::Tensor;
@@ -66,11 +68,34 @@ Tensor networks_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, Ten
   return a.view({M, n});
 }
 
-// CELU's slope from its output y: 1 where y > 0, y / alpha + 1 = exp(x / alpha) elsewhere
+// CELU's slope from its output y: 1 where y > 0, y / alpha + 1 = exp(x / alpha) elsewhere;
+// that is min(y / alpha + 1, 1), without a branch (so the loops vectorise)
 template <typename T>
 inline T slope(T y, T inv_alpha) {
-  return y > T(0) ? T(1) : y * inv_alpha + T(1);
+  const T s = y * inv_alpha + T(1);
+  return s < T(1) ? s : T(1);   // this form GCC turns into a vector min (std::min it does not)
 }
+
+// g *= slope(y), both (count,)
+template <typename T>
+MULTISCALE_INLINE void times_slope_body(T* __restrict__ g, const T* __restrict__ y, int64_t count, T inv_alpha) {
+  for (int64_t k = 0; k < count; ++k) g[k] *= slope(y[k], inv_alpha);
+}
+
+// out (n, M h) = g (M, n, h) transposed to atoms-major, times slope(y (n, M h))
+template <typename T>
+MULTISCALE_INLINE void times_slope_to_atoms_body(const T* __restrict__ g, const T* __restrict__ y, T* __restrict__ out, int64_t M, int64_t n, int64_t h, T inv_alpha) {
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t m = 0; m < M; ++m) {
+      const T* src = g + (m * n + i) * h;
+      const T* sy = y + (i * M + m) * h;
+      T* dst = out + (i * M + m) * h;
+      for (int64_t k = 0; k < h; ++k) dst[k] = src[k] * slope(sy[k], inv_alpha);
+    }
+}
+
+MULTISCALE_DISPATCH(times_slope)
+MULTISCALE_DISPATCH(times_slope_to_atoms)
 
 Tensor networks_backward(const Tensor& grad, const Tensor& w1, TensorList weights, TensorList saved,
                          double alpha) {
@@ -80,10 +105,7 @@ Tensor networks_backward(const Tensor& grad, const Tensor& w1, TensorList weight
     g = at::bmm(g, weights[j].transpose(1, 2)).contiguous();  // (M, n, in)
     const Tensor y = saved[j].contiguous();
     AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "ani_networks_backward", [&] {
-      scalar_t* pg = g.data_ptr<scalar_t>();
-      const scalar_t* py = y.data_ptr<scalar_t>();
-      const scalar_t inv = scalar_t(1.0 / alpha);
-      for (int64_t k = 0, count = g.numel(); k < count; ++k) pg[k] *= slope(py[k], inv);
+      times_slope(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), g.numel(), scalar_t(1.0 / alpha));
     });
   }
   // the first layer: slope of its CELU, written back in its (n, M h1) layout
@@ -91,16 +113,8 @@ Tensor networks_backward(const Tensor& grad, const Tensor& w1, TensorList weight
   Tensor atoms = at::empty({n, M * h1}, g.options());
   const Tensor y = saved[0].contiguous();
   AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "ani_networks_backward", [&] {
-    const scalar_t* pg = g.data_ptr<scalar_t>();
-    const scalar_t* py = y.data_ptr<scalar_t>();
-    scalar_t* pa = atoms.data_ptr<scalar_t>();
-    const scalar_t inv = scalar_t(1.0 / alpha);
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t m = 0; m < M; ++m) {
-        const scalar_t* src = pg + (m * n + i) * h1;
-        const int64_t at = i * M * h1 + m * h1;
-        for (int64_t k = 0; k < h1; ++k) pa[at + k] = src[k] * slope(py[at + k], inv);
-      }
+    times_slope_to_atoms(g.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), atoms.data_ptr<scalar_t>(), M, n, h1,
+                         scalar_t(1.0 / alpha));
   });
   return at::mm(atoms, w1);
 }

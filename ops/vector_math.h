@@ -7,6 +7,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <utility>
 
 extern "C" {
 __m256d Sleef_expd4_u10avx2(__m256d);
@@ -41,5 +42,26 @@ MULTISCALE_VECTOR_MAP(sin, Sleef_sind4_u10avx2, std::sin)
 
 inline void exp_inplace(double* x, int64_t n) { exp_of(x, x, n); }
 inline void log_inplace(double* x, int64_t n) { log_of(x, x, n); }
+
+}  // namespace multiscale_ops
+
+// A kernel's helpers are inlined into it, so they are compiled for its target.
+#define MULTISCALE_INLINE inline __attribute__((always_inline))
+
+// name(args) runs name_body (a MULTISCALE_INLINE function template) compiled for AVX2 + FMA
+// where the CPU has them, for any x86-64 otherwise.  (GCC's target_clones("arch=haswell")
+// would ask whether the CPU *is* a Haswell, and newer ones are not.)
+#define MULTISCALE_DISPATCH(name)                                                        \
+  template <typename... Args>                                                            \
+  __attribute__((target("avx2,fma"))) void name##_avx2(Args&&... args) {                 \
+    name##_body(std::forward<Args>(args)...);                                            \
+  }                                                                                      \
+  template <typename... Args>                                                            \
+  void name(Args&&... args) {                                                            \
+    if (multiscale_ops::have_avx2()) return name##_avx2(std::forward<Args>(args)...);    \
+    name##_body(std::forward<Args>(args)...);                                            \
+  }
+
+namespace multiscale_ops {
 
 }  // namespace multiscale_ops
