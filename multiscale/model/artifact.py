@@ -80,9 +80,10 @@ def export(model: torch.nn.Module, path: str | os.PathLike,
         metadata = model.metadata()
     dtype = _DTYPES[metadata.dtype]
     model = model.to(dtype).eval()
+    compiling = Path(path).suffix == compiled.SUFFIX
     if native:
-        model = native_ops.fuse(model)
-    if Path(path).suffix == compiled.SUFFIX:
+        model = native_ops.fuse(model, scripted=not compiling)
+    if compiling:
         return compiled.write(model, path, metadata, device=device)
     try:
         scripted = torch.jit.script(model)

@@ -41,7 +41,7 @@ def compile_file(source, path: str | os.PathLike, dtype: str | None = None, log=
     if dtype is not None and dtype != metadata.dtype:
         metadata = dataclasses.replace(metadata, dtype=dtype)
         reference = copy.deepcopy(reference).to(DTYPES[dtype])
-    module = native_ops.fuse(unscript(loaded.module))
+    module = native_ops.fuse(unscript(loaded.module), scripted=False)
     try:
         energy_and_gradient(module, loaded.metadata)(*sample_system(loaded.metadata, 3, 2, 0, loaded.dtype))
     except AttributeError as exc:

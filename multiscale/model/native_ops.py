@@ -46,16 +46,18 @@ def missing(path, error: Exception) -> str | None:
     return None
 
 
-def fuse(model: torch.nn.Module) -> torch.nn.Module:
-    """A copy of ``model`` in which every submodule with a ``native()`` method (a torch
-    module that has a native version, e.g. the AEV's ``AngularTerms``) is replaced by what
-    that returns; ``model`` itself when there is none or the operators are not built."""
+def fuse(model: torch.nn.Module, scripted: bool = True) -> torch.nn.Module:
+    """A copy of ``model`` in which every submodule with a ``native(scripted)`` method (a torch
+    module that has a native or inference version: the AEV's terms, an ANI model's stacked
+    networks) is replaced by what that returns; ``model`` itself when there is none or the
+    operators are not built.  ``scripted``: the copy is for TorchScript (True) or for
+    torch.export (False), which some inference forms do not suit."""
     if not any(hasattr(m, "native") for m in model.modules()) or not load():
         return model
-    fused = model.native() if hasattr(model, "native") else model
+    fused = model.native(scripted) if hasattr(model, "native") else model
     fused = copy.deepcopy(fused)
     for module in list(fused.modules()):
         for name, child in list(module.named_children()):
             if hasattr(child, "native"):
-                setattr(module, name, child.native())
+                setattr(module, name, child.native(scripted))
     return fused

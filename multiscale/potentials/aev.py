@@ -131,7 +131,7 @@ class RadialTerms(torch.nn.Module):
         return scatter_sum(terms, row, rows)
 
     @torch.jit.unused
-    def native(self) -> "FusedRadialTerms":
+    def native(self, scripted: bool = True) -> "FusedRadialTerms":
         """The same terms by the native operator (``native_ops.fuse`` calls this)."""
         return FusedRadialTerms(self.params)
 
@@ -212,7 +212,7 @@ class AngularTerms(torch.nn.Module):
         return scatter_sum(terms, block, n_centres * self.n_pairs)
 
     @torch.jit.unused
-    def native(self) -> "FusedAngularTerms":
+    def native(self, scripted: bool = True) -> "FusedAngularTerms":
         """The same terms by the native operator (``native_ops.fuse`` calls this)."""
         return FusedAngularTerms(self.params, self.n_elements)
 

@@ -138,9 +138,10 @@ class ANIModel(torch.nn.Module):
                         f"element networks {layers}{_core(self.repulsion)}; energies in eV")
 
     @torch.jit.unused
-    def native(self) -> torch.nn.Module:
-        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this)."""
-        return _inference(self, [self.networks])
+    def native(self, scripted: bool = True) -> torch.nn.Module:
+        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this), for
+        TorchScript: AOTInductor cannot lower its batched products on data-dependent sizes."""
+        return _inference(self, [self.networks]) if scripted else self
 
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor, n_local: int,
                 charge: float = 0.0, spin: int = 1) -> Dict[str, Tensor]:
@@ -192,9 +193,10 @@ class ANIEnsemble(torch.nn.Module):
                         f"are the members' mean, member_energies() gives each; eV")
 
     @torch.jit.unused
-    def native(self) -> torch.nn.Module:
-        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this)."""
-        return _inference(self, list(self.members))
+    def native(self, scripted: bool = True) -> torch.nn.Module:
+        """The inference form (stacked.ANIInference; ``native_ops.fuse`` calls this), for
+        TorchScript: AOTInductor cannot lower its batched products on data-dependent sizes."""
+        return _inference(self, list(self.members)) if scripted else self
 
     @torch.jit.export
     def member_energies(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,

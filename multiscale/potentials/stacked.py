@@ -12,7 +12,9 @@ ANI-2x's first-layer work for organic CHNO systems, and the result is the same. 
 keeps the columns it gathered while the system's elements stay the same.
 
 ``ANIModel.native()`` / ``ANIEnsemble.native()`` build an :class:`ANIInference`;
-``native_ops.fuse`` (``multiscale.export``) calls them.  Training uses the training form.
+``native_ops.fuse`` (``multiscale.export``) calls them for TorchScript files (AOTInductor
+cannot lower the batched products on data-dependent sizes: ``.pt2`` files keep the training
+form, with the native AEV).  Training uses the training form.
 """
 
 from __future__ import annotations
