@@ -24,8 +24,9 @@ def edges(positions: np.ndarray, cell: np.ndarray, pbc, cutoff: float):
     if pbc.any() and abs(np.linalg.det(box)) < 1e-12:
         raise ValueError("the cell is degenerate (zero volume) in a periodic direction")
     nl = vesin.NeighborList(cutoff=cutoff, full_list=True, sorted=True)
-    i, j, shifts = nl.compute(points=positions, box=box, periodic=pbc.tolist(), quantities="ijS")
+    # vesin's own vectors r_j + S.box - r_i: the box it was given is the cell in every periodic
+    # direction, and a non-periodic direction's shift is zero
+    i, j, vectors = nl.compute(points=positions, box=box, periodic=pbc.tolist(), quantities="ijD")
     i = torch.from_numpy(i.astype(np.int64))
     j = torch.from_numpy(j.astype(np.int64))
-    vectors = (positions[j.numpy()] - positions[i.numpy()]) + shifts @ cell
-    return torch.stack([i, j]), torch.from_numpy(vectors)
+    return torch.stack([i, j]), torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float64))
