@@ -50,7 +50,8 @@ MULTISCALE_INLINE void gaussians(const double* x, int64_t n, double eta, Doubles
   for (int64_t k = 0; k < n; ++k)
     for (int64_t s = 0; s < S; ++s) {
       const double d = x[k] - shifts[s];
-      value[k * S + s] = std::max(-eta * d * d, -80.0);
+      const double exponent = -eta * d * d;
+      value[k * S + s] = exponent > -80.0 ? exponent : -80.0;   // not std::max: this form vectorises
     }
   if (slope)
     for (int64_t k = 0; k < n; ++k)
@@ -94,9 +95,12 @@ MULTISCALE_INLINE void angle_power(double* h, int64_t n, double zeta, double* sl
     }
     return;
   }
-  for (int64_t k = 0; k < n; ++k) x[k] = std::max(base[k], 1e-30);
+  for (int64_t k = 0; k < n; ++k) x[k] = base[k] > 1e-30 ? base[k] : 1e-30;
   multiscale_ops::log_inplace(x, n);
-  for (int64_t k = 0; k < n; ++k) x[k] = std::max(zeta * x[k], -80.0);
+  for (int64_t k = 0; k < n; ++k) {
+    const double exponent = zeta * x[k];
+    x[k] = exponent > -80.0 ? exponent : -80.0;
+  }
   if (slope)
     for (int64_t k = 0; k < n; ++k)  // live: neither floor reached; slope = zeta h^zeta / h
       slope[k] = (base[k] > 1e-30 && x[k] > -80.0) ? zeta / base[k] : 0.0;
@@ -305,7 +309,8 @@ MULTISCALE_INLINE void chunk_terms(AngularChunk& q, const scalar_t* v, const int
                        double(v[3 * a + 2]) * v[3 * b + 2];
     q.mean[t] = 0.5 * (r[a] + r[b]);
     q.f[t] = fc[a] * fc[b];
-    q.k[t] = 0.95 / std::max(r[a] * r[b], 1e-10);
+    const double rr = r[a] * r[b];
+    q.k[t] = 0.95 / (rr > 1e-10 ? rr : 1e-10);
     q.c[t] = q.k[t] * dot;
   }
   for (int64_t t = 0; t < n; ++t) {

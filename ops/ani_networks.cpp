@@ -69,17 +69,17 @@ Tensor networks_forward(const Tensor& x, const Tensor& w1, const Tensor& b1, Ten
 }
 
 // CELU's slope from its output y: 1 where y > 0, y / alpha + 1 = exp(x / alpha) elsewhere;
-// that is min(y / alpha + 1, 1), without a branch (so the loops vectorise)
-template <typename T>
-inline T slope(T y, T inv_alpha) {
-  const T s = y * inv_alpha + T(1);
-  return s < T(1) ? s : T(1);   // this form GCC turns into a vector min (std::min it does not)
-}
+// that is min(y / alpha + 1, 1), written out in each loop as `s < 1 ? s : 1` (the form GCC
+// vectorises; through a function or std::min it leaves a branch in the loop)
 
 // g *= slope(y), both (count,)
 template <typename T>
 MULTISCALE_INLINE void times_slope_body(T* __restrict__ g, const T* __restrict__ y, int64_t count, T inv_alpha) {
-  for (int64_t k = 0; k < count; ++k) g[k] *= slope(y[k], inv_alpha);
+  for (int64_t k = 0; k < count; ++k) {
+    T slope = y[k] * inv_alpha + T(1);
+    slope = slope < T(1) ? slope : T(1);
+    g[k] *= slope;
+  }
 }
 
 // out (n, M h) = g (M, n, h) transposed to atoms-major, times slope(y (n, M h))
@@ -90,7 +90,11 @@ MULTISCALE_INLINE void times_slope_to_atoms_body(const T* __restrict__ g, const 
       const T* src = g + (m * n + i) * h;
       const T* sy = y + (i * M + m) * h;
       T* dst = out + (i * M + m) * h;
-      for (int64_t k = 0; k < h; ++k) dst[k] = src[k] * slope(sy[k], inv_alpha);
+      for (int64_t k = 0; k < h; ++k) {
+        T slope = sy[k] * inv_alpha + T(1);
+        slope = slope < T(1) ? slope : T(1);
+        dst[k] = src[k] * slope;
+      }
     }
 }
 
