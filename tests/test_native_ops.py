@@ -148,10 +148,12 @@ def test_file_needing_unbuilt_operators_says_how_to_build_them(tmp_path):
 
 
 def test_old_files_are_rebuilt_with_the_native_operators():
-    """A file written before the AEV's terms were submodules (the shipped si-ani) is rebuilt
-    for compiling (unscript's upgrade) and its .pt2 uses the native operators."""
+    """A file written before the AEV's terms were submodules (si-ani as shipped until these
+    operators, kept in tests/data) is rebuilt for compiling (unscript's upgrade) with them."""
+    from pathlib import Path
+
     from multiscale.model.unscript import unscript
-    old = multiscale.load("si-ani")
+    old = multiscale.load(Path(__file__).parent / "data" / "si_ani_torch_aev.pt")
     assert not hasattr(old.module.aev, "radial")   # written by the earlier AEVComputer
     rebuilt = native_ops.fuse(unscript(old.module))
     species, edge_index, vectors = system(1, n=30, box=6.0)
@@ -159,6 +161,10 @@ def test_old_files_are_rebuilt_with_the_native_operators():
     expected = old.module(*args)["energies"]
     np.testing.assert_allclose(rebuilt(*args)["energies"].detach(), expected.detach(), rtol=1e-12)
     assert isinstance(rebuilt.aev.angular, FusedAngularTerms)
+    # the shipped si-ani is now that file re-exported: the same energies
+    shipped = multiscale.load("si-ani").module
+    assert shipped.original_name == "ANIInference"
+    np.testing.assert_allclose(shipped(*args)["energies"].detach(), expected.detach(), rtol=1e-12)
 
 
 # -- the inference form of the element networks (potentials/stacked.py, ops/ani_networks.cpp) --

@@ -58,6 +58,7 @@ def fuse(model: torch.nn.Module, scripted: bool = True) -> torch.nn.Module:
     fused = copy.deepcopy(fused)
     for module in list(fused.modules()):
         for name, child in list(module.named_children()):
-            if hasattr(child, "native"):
+            # a native module's own torch ``fallback`` (for other devices) stays as it is
+            if hasattr(child, "native") and name != "fallback":
                 setattr(module, name, child.native(scripted))
     return fused

@@ -14,7 +14,8 @@ keeps the columns it gathered while the system's elements stay the same.
 ``ANIModel.native()`` / ``ANIEnsemble.native()`` build an :class:`ANIInference`;
 ``native_ops.fuse`` (``multiscale.export``) calls them for TorchScript files (AOTInductor
 cannot lower the batched products on data-dependent sizes: ``.pt2`` files keep the training
-form, with the native AEV).  Training uses the training form.
+form, with the native AEV; a TorchScript file in this form is compiled one member at a time,
+``StackedElement.per_member``).  Training uses the training form.
 """
 
 from __future__ import annotations
@@ -74,7 +75,32 @@ class StackedElement(torch.nn.Module):
             self.kept_columns = columns.clone()
         return self.kept_weight
 
+    @torch.jit.unused
+    def per_member(self, x: Tensor) -> Tensor:
+        """(M, n) from all L AEV columns, one member at a time: what torch.export traces (the
+        batched products and a data-dependent column count do not lower in AOTInductor)."""
+        out = []
+        for m in range(self.members):
+            rows = slice(m * self.width, (m + 1) * self.width)
+            h = self.act(torch.addmm(self.first_bias[rows], x, self.first_weight[rows].t()))
+            for k, layer in enumerate(self.layers):
+                if k > 0:
+                    h = self.act(h)
+                h = torch.addmm(layer.bias[m, 0], h, layer.weight[m])
+            out.append(h.squeeze(1))
+        return torch.stack(out)
+
+    @torch.jit.unused
+    def act(self, h: Tensor) -> Tensor:
+        """The activation; CELU written out, so that its derivative is exact like the native
+        operator's (torch's own CELU backward rounds 1/alpha to float32)."""
+        if self.alpha <= 0.0:
+            return self.activation(h)
+        return torch.where(h > 0, h, self.alpha * torch.expm1(torch.clamp(h, max=0.0) / self.alpha))
+
     def forward(self, x: Tensor, columns: Tensor) -> Tensor:
+        if not torch.jit.is_scripting():   # Python: torch.export's trace of a compiled file
+            return self.per_member(x)
         x = x.index_select(1, columns)
         if self.alpha > 0.0 and x.device.type == "cpu":   # CELU networks: the native operator
             weights: List[Tensor] = []
@@ -142,7 +168,8 @@ class ANIInference(torch.nn.Module):
                         n_local: int) -> Tensor:
         """Per-atom energies of every member, (n_members, n_local) eV."""
         groups, inputs = self.aev.by_element(species, edge_index, edge_vectors, n_local)
-        columns = self.aev.live_columns(species)
+        # the live columns (TorchScript); torch.export traces every column (StackedElement.per_member)
+        columns = self.aev.live_columns(species) if torch.jit.is_scripting() else species[:0]
         each = self.networks(inputs, species[:n_local], groups, columns)
         if self.repulsion is not None:
             each = each + self.repulsion.atom_energies(species, edge_index, edge_vectors, n_local)
