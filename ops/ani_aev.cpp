@@ -67,19 +67,17 @@ MULTISCALE_INLINE void gaussians(const double* x, int64_t n, double eta, Doubles
 MULTISCALE_INLINE void angle_power(double* h, int64_t n, double zeta, double* slope, std::vector<double>& work) {
   const int whole = zeta == std::floor(zeta) && zeta >= 1 && zeta <= 64 ? static_cast<int>(zeta) : 0;
   const double floor = std::exp(-80.0);
-  // slope first holds h, the power's argument
-  double* base = slope;
-  if (!base) {
-    work.resize(n);
-    base = work.data();
-  }
+  work.resize(2 * n);
+  double* base = work.data();          // h as given
+  double* square = work.data() + n;    // its repeated squares (whole zeta)
   for (int64_t k = 0; k < n; ++k) base[k] = h[k];
   double* x = h;  // h -> the power (whole zeta) or zeta log h -> 2 h^zeta
   if (whole) {
     // x = base^whole by bits, each pass a loop over all values (vectorised)
-    std::vector<double>& square = work;
-    square.assign(base, base + n);
-    for (int64_t k = 0; k < n; ++k) x[k] = 1.0;
+    for (int64_t k = 0; k < n; ++k) {
+      square[k] = base[k];
+      x[k] = 1.0;
+    }
     for (int e = whole; e > 0; e >>= 1) {
       if (e & 1)
         for (int64_t k = 0; k < n; ++k) x[k] *= square[k];

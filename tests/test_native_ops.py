@@ -23,7 +23,6 @@ from multiscale.potentials.aev import FusedAngularTerms, FusedRadialTerms
 
 from test_ani import edges_of, random_structure
 
-pytestmark = pytest.mark.skipif(not native_ops.load(), reason="native operators not built (make install)")
 
 PARAMETERS = {
     "ani1x": (AEVParameters.ani1x(), 4),
@@ -35,6 +34,13 @@ PARAMETERS = {
     "silicon": (AEVParameters.evenly(Rcr=6.0, Rca=4.5, EtaR=8.0, n_radial=12, EtaA=4.0, Zeta=7.3,
                                      n_angular=4, n_sections=6, start=1.5), 1),
 }
+
+
+def test_the_library_is_built_and_registers_the_operators():
+    """`make install` builds libmultiscale_ops.so; a missing one fails here, not as skips."""
+    assert native_ops.load(), f"{native_ops.LIBRARY} is not built: run `make install`"
+    for op in ("ani_radial", "ani_angular", "ani_networks"):
+        assert hasattr(torch.ops.multiscale, op)
 
 
 def system(n_elements: int, n: int = 40, box: float = 7.0, seed: int = 5):

@@ -67,31 +67,28 @@ def _rebuild_networks(scripted, elements: Sequence[str], params: AEVParameters,
                       dtype: torch.dtype, repulsion: Optional[ZBL] = None) -> ANIModel:
     """An ANIModel with the layer widths, activation, weights and self energies of one
     exported ``AtomicNetworks`` (``scripted``), and the ZBL core ``repulsion``."""
-    hidden, activation = {}, None
-    for el, (_, net) in zip(elements, scripted.networks.named_children()):
+    hidden, activation = [], None
+    for _, net in scripted.networks.named_children():
         layers = list(net.named_children())
-        hidden[el] = [int(m.out_features) for _, m in layers[:-1] if m.original_name == "Linear"]
+        hidden.append([int(m.out_features) for _, m in layers[:-1] if m.original_name == "Linear"])
         acts = [m for _, m in layers if m.original_name != "Linear"]
-        if acts and activation is None:
-            if acts[0].original_name not in _ACTIVATIONS:
-                raise TransferError(f"activation {acts[0].original_name} cannot be rebuilt; "
-                                    f"supported: {sorted(_ACTIVATIONS)}")
-            activation = _ACTIVATIONS[acts[0].original_name](acts[0])
-    self_energies = dict(zip(elements, scripted.self_energies.tolist()))
-    model = ANIModel(elements, params, hidden, self_energies, activation,
-                     repulsion=copy.deepcopy(repulsion)).to(dtype)
-    model.networks.load_state_dict(scripted.state_dict())
-    return model
+        if activation is None and acts:
+            activation = acts[0]
+    member = {"hidden": hidden, "activation": activation, "state": scripted.state_dict(),
+              "self_energies": scripted.self_energies}
+    return _rebuild_member(member, elements, params, dtype, repulsion)
 
 
 def _rebuild_member(member: dict, elements: Sequence[str], params: AEVParameters, dtype: torch.dtype,
                     repulsion: Optional[ZBL] = None) -> ANIModel:
-    """An ANIModel from one member of a file's stacked networks (stacked.unstack)."""
+    """An ANIModel from one exported member as plain values (``stacked.unstack``'s form):
+    hidden widths per element, the TorchScript activation, the networks' state, self energies."""
     act = member["activation"]
-    if act.original_name not in _ACTIVATIONS:
+    if act is not None and act.original_name not in _ACTIVATIONS:
         raise TransferError(f"activation {act.original_name} cannot be rebuilt; supported: {sorted(_ACTIVATIONS)}")
+    activation = None if act is None else _ACTIVATIONS[act.original_name](act)
     model = ANIModel(elements, params, dict(zip(elements, member["hidden"])),
-                     dict(zip(elements, member["self_energies"].tolist())), _ACTIVATIONS[act.original_name](act),
+                     dict(zip(elements, member["self_energies"].tolist())), activation,
                      repulsion=copy.deepcopy(repulsion)).to(dtype)
     model.networks.load_state_dict(member["state"])
     return model

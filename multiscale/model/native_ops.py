@@ -22,11 +22,6 @@ LIBRARY = Path(__file__).resolve().parent.parent / "lib" / "libmultiscale_ops.so
 _loaded = False
 
 
-def available() -> bool:
-    """Whether the native operators are built (``multiscale/lib/libmultiscale_ops.so``)."""
-    return _loaded or LIBRARY.is_file()
-
-
 def load() -> bool:
     """Registers the native operators with torch, once; False where they are not built."""
     global _loaded

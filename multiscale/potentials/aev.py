@@ -143,14 +143,13 @@ class FusedRadialTerms(torch.nn.Module):
     def __init__(self, params: AEVParameters):
         super().__init__()
         self.fallback = RadialTerms(params)
-        self.Rcr = params.Rcr
-        self.EtaR = params.EtaR
-        self.ShfR: List[float] = list(params.ShfR)
+        self.ShfR: List[float] = list(params.ShfR)   # the operator takes a list of floats
 
     def forward(self, vectors: Tensor, row: Tensor, rows: int) -> Tensor:
+        t = self.fallback
         if vectors.device.type != "cpu":
-            return self.fallback(vectors, row, rows)
-        return torch.ops.multiscale.ani_radial(vectors, row, rows, self.Rcr, self.EtaR, self.ShfR)
+            return t(vectors, row, rows)
+        return torch.ops.multiscale.ani_radial(vectors, row, rows, t.Rcr, t.EtaR, self.ShfR)
 
 
 def _pair_index(n_elements: int) -> Tensor:
@@ -226,18 +225,15 @@ class FusedAngularTerms(torch.nn.Module):
     def __init__(self, params: AEVParameters, n_elements: int):
         super().__init__()
         self.fallback = AngularTerms(params, n_elements)
-        self.Rca = params.Rca
-        self.EtaA = params.EtaA
-        self.Zeta = params.Zeta
-        self.ShfA: List[float] = list(params.ShfA)
+        self.ShfA: List[float] = list(params.ShfA)   # the operator takes lists of floats
         self.ShfZ: List[float] = list(params.ShfZ)
 
     def forward(self, vectors: Tensor, centre: Tensor, species: Tensor, n_centres: int) -> Tensor:
+        t = self.fallback
         if vectors.device.type != "cpu":
-            return self.fallback(vectors, centre, species, n_centres)
-        return torch.ops.multiscale.ani_angular(vectors, centre, species, self.fallback.pair_index,
-                                                n_centres, self.Rca, self.EtaA, self.Zeta,
-                                                self.ShfA, self.ShfZ)
+            return t(vectors, centre, species, n_centres)
+        return torch.ops.multiscale.ani_angular(vectors, centre, species, t.pair_index, n_centres,
+                                                t.Rca, t.EtaA, t.Zeta, self.ShfA, self.ShfZ)
 
 
 class AEVComputer(torch.nn.Module):
@@ -276,7 +272,6 @@ class AEVComputer(torch.nn.Module):
     def forward(self, species: Tensor, edge_index: Tensor, edge_vectors: Tensor,
                 n_local: int, rank: Optional[Tensor] = None) -> Tensor:
         """rank: (n_local,) int64, the output row of each local atom (default: its index)."""
-        device = edge_vectors.device
         n_el = self.n_elements
         i, j = edge_index[0], edge_index[1]
         r = torch.linalg.vector_norm(edge_vectors.detach(), dim=1)  # selects; terms get their own

@@ -59,15 +59,14 @@ class StackedElement(torch.nn.Module):
         self.activation = copy.deepcopy(next(m for m in networks[0] if not isinstance(m, torch.nn.Linear)))
         # CELU's alpha where the activation is CELU (ANI's): those run multiscale::ani_networks
         self.alpha = float(self.activation.alpha) if isinstance(self.activation, torch.nn.CELU) else -1.0
-        # the first layer's columns last gathered, and which (TorchScript only)
+        # the first layer's columns last gathered, and which
         self.kept_columns = torch.zeros(0, dtype=torch.long)
         self.kept_weight = torch.zeros(0)
 
     def first_layer_weight(self, columns: Tensor) -> Tensor:
         """(M h1, L') the first layer's weights on ``columns``, gathered once per column set
-        (and multiplied transposed: MKL's faster layout for these shapes)."""
-        if not torch.jit.is_scripting():   # torch.export: no state, gather every call
-            return self.first_weight.index_select(1, columns)
+        (and multiplied transposed: MKL's faster layout for these shapes).  TorchScript only:
+        Python and torch.export take ``per_member``."""
         kept = self.kept_columns
         if (kept.shape[0] != columns.shape[0] or kept.device != columns.device
                 or self.kept_weight.dtype != self.first_weight.dtype or not bool(torch.equal(kept, columns))):
