@@ -16,7 +16,7 @@ on diamond silicon (216; 4,096 atoms), float64.  The network FLOP floor of the A
 their element networks' multiply-adds (forward and input backward, 4 x in x out per layer and
 atom) at the matmul rate this machine measures for a 1024 x 384 x 160 product.
 
-    .venv/bin/python benchmarks/compiled.py [--quick] [--json FILE]
+    .venv/bin/python benchmarks/compiled.py [--quick | --only ani2x] [--json FILE]
 """
 
 from __future__ import annotations
@@ -164,6 +164,8 @@ def report(row: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="ANI-1x float32 and si-ani, 288 atoms only")
+    parser.add_argument("--only", choices=["ani1x", "ani2x"],
+                        help="that ANI model alone (float32 and float64), for a quick look; not for the README")
     parser.add_argument("--json", type=Path, default=RESULTS)
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -179,6 +181,10 @@ def main() -> None:
     results = []
     ani = [("ani1x", 1, torch.float32)] if args.quick else [
         ("ani1x", 1, torch.float32), ("ani1x", 1, torch.float64), ("ani2x", 8, torch.float32), ("ani2x", 8, torch.float64)]
+    if args.only:
+        ani = [a for a in ani if a[0] == args.only]
+        if args.json == RESULTS:
+            args.json = RESULTS.with_name(f"compiled_{args.only}.json")
     for kind, members, dtype in ani:
         reference = torchani_model(kind, members, "all_pairs").to(dtype)
         ours = from_torchani(reference)
@@ -192,15 +198,16 @@ def main() -> None:
             model.load_state_dict(reference.state_dict())
             theirs[periodic] = torch.jit.script(model.to_infer_model() if members > 1 else model)
         results += case(f"{kind} x{members}", pt, pt2, molecules, repeats, torchani=theirs, python_model=ours)
-    if not args.quick:
+    if not args.quick and not args.only:
         mp = MessagePassingPotential(["Si", "C"], cutoff=4.0, hops=2, features=64, seed=0)
         results += case("message passing (2 hops, 64 features)", multiscale.export(mp, work / "mp.pt"),
                         multiscale.export(mp, work / "mp.pt2"),
                         [(s, silicon(size, True)) for s, size in (("periodic box", 3), ("periodic box", 8))], repeats)
-    start = time.perf_counter()
-    si_ani = compile_file("si-ani", work / "si_ani.pt2")
-    print(f"si-ani: compiled in {time.perf_counter() - start:.0f} s", flush=True)
-    results += case("si-ani (ensemble of 2)", "si-ani", si_ani, crystals, repeats)
+    if not args.only:
+        start = time.perf_counter()
+        si_ani = compile_file("si-ani", work / "si_ani.pt2")
+        print(f"si-ani: compiled in {time.perf_counter() - start:.0f} s", flush=True)
+        results += case("si-ani (ensemble of 2)", "si-ani", si_ani, crystals, repeats)
     out = {"what": "time per atom-step (energy + forces), median of interleaved rounds, CPU, one thread",
            "cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
            "repeats": repeats, "cases": results}

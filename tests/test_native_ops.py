@@ -206,14 +206,17 @@ def test_stacked_ensemble_equals_its_members_and_differentiates_exactly(tmp_path
             assert (up - down) / (2 * h) == pytest.approx(float(grad[edge, x]), rel=1e-7, abs=1e-9)
 
 
-def test_native_networks_slope_is_celus_exact_derivative():
-    """torch's own CELU backward rounds 1/alpha to float32; the native one is exact."""
+@pytest.mark.parametrize("dtype, rtol, atol", [(torch.float64, 1e-12, 1e-13), (torch.float32, 2e-6, 2e-6)])
+def test_native_networks_slope_is_celus_exact_derivative(dtype, rtol, atol):
+    """torch's own CELU backward rounds 1/alpha to float32; the native one is exact.  Widths
+    63 and 19 take every path of the CELU: 16- and 8-wide vectors and the scalar tail."""
+    native_ops.load()
     torch.manual_seed(0)
-    M, n, L, h1, h2 = 3, 6, 9, 5, 4
-    x = torch.randn(n, L, dtype=torch.float64, requires_grad=True)
-    w1, b1 = torch.randn(M * h1, L, dtype=torch.float64), torch.randn(M * h1, dtype=torch.float64)
-    weights = [torch.randn(M, h1, h2, dtype=torch.float64), torch.randn(M, h2, 1, dtype=torch.float64)]
-    biases = [torch.randn(M, 1, h2, dtype=torch.float64), torch.randn(M, 1, 1, dtype=torch.float64)]
+    M, n, L, h1, h2 = 3, 6, 9, 21, 19
+    x = torch.randn(n, L, dtype=dtype, requires_grad=True)
+    w1, b1 = torch.randn(M * h1, L, dtype=dtype), torch.randn(M * h1, dtype=dtype)
+    weights = [torch.randn(M, h1, h2, dtype=dtype) / 4, torch.randn(M, h2, 1, dtype=dtype)]
+    biases = [torch.randn(M, 1, h2, dtype=dtype), torch.randn(M, 1, 1, dtype=dtype)]
 
     def celu(z):   # written out, so autograd differentiates exp exactly
         return torch.where(z > 0, z, 0.1 * (torch.exp(torch.clamp(z, max=0.0) / 0.1) - 1.0))
@@ -226,8 +229,8 @@ def test_native_networks_slope_is_celus_exact_derivative():
     out = torch.ops.multiscale.ani_networks(x, w1, b1, weights, biases, 0.1)
     (grad,) = torch.autograd.grad(out.sum(), x)
     (expected,) = torch.autograd.grad(reference(x).sum(), x)
-    np.testing.assert_allclose(out.detach(), reference(x).detach(), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(grad, expected, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(out.detach(), reference(x).detach(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(grad, expected, rtol=rtol, atol=atol)
     with pytest.raises(RuntimeError, match="no second derivative"):
         torch.autograd.grad(torch.ops.multiscale.ani_networks(x, w1, b1, weights, biases, 0.1).sum(), x,
                             create_graph=True)
