@@ -43,10 +43,27 @@ using Doubles = at::ArrayRef<double>;
 constexpr double kPi = 3.14159265358979323846;
 constexpr int64_t kChunk = 256;  // edges or triplets whose transcendental terms are taken at once
 
+// The widths of the angular terms, shifts S and sections Z, as compile-time constants where a
+// kernel is instantiated for them (ANI-1x's (4, 8), ANI-2x's (8, 4), both's radial 16: the short loops over
+// them then unroll and vectorise, a third of the angular backward before), 0 for run time.
+template <int S_, int Z_>
+struct Widths {
+  static constexpr int S = S_, Z = Z_;
+};
+
+template <typename F>
+void with_widths(int64_t S, int64_t Z, F&& f) {
+  if (S == 16 && Z == 0) return f(Widths<16, 0>{});  // the radial terms of both
+  if (S == 8 && Z == 4) return f(Widths<8, 4>{});
+  if (S == 4 && Z == 8) return f(Widths<4, 8>{});
+  f(Widths<0, 0>{});
+}
+
 // Gaussian exponents max(-eta (x_k - shift_s)^2, -80) of n values x, row-major (n, S); exp
 // of them in place; slopes d/dx where not floored (torch.clamp's gradient), if asked
+template <int SC = 0>
 MULTISCALE_INLINE void gaussians(const double* x, int64_t n, double eta, Doubles shifts, double* value, double* slope) {
-  const int64_t S = shifts.size();
+  const int64_t S = SC ? SC : shifts.size();
   for (int64_t k = 0; k < n; ++k)
     for (int64_t s = 0; s < S; ++s) {
       const double d = x[k] - shifts[s];
@@ -151,15 +168,15 @@ void check_index(const Tensor& index, int64_t length, int64_t bound, const char*
 
 // ------------------------------------------------------------------------------------- radial
 
-template <typename scalar_t>
-MULTISCALE_INLINE void radial_forward_body(const scalar_t* v, int64_t E, const int64_t* to, scalar_t* o,
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void radial_forward_body(W, const scalar_t* v, int64_t E, const int64_t* to, scalar_t* o,
                                            double cutoff, double eta, Doubles shifts) {
-  const int64_t S = shifts.size();
+  const int64_t S = W::S ? W::S : shifts.size();
   std::vector<double> r, fc, g(kChunk * S);
   edge_terms(v, E, cutoff, r, fc, nullptr);
   for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
     const int64_t n = std::min(kChunk, E - e0);
-    gaussians(r.data() + e0, n, eta, shifts, g.data(), nullptr);
+    gaussians<W::S>(r.data() + e0, n, eta, shifts, g.data(), nullptr);
     for (int64_t k = 0; k < n; ++k) {
       scalar_t* dst = o + to[e0 + k] * S;
       const double scale = 0.25 * fc[e0 + k];
@@ -168,15 +185,16 @@ MULTISCALE_INLINE void radial_forward_body(const scalar_t* v, int64_t E, const i
   }
 }
 
-template <typename scalar_t>
-MULTISCALE_INLINE void radial_backward_body(const scalar_t* gr, const scalar_t* v, int64_t E, const int64_t* to,
-                                            scalar_t* o, double cutoff, double eta, Doubles shifts) {
-  const int64_t S = shifts.size();
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void radial_backward_body(W, const scalar_t* gr, const scalar_t* v, int64_t E,
+                                            const int64_t* to, scalar_t* o, double cutoff, double eta,
+                                            Doubles shifts) {
+  const int64_t S = W::S ? W::S : shifts.size();
   std::vector<double> r, fc, dfc, g(kChunk * S), dg(kChunk * S);
   edge_terms(v, E, cutoff, r, fc, &dfc);
   for (int64_t e0 = 0; e0 < E; e0 += kChunk) {
     const int64_t n = std::min(kChunk, E - e0);
-    gaussians(r.data() + e0, n, eta, shifts, g.data(), dg.data());
+    gaussians<W::S>(r.data() + e0, n, eta, shifts, g.data(), dg.data());
     for (int64_t k = 0; k < n; ++k) {
       const int64_t e = e0 + k;
       const scalar_t* src = gr + to[e] * S;
@@ -202,8 +220,9 @@ Tensor radial_cpu(const Tensor& vectors_, const Tensor& row_, int64_t rows, doub
   check_index(row, E, rows, "ani_radial", "row");
   Tensor out = at::zeros({rows, S}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial", [&] {
-    radial_forward(vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(), out.data_ptr<scalar_t>(), cutoff,
-                   eta, shifts);
+    // S at run time: a constant 16 makes this loop slower (measured)
+    radial_forward(Widths<0, 0>{}, vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(),
+                   out.data_ptr<scalar_t>(), cutoff, eta, shifts);
   });
   return out;
 }
@@ -219,8 +238,10 @@ Tensor radial_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const Te
   check_index(row, E, grad.size(0), "ani_radial_backward", "row");
   Tensor out = at::empty({E, 3}, vectors.options());
   AT_DISPATCH_FLOATING_TYPES(vectors.scalar_type(), "ani_radial_backward", [&] {
-    radial_backward(grad.data_ptr<scalar_t>(), vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(),
-                    out.data_ptr<scalar_t>(), cutoff, eta, shifts);
+    with_widths(S, 0, [&](auto w) {
+      radial_backward(w, grad.data_ptr<scalar_t>(), vectors.data_ptr<scalar_t>(), E, row.data_ptr<int64_t>(),
+                      out.data_ptr<scalar_t>(), cutoff, eta, shifts);
+    });
   });
   return out;
 }
@@ -299,11 +320,11 @@ struct AngularChunk {
   }
 };
 
-template <typename scalar_t>
-MULTISCALE_INLINE void chunk_terms(AngularChunk& q, const scalar_t* v, const int64_t* e1, const int64_t* e2,
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void chunk_terms(W, AngularChunk& q, const scalar_t* v, const int64_t* e1, const int64_t* e2,
                                  int64_t n, const double* r, const double* fc, double eta, double zeta,
                                  Doubles shifts, bool slopes) {
-  const int64_t Z = q.Z;
+  const int64_t Z = W::Z ? W::Z : q.Z;
   for (int64_t t = 0; t < n; ++t) {
     const int64_t a = e1[t], b = e2[t];
     const double dot = double(v[3 * a]) * v[3 * b] + double(v[3 * a + 1]) * v[3 * b + 1] +
@@ -318,7 +339,7 @@ MULTISCALE_INLINE void chunk_terms(AngularChunk& q, const scalar_t* v, const int
     const double c = q.c[t], s = std::sqrt(1.0 - c * c);
     for (int64_t z = 0; z < Z; ++z) q.angle[t * Z + z] = 0.5 * (1.0 + c * q.cos_z[z] + s * q.sin_z[z]);
   }
-  gaussians(q.mean.data(), n, eta, shifts, q.g.data(), slopes ? q.dg.data() : nullptr);
+  gaussians<W::S>(q.mean.data(), n, eta, shifts, q.g.data(), slopes ? q.dg.data() : nullptr);
   angle_power(q.angle.data(), n * Z, zeta, slopes ? q.dangle.data() : nullptr, q.work);
   if (slopes)  // d angle / dc = d angle / dh * (cos_z - c / s sin_z) / 2
     for (int64_t t = 0; t < n; ++t) {
@@ -327,16 +348,17 @@ MULTISCALE_INLINE void chunk_terms(AngularChunk& q, const scalar_t* v, const int
     }
 }
 
-template <typename scalar_t>
-MULTISCALE_INLINE void angular_forward_body(const scalar_t* v, int64_t A, const Triplets& trip, scalar_t* out,
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void angular_forward_body(W w, const scalar_t* v, int64_t A, const Triplets& trip, scalar_t* out,
                                      double cutoff, double eta, double zeta, Doubles shifts, Doubles sections) {
-  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
+  const int64_t S = W::S ? W::S : shifts.size(), Z = W::Z ? W::Z : sections.size(), width = S * Z,
+                T = trip.first.size();
   std::vector<double> r, fc;
   edge_terms(v, A, cutoff, r, fc, nullptr);
   AngularChunk q(shifts, sections);
   for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
     const int64_t n = std::min(kChunk, T - t0);
-    chunk_terms(q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, false);
+    chunk_terms(w, q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, false);
     for (int64_t t = 0; t < n; ++t) {
       scalar_t* dst = out + trip.block[t0 + t] * width;
       const double* angle = &q.angle[t * Z];
@@ -349,10 +371,11 @@ MULTISCALE_INLINE void angular_forward_body(const scalar_t* v, int64_t A, const 
 }
 
 // by_g[z] = sum_s g[s] w[s, z], by_dg[z] = sum_s dg[s] w[s, z]; w (S, Z)
-template <typename scalar_t>
-MULTISCALE_INLINE void sums_over_shifts(const scalar_t* __restrict__ w, const double* __restrict__ g,
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void sums_over_shifts(W, const scalar_t* __restrict__ w, const double* __restrict__ g,
                                         const double* __restrict__ dg, double* __restrict__ by_g,
-                                        double* __restrict__ by_dg, int64_t S, int64_t Z) {
+                                        double* __restrict__ by_dg, int64_t S_, int64_t Z_) {
+  const int64_t S = W::S ? W::S : S_, Z = W::Z ? W::Z : Z_;
   for (int64_t z = 0; z < Z; ++z) by_g[z] = by_dg[z] = 0.0;
   for (int64_t s = 0; s < S; ++s)
     for (int64_t z = 0; z < Z; ++z) {
@@ -362,11 +385,12 @@ MULTISCALE_INLINE void sums_over_shifts(const scalar_t* __restrict__ w, const do
     }
 }
 
-template <typename scalar_t>
-MULTISCALE_INLINE void angular_backward_body(const scalar_t* gr, const scalar_t* v, int64_t A, const Triplets& trip,
-                                      double* acc, double cutoff, double eta, double zeta, Doubles shifts,
-                                      Doubles sections) {
-  const int64_t S = shifts.size(), Z = sections.size(), width = S * Z, T = trip.first.size();
+template <typename W, typename scalar_t>
+MULTISCALE_INLINE void angular_backward_body(W w, const scalar_t* gr, const scalar_t* v, int64_t A,
+                                             const Triplets& trip, double* acc, double cutoff, double eta,
+                                             double zeta, Doubles shifts, Doubles sections) {
+  const int64_t S = W::S ? W::S : shifts.size(), Z = W::Z ? W::Z : sections.size(), width = S * Z,
+                T = trip.first.size();
   std::vector<double> r, fc, dfc, inv_r(A);
   edge_terms(v, A, cutoff, r, fc, &dfc);
   for (int64_t e = 0; e < A; ++e) inv_r[e] = 1.0 / r[e];
@@ -375,7 +399,7 @@ MULTISCALE_INLINE void angular_backward_body(const scalar_t* gr, const scalar_t*
   double *by_g = by_g_.data(), *by_dg = by_dg_.data();
   for (int64_t t0 = 0; t0 < T; t0 += kChunk) {
     const int64_t n = std::min(kChunk, T - t0);
-    chunk_terms(q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, true);
+    chunk_terms(w, q, v, &trip.first[t0], &trip.second[t0], n, r.data(), fc.data(), eta, zeta, shifts, true);
     for (int64_t t = 0; t < n; ++t) {
       const int64_t a = trip.first[t0 + t], b = trip.second[t0 + t];
       const scalar_t* src = gr + trip.block[t0 + t] * width;
@@ -384,7 +408,7 @@ MULTISCALE_INLINE void angular_backward_body(const scalar_t* gr, const scalar_t*
       // d_c = sum_s g_s sum_z w_sz dangle_z, d_mean = sum_s dg_s sum_z w_sz angle_z, d_f =
       // sum_s g_s sum_z w_sz angle_z: summed over s first, lane by lane in z (vectorised;
       // summing over z first makes each sum one dependency chain, a third of the backward)
-      sums_over_shifts(src, &q.g[t * S], &q.dg[t * S], by_g, by_dg, S, Z);
+      sums_over_shifts(w, src, &q.g[t * S], &q.dg[t * S], by_g, by_dg, S, Z);
       double d_c = 0.0, d_mean = 0.0, d_f = 0.0;
       for (int64_t z = 0; z < Z; ++z) {
         d_c += by_g[z] * dangle[z];
@@ -416,8 +440,10 @@ Tensor angular_cpu(const Tensor& vectors_, const Tensor& centre, const Tensor& s
   const int64_t n_el = pair_index.size(0), width = shifts.size() * sections.size();
   Tensor out = at::zeros({n_centres * n_el * (n_el + 1) / 2, width}, in.vectors.options());
   AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular", [&] {
-    angular_forward(in.vectors.data_ptr<scalar_t>(), in.vectors.size(0), in.triplets, out.data_ptr<scalar_t>(),
-                    cutoff, eta, zeta, shifts, sections);
+    with_widths(shifts.size(), sections.size(), [&](auto w) {
+      angular_forward(w, in.vectors.data_ptr<scalar_t>(), in.vectors.size(0), in.triplets,
+                      out.data_ptr<scalar_t>(), cutoff, eta, zeta, shifts, sections);
+    });
   });
   return out;
 }
@@ -435,8 +461,10 @@ Tensor angular_backward_cpu(const Tensor& grad_, const Tensor& vectors_, const T
   const int64_t A = in.vectors.size(0);
   std::vector<double> acc(3 * A, 0.0);
   AT_DISPATCH_FLOATING_TYPES(in.vectors.scalar_type(), "ani_angular_backward", [&] {
-    angular_backward(grad.data_ptr<scalar_t>(), in.vectors.data_ptr<scalar_t>(), A, in.triplets, acc.data(),
-                     cutoff, eta, zeta, shifts, sections);
+    with_widths(shifts.size(), sections.size(), [&](auto w) {
+      angular_backward(w, grad.data_ptr<scalar_t>(), in.vectors.data_ptr<scalar_t>(), A, in.triplets,
+                       acc.data(), cutoff, eta, zeta, shifts, sections);
+    });
   });
   return at::tensor(acc, in.vectors.options().dtype(at::kDouble)).view({A, 3}).to(in.vectors.scalar_type());
 }

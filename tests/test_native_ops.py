@@ -236,3 +236,18 @@ def test_native_networks_slope_is_celus_exact_derivative(dtype, rtol, atol):
                             create_graph=True)
     with pytest.raises(RuntimeError, match="constant weights"):
         torch.ops.multiscale.ani_networks(x, w1.requires_grad_(True), b1, weights, biases, 0.1)
+
+
+@pytest.mark.parametrize("isa", ["avx2", "generic"])
+def test_every_instruction_set_path_gives_the_same_results(isa):
+    """The kernels are compiled for AVX-512, AVX2 + FMA and plain x86-64 and the CPU picks one;
+    MULTISCALE_OPS_ISA caps the choice, so the paths this machine does not pick by itself run
+    here too: this file's AEV and network tests in a process that uses ``isa``."""
+    import os
+    env = dict(os.environ, MULTISCALE_OPS_ISA=isa)
+    tests = ("test_native_aev_and_gradient_equal_the_torch_path or test_float64_gradient or "
+             "test_native_networks_slope or test_stacked_ensemble")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__, "-k", tests],
+                          capture_output=True, text=True, env=env, cwd=os.path.dirname(__file__))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert " passed" in done.stdout and "failed" not in done.stdout
