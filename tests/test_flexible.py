@@ -2,6 +2,7 @@
 Cauchy-Born sublattice labelling, the flexible solve, and LAMMPS' forces against an
 independent matscipy run with its own Stillinger-Weber."""
 
+import numpy as np
 import pytest
 
 from multiscale.atomistic.flexible import FlexibleCrack
@@ -63,3 +64,19 @@ def test_lammps_equals_an_independent_matscipy_run(crack, solution):
     # small force differences move the tip by thousandths of an Å (of a 3.3 Å lattice period)
     assert abs(ours.alpha - theirs.alpha) < 0.01
     assert ours.max_force_boundary == pytest.approx(theirs.max_force_boundary, rel=0.02)
+
+
+def test_continuation_points_are_flexible_equilibria(crack):
+    """A short stretch of the trapping curve from K_G (multiscale.atomistic.trapping): every
+    point is solved (region I and the tip force within fmax), K falls as the tip advances on
+    this branch (raising K moves the tip back, the unstable segment), and matscipy's own
+    flexible solve at the last point's K lands on the same tip position."""
+    from multiscale.atomistic.trapping import trace
+    curve = trace(crack, length=0.4, back=0.0, ds=0.1, fmax=1e-4, log=lambda m: None)
+    assert curve.stopped == "" and len(curve.K) >= 3
+    assert curve.max_force_free.max() <= 2e-4                # 1e-4 per component
+    assert np.all(np.diff(curve.K) < 0) and np.all(np.diff(curve.alpha) > 0)
+    assert curve.K[0] == pytest.approx(crack.K_G)
+    assert curve.alpha[-1] - curve.alpha[0] >= 0.4
+    independent = crack.solve(float(curve.K[-1]), alpha=float(curve.alpha[-1]), fmax=1e-4)
+    assert independent.alpha == pytest.approx(curve.alpha[-1], abs=5e-3)

@@ -71,6 +71,11 @@ def lammps_calculator(pot: region_spec.Potential, comm=None, boundary: str | Non
                      keep_alive=True, log_file=None, comm=comm, **extra)
 
 
+def _self_comm():
+    from mpi4py import MPI
+    return MPI.COMM_SELF
+
+
 @contextlib.contextmanager
 def _matscipy_quietly():
     """matscipy's solvers print every step and warn about its own cluster ordering and h5py
@@ -107,8 +112,10 @@ class FlexibleCrack:
         a0 = self.material.lattice_constant
         self.cutoff = pot.reach
         self.calc = calculator if calculator is not None else lammps_calculator(pot, comm, "s s p")
-        # the Cauchy-Born fit strains periodic unit cells: a LAMMPS box of its own
-        self.unit_cell_calc = calculator if calculator is not None else lammps_calculator(pot, comm)
+        # the Cauchy-Born fit strains periodic unit cells: a LAMMPS box of its own, on each rank
+        # alone (8 atoms split over ranks get lost as the fit moves them; every rank fits the
+        # same model)
+        self.unit_cell_calc = calculator if calculator is not None else lammps_calculator(pot, _self_comm())
         m = self.material
         self.cb = CubicCauchyBorn("Si", a0, self.unit_cell_calc, lattice=Diamond)
         with _matscipy_quietly():
@@ -188,6 +195,11 @@ class FlexibleCrack:
               steps: int = 200) -> Solution:
         """Relax region I at load K (GPa sqrt(Å)); with ``flexible`` the tip position alpha is
         an unknown too (its crack-tip force vanishes), else it stays at ``alpha`` (Å)."""
+        return self._solution(self.solved(K, alpha, flexible, fmax, steps))
+
+    def solved(self, K: float, alpha: float = 0.0, flexible: bool = True, fmax: float = 1e-3,
+               steps: int = 200):
+        """:meth:`solve`'s converged state: matscipy's SinclairCrack (u, alpha, kI)."""
         sc = self._sinclair(K, alpha, variable_alpha=flexible)
         try:
             with _matscipy_quietly():
@@ -201,7 +213,7 @@ class FlexibleCrack:
                 "equilibrium near there (past an end of the lattice-trapping band); approach K in smaller "
                 "steps from a converged state, or allow more steps (matscipy wrote the last configuration "
                 "to ./no_convergence.xyz)") from None
-        return self._solution(sc)
+        return sc
 
     def close(self) -> None:
         """End the LAMMPS instances (no-op for another calculator)."""

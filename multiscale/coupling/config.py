@@ -26,6 +26,17 @@ RUN_KEYS = {
     "checkpoint_every": (int, 5),              # increments; 0 = never
     "timeout": (float, 600.0),                 # s, per exchange with a group
     "stop_after_advances": (int, 0),           # a region stops after this many advances; 0 = never
+    "mode": (str, "ramp"),                     # "ramp" (fixed shell, K ramp) or "trapping" (flexible boundaries)
+}
+MODES = ("ramp", "trapping")
+TRAPPING_KEYS = {                              # mode = "trapping": the continuation (atomistic/trapping.py)
+    "length": (float, 4.0),                    # Å the tip advances (a lattice period is ~3.3 Å)
+    "back": (float, 1.0),                      # Å traced backwards from the start (0 = none)
+    "ds": (float, 0.05),                       # first arclength step (Å and K_unit K_G)
+    "ds_max": (float, 0.1),
+    "K_unit": (float, 1.0),                    # K_G: the arclength metric's unit of K
+    "fmax": (float, 1e-4),                     # eV/Å on region I and on the tip force
+    "far": (float, 8.0),                       # Å, the field-driven region III beyond region II
 }
 LOADING_KEYS = {
     "unit": (str, "K_G"),                      # unit of k_start, k_step, k_max
@@ -48,12 +59,12 @@ REGION_KEYS = {"name": (str, None), "ranks": (int, 1)}
 DEBUG_KEYS = {"region": (str, None), "inject_nan_at": (int, None), "hang_at": (int, None),
               "exit_at": (int, None)}
 SECTIONS = {"run": RUN_KEYS, "loading": LOADING_KEYS, "atomistic": ATOMISTIC_KEYS,
-            "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS}
+            "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS, "trapping": TRAPPING_KEYS}
 K_UNITS = {"K_G": None, "GPa*sqrt(A)": 1.0, "MPa*sqrt(m)": 100.0}  # -> GPa sqrt(Å)
 POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary", "width", "height",
-            "crack_length", "youngs_modulus",
+            "crack_length", "youngs_modulus", "length", "ds", "ds_max", "K_unit", "far",
             "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond"}
-NON_NEGATIVE = {"max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
+NON_NEGATIVE = {"back", "max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
                 "k_start", "inject_nan_at", "hang_at", "exit_at"}
 
 
@@ -80,6 +91,8 @@ class RunConfig:
     regions: list[RegionConfig]
     debug: dict[str, Any] = field(default_factory=dict)
     specimen: dict[str, Any] = field(default_factory=dict)   # [continuum] with defaults; {} for "lefm"
+    mode: str = "ramp"
+    trapping: dict[str, float] = field(default_factory=dict)  # [trapping] with defaults (mode "trapping")
 
     @property
     def world_size(self) -> int:
@@ -169,6 +182,7 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
         raise ConfigError(f"[run] continuum must be one of {list(CONTINUUM_MODELS)}, got {run['continuum']!r}")
     if loading["unit"] not in K_UNITS:
         raise ConfigError(f"[loading] unit must be one of {list(K_UNITS)}, got {loading['unit']!r}")
+    trapping = _trapping(raw, run)
 
     entries = raw.get("region")
     if not entries:
@@ -198,6 +212,11 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
         spec = _region_spec(spec, f"{where} ({rname})")
         regions.append(RegionConfig(rname, values.get("ranks", 1), spec, load))
     specimen = _specimen(raw, run["continuum"], regions)
+    for rc in regions:
+        if trapping and rc.ranks != 1:
+            raise ConfigError(f'[[region]] {rc.name}: mode = "trapping" runs each region on one rank (the '
+                              f"flexible solve's forces come through ASE's LAMMPSlib, which refuses MPI); "
+                              f"set ranks = 1, got {rc.ranks}")
     if debug:
         target = debug.setdefault("region", regions[0].name)
         if target not in names:
@@ -206,7 +225,27 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
     return RunConfig(path=path, text=text, output=out, continuum=run["continuum"],
                      max_increments=run["max_increments"], checkpoint_every=run["checkpoint_every"],
                      timeout=run["timeout"], stop_after_advances=run["stop_after_advances"],
-                     k_unit=loading["unit"], regions=regions, debug=debug, specimen=specimen)
+                     k_unit=loading["unit"], regions=regions, debug=debug, specimen=specimen,
+                     mode=run["mode"], trapping=trapping)
+
+
+def _trapping(raw: dict, run: dict) -> dict:
+    """[trapping] with defaults for mode = "trapping"; {} (and no [trapping]) otherwise."""
+    if run["mode"] not in MODES:
+        raise ConfigError(f"[run] mode must be one of {list(MODES)}, got {run['mode']!r}")
+    if run["mode"] != "trapping":
+        if "trapping" in raw:
+            raise ConfigError('[trapping] configures mode = "trapping" (flexible boundaries, the lattice-trapping '
+                              'curve); this run is mode = "ramp": remove [trapping] or set [run] mode = "trapping"')
+        return {}
+    if run["continuum"] != "lefm":
+        raise ConfigError(f'[run] mode = "trapping" traces the crack under the near-tip K-field: it needs '
+                          f'continuum = "lefm", got {run["continuum"]!r}')
+    out = {k: v[1] for k, v in TRAPPING_KEYS.items()} | _section("[trapping]", raw.get("trapping", {}),
+                                                                   TRAPPING_KEYS)
+    if out["ds_max"] < out["ds"]:
+        raise ConfigError(f"[trapping] ds_max = {out['ds_max']} is below ds = {out['ds']}; raise ds_max")
+    return out
 
 
 def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from . import checkpoint, output, transport
-from .messages import Command, Init, Relax, Reply, Restore, State, Stop
+from .messages import Command, Init, Relax, Reply, Restore, State, Stop, Trace
 from .config import K_UNITS, ConfigError, RegionConfig, RunConfig
 from ..reference.material import Material, material
 from .continuum import ContinuumModel, build_continuum
@@ -100,6 +100,7 @@ class Track:
     boundary_reference: np.ndarray | None = None
     samples: list[dict] = field(default_factory=list)
     done: bool = False
+    trapping: object = None                    # mode "trapping": the region's TrappingCurve
 
     @property
     def name(self) -> str:
@@ -154,6 +155,9 @@ class Coordinator:
     def setup(self, restart: bool) -> None:
         from mpi4py import MPI
         from .loading import QuasiStaticLoading
+        if restart and self.config.mode == "trapping":
+            raise ConfigError('--restart resumes a K ramp; a mode = "trapping" run starts again (each region '
+                              'kept the curve it had traced in NAME/trapping_partial.h5)')
         saved = self._load_checkpoint() if restart else None
         materials: dict[tuple, Material] = {}
         for i, rc in enumerate(self.config.regions):
@@ -179,6 +183,8 @@ class Coordinator:
                      f"({model.k_g / 100:.4f} MPa*sqrt(m))")
         if saved is not None:
             self._restore(saved)
+        if self.config.mode == "trapping":
+            return                  # no fixed-shell regions to build: run() sends Trace
         live = {i: t for i, t in enumerate(self.tracks) if not t.done}
         replies = self.exchange({i: Init({**t.config.spec, "lattice_constant": t.material.lattice_constant},
                                          t.material.as_dict())
@@ -278,7 +284,34 @@ class Coordinator:
     def write_results(self) -> None:
         output.write_results(self.config.output / "results.h5", self.config, self.tracks)
 
+    def trace(self) -> None:
+        """Mode "trapping": every region traces its lattice-trapping curve at once (one exchange,
+        within [run] timeout); the curves go into results.h5."""
+        replies = self.exchange({i: Trace({**t.config.spec, "lattice_constant": t.material.lattice_constant},
+                                          t.material.as_dict(), self.config.trapping)
+                                 for i, t in enumerate(self.tracks)}, "the trapping curves")
+        for i, reply in sorted(replies.items()):
+            t = self.tracks[i]
+            t.trapping, t.done = reply.data["curve"], True
+            for line in t.trapping.events():
+                self.log(f"region {t.name}: {line}")
+            folds, missing = [], []
+            for name in ("K_minus", "K_plus"):
+                try:
+                    folds.append(f"{name} = {getattr(t.trapping, name) / t.k_g:.4f} K_G")
+                except ValueError:
+                    missing.append(name)
+            if missing:
+                folds.append(f"{' and '.join(missing)} not reached between alpha = {t.trapping.alpha[0]:+.2f} and "
+                             f"{t.trapping.alpha[-1]:+.2f} A (NaN in results.h5; a lattice period is about 3.3 A: "
+                             "raise [trapping] length)")
+            self.log(f"region {t.name}: {', '.join(folds)} (K_G = {t.k_g:.4f} GPa*sqrt(A), radius "
+                     f"{t.trapping.radius:g} A){'; stopped: ' + t.trapping.stopped if t.trapping.stopped else ''}")
+
     def run(self) -> None:
+        if self.config.mode == "trapping":
+            self.trace()
+            return
         every = self.config.checkpoint_every
         while self.increment < self.config.max_increments and not all(t.done for t in self.tracks):
             self.step()
@@ -302,7 +335,10 @@ class Coordinator:
 
     def finish(self) -> None:
         self.write_results()
-        output.plot_all(self.config.output, self.tracks, self.config.continuum)
+        if self.config.mode == "trapping":
+            output.plot_trapping(self.config.output / "trapping.png", self.tracks)
+        else:
+            output.plot_all(self.config.output, self.tracks, self.config.continuum)
 
 
 def _differences(saved: dict, current: dict, where: str = "") -> list[str]:

@@ -1,7 +1,7 @@
 """The messages between the continuum rank and an atomistic group, as types.
 
 The continuum sends commands (:class:`Init`, :class:`Relax`, :class:`State`,
-:class:`Restore`, :class:`Stop`); the group root answers each but ``Stop`` with a
+:class:`Restore`, :class:`Stop`, :class:`Trace`); the group root answers each but ``Stop`` with a
 :class:`Reply`.  They travel pickled over MPI (``multiscale.coupling.transport``).
 """
 
@@ -54,7 +54,18 @@ class Stop:
     op = "stop"
 
 
-Command = Init | Relax | State | Restore | Stop
+@dataclass
+class Trace:
+    """Trace the region's lattice-trapping curve under flexible boundaries (mode "trapping"):
+    its spec, material (``Material.as_dict()``) and the [trapping] parameters."""
+    spec: dict[str, Any]
+    material: dict[str, float]
+    parameters: dict[str, float]
+    increment: int | None = None
+    op = "trace"
+
+
+Command = Init | Relax | State | Restore | Stop | Trace
 
 
 @dataclass
@@ -78,7 +89,7 @@ class Failure:
 @dataclass
 class Reply:
     """A group's answer: ``data`` holds the command's result (``boundary_reference`` for Init,
-    ``result`` for Relax, ``state`` for State); ``error`` is set instead when it failed."""
+    ``result`` for Relax, ``state`` for State, ``curve`` for Trace); ``error`` is set instead when it failed."""
     data: dict[str, Any] = field(default_factory=dict)
     error: Failure | None = None
 

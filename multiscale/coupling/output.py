@@ -13,6 +13,10 @@ results.h5 (written atomically):
             offsets                  (n_increments + 1,): rows of increment j are offsets[j]:offsets[j+1]
             xy                       (m, 2) Å, atom positions
             atomistic, continuum     (m, 3) GPa sigma_xx, sigma_yy, sigma_xy (LAMMPS; the run's continuum model at the same points)
+        trapping/                    mode "trapping" only: the lattice-trapping curve (TrappingCurve.write):
+                                     attrs K_minus, K_plus, K_G (GPa sqrt(Å), also on the region's group),
+                                     radius, stopped; alpha, K, energy, max_force_free, max_force_boundary,
+                                     evaluations (n_points,), positions (n_points, n_free, 3)
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ def write_results(path: Path, config, tracks) -> Path:
             for key, width in (("xy", 2), ("atomistic", 3), ("continuum", 3)):
                 rows = [np.asarray(x[key], float).reshape(-1, width) for x in s]
                 g[f"stress/{key}"] = np.concatenate(rows) if rows else np.zeros((0, width))
+            if t.trapping is not None:
+                t.trapping.write(g.create_group("trapping"))
+                for key in ("K_minus", "K_plus"):
+                    g.attrs[key] = g["trapping"].attrs[key]
     os.replace(tmp, path)
     return path
 
@@ -69,6 +77,16 @@ def plot_all(folder: Path, tracks, continuum: str = "lefm") -> list[Path]:
     """``k_extension.png`` and ``stress_yy.png`` in ``folder``; ``continuum`` the run's model."""
     return [plot_k_extension(folder / "k_extension.png", tracks),
             plot_stress(folder / "stress_yy.png", tracks, CONTINUUM_LABELS.get(continuum, continuum))]
+
+
+def plot_trapping(path: Path, tracks) -> Path | None:
+    """K/K_G against the tip position of every region that traced its curve, in one figure."""
+    curves = {t.name: t.trapping for t in tracks if t.trapping is not None and len(t.trapping.K) > 1}
+    if not curves:
+        return None
+    (name, first), *others = curves.items()
+    first.plot(path, dict(others), label=name)
+    return path
 
 
 def _pyplot():

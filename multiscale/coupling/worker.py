@@ -22,7 +22,7 @@ import numpy as np
 
 from ..reference.material import Material
 from . import transport
-from .messages import Command, Failure, Init, Relax, Reply, Restore, State, Stop
+from .messages import Command, Failure, Init, Relax, Reply, Restore, State, Stop, Trace
 
 
 class RegionWorker:
@@ -57,6 +57,8 @@ class RegionWorker:
             if isinstance(command, Stop):
                 self.close()
                 return Reply()
+            if isinstance(command, Trace):
+                return Reply({"curve": self._trace(command)})
             raise TypeError(f"unknown command {command!r}")
         except Exception as exc:  # reported to the continuum, which stops the run
             kind = getattr(exc, "kind", type(exc).__name__)
@@ -76,6 +78,25 @@ class RegionWorker:
         self.region = CrackRegion(command.spec, self.comm, workdir, log=log,
                                   material=Material(**command.material))
         return {"boundary_reference": np.asarray(self.region.boundary_reference, float)}
+
+    def _trace(self, command: Trace):
+        """The region's trapping curve (atomistic/trapping.py) on the group's LAMMPS; the group
+        root keeps the curve so far in NAME/trapping_partial.h5 after every point."""
+        from ..atomistic.flexible import FlexibleCrack
+        from ..atomistic.trapping import trace
+        workdir = self.output / self.name
+        if self.comm.rank == 0:
+            workdir.mkdir(parents=True, exist_ok=True)
+        log = self.log if self.comm.rank == 0 else (lambda *a, **k: None)
+        p = command.parameters
+        crack = FlexibleCrack(command.spec["potential"], radius=command.spec["radius"], far=p["far"],
+                              material=Material(**command.material), comm=self.comm, log=log)
+        try:
+            keep = workdir / "trapping_partial.h5" if self.comm.rank == 0 else None
+            return trace(crack, length=p["length"], back=p["back"], ds=p["ds"], ds_max=p["ds_max"], K_unit=p["K_unit"],
+                         fmax=p["fmax"], log=log, keep=keep)
+        finally:
+            crack.close()
 
     def _inject(self, displacements: np.ndarray, increment: int) -> np.ndarray:
         if self.debug.get("exit_at") == increment and self.comm.rank == self.comm.size - 1:

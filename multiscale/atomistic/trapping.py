@@ -1,0 +1,442 @@
+"""The lattice-trapping curve of a flexible-boundary crack: K against the crack-tip position,
+through its turning points K- and K+.
+
+Buze & Kermode, Phys. Rev. E 103, 033002 (2021): pseudo-arclength continuation of the
+equilibria of :class:`~multiscale.atomistic.flexible.FlexibleCrack` in x = (u, alpha, K), u
+the free atoms' displacements (region I), alpha the tip position, K the load.  Each step
+predicts x + ds t along the curve's secant tangent t and corrects on the hyperplane
+(x' - x) . t = ds, solving region I's forces, the crack-tip force f_alpha = -dE/d alpha and that
+constraint together by Newton-Krylov (scipy's ``newton_krylov``).  With K free, the corrector
+passes the folds where the tip's bond breaks (K+) or the crack closes (K-); at fixed K no
+equilibrium exists beyond them.
+
+Why not matscipy's ``arc_length_continuation``: it measures arclength Euclidean in mixed units
+(u and alpha in Å, K in GPa sqrt(Å)), so K dominates the step and a step small enough to
+resolve the curve moves the tip by ~0.01 Å; and it evaluates the Cauchy-Born shift gradients
+of the tip force (0.09 s of the 0.13 s of one residual at R = 20 Å) at every Krylov product.
+Here the metric is (u / 1 Å, alpha / 1 Å, K / (K_unit K_G)); while (alpha, K) stay within
+1e-5 of where the field was evaluated (Krylov products perturb them by ~1e-6), the field's
+positions are its first-order expansion and the tip-force direction is kept (its change over
+1e-5 Å moves f_alpha by ~1e-7 eV/Å).  The step follows the curve's turning: ds scales to turn consecutive tangents by
+about 10 degrees (at most 1.5x longer a step), and halves when the corrector fails (it gives
+up after ``newton_steps`` Newton steps: near a fold a step too long has no solution on its
+hyperplane, and Newton only creeps).
+
+Units: Å, eV, eV/Å, K in GPa sqrt(Å).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import warnings
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .flexible import FlexibleCrack, _matscipy_quietly
+
+BOND = 1.2      # a bond: two atoms closer than 1.2 nearest-neighbour distances
+TURN = 10.0     # degrees between consecutive tangents the step size aims at
+START_STEPS = 200  # Newton steps for the first equilibrium (from the bare field: far)
+RETREAT = 0.5   # Å the tip may fall back from its furthest before the forward leg stops
+NEAR = 1e-5     # Å of alpha, and relative K: a Krylov product's perturbation (~1e-6), not a step
+
+
+@dataclasses.dataclass
+class TrappingCurve:
+    """Equilibria of the flexible-boundary crack in the order traced.  (n,) arrays: alpha (Å),
+    K (GPa sqrt(Å)), energy (eV, the cluster's), max_force_free and max_force_boundary (eV/Å,
+    regions I and II), evaluations (force calls of each step's corrector); positions (n,
+    n_free, 3), Å: region I.  K_G (GPa sqrt(Å)), radius (Å), nearest-neighbour distance (Å),
+    origin: where alpha = 0 puts the tip, (x, y) Å in the positions' frame; stopped: why the
+    trace ended early ("" when it ran its length)."""
+
+    alpha: np.ndarray
+    K: np.ndarray
+    energy: np.ndarray
+    max_force_free: np.ndarray
+    max_force_boundary: np.ndarray
+    evaluations: np.ndarray
+    positions: np.ndarray
+    K_G: float
+    radius: float
+    neighbour: float
+    origin: tuple[float, float] = (0.0, 0.0)
+    stopped: str = ""
+
+    def turning_points(self, tolerance: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
+        """Indices of the minima and maxima of K along the curve (its folds): K turns there and
+        moves on by more than ``tolerance`` K_G (hysteresis: at a fold K is flat, and the
+        corrector's tolerance makes it wobble by ~1e-4 K_G)."""
+        return _turns(self.K, tolerance * self.K_G)
+
+    def _fold(self, which: int) -> float:
+        minima_maxima = self.turning_points()[which]
+        if not len(minima_maxima):
+            name = "K- (a minimum)" if which == 0 else "K+ (a maximum)"
+            raise ValueError(f"the curve ({len(self.K)} points, alpha {self.alpha[0]:.2f} to {self.alpha[-1]:.2f} Å) "
+                             f"has no {name} yet: trace it further (a lattice period is about 3.3 Å)")
+        return float(self.K[minima_maxima].min() if which == 0 else self.K[minima_maxima].max())
+
+    @property
+    def K_minus(self) -> float:
+        """The lowest fold of K (GPa sqrt(Å)): below it the crack closes."""
+        return self._fold(0)
+
+    @property
+    def K_plus(self) -> float:
+        """The highest fold of K (GPa sqrt(Å)): above it the crack advances."""
+        return self._fold(1)
+
+    def bond_changes(self, i: int, j: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """(broken, formed): region-I atom pairs bonded at point i and not at j, and the other
+        way round."""
+        from scipy.spatial import cKDTree   # pairs within a distance: no neighbour list needed
+        cut = BOND * self.neighbour
+        before, after = (set(cKDTree(self.positions[k]).query_pairs(cut)) for k in (i, j))
+        return sorted(before - after), sorted(after - before)
+
+    def events(self) -> list[str]:
+        """What happens between consecutive folds: K, alpha, and the bonds broken and formed
+        (region-I atom pairs, with their midpoints (x, y) in Å from the tip at the later fold)."""
+        minima, maxima = self.turning_points()
+        marks = [0, *sorted([*minima, *maxima]), len(self.K) - 1]
+        lines = []
+        for a, b in zip(marks[:-1], marks[1:]):
+            tip = np.array([self.origin[0] + self.alpha[b], self.origin[1]])
+
+            def where(pairs):
+                return ", ".join(f"{i}-{j} at ({m[0]:+.1f}, {m[1]:+.1f})" for i, j in pairs[:4]
+                                 for m in [(self.positions[b, i, :2] + self.positions[b, j, :2]) / 2 - tip])
+
+            broken, formed = self.bond_changes(a, b)
+            kind = "K-" if b in minima else "K+" if b in maxima else "end"
+            lines.append(f"to {kind} at alpha = {self.alpha[b]:+.3f} Å, K = {self.K[b] / self.K_G:.4f} K_G: "
+                         f"{len(broken)} bond(s) broken{': ' + where(broken) if broken else ''}; "
+                         f"{len(formed)} formed{': ' + where(formed) if formed else ''}")
+        return lines
+
+    def write(self, group) -> None:
+        """Into an h5py group: attributes K_minus, K_plus, K_G (GPa sqrt(Å)), radius (Å),
+        stopped; the arrays as datasets."""
+        for key in ("K_G", "radius", "neighbour", "origin", "stopped"):
+            group.attrs[key] = getattr(self, key)
+        for key in ("K_minus", "K_plus"):
+            try:
+                group.attrs[key] = getattr(self, key)
+            except ValueError:
+                group.attrs[key] = np.nan
+        for key in ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions"):
+            group.create_dataset(key, data=getattr(self, key))
+
+    @classmethod
+    def read(cls, group) -> "TrappingCurve":
+        """What :meth:`write` wrote."""
+        arrays = {key: group[key][()] for key in ("alpha", "K", "energy", "max_force_free", "max_force_boundary",
+                                                 "evaluations", "positions")}
+        attrs = {key: group.attrs[key] for key in ("K_G", "radius", "neighbour")}
+        return cls(**arrays, **{k: float(v) for k, v in attrs.items()}, origin=tuple(group.attrs["origin"]),
+                   stopped=str(group.attrs["stopped"]))
+
+    def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None) -> None:
+        """K/K_G against alpha with K-, K_G and K+ (where traced) marked, and the cluster's
+        energy along the curve below; ``others`` (label -> curve) are drawn alongside (e.g.
+        other radii)."""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        label = label or f"R = {self.radius:g} Å"
+        curves = {label: self, **(others or {})}
+        fig, (top, bottom) = plt.subplots(2, 1, figsize=(6.5, 6.5), sharex=True,
+                                          gridspec_kw={"height_ratios": [2, 1]})
+        for name, c in curves.items():
+            line, = top.plot(c.alpha, c.K / c.K_G, "o-", ms=2, lw=1, label=name)
+            bottom.plot(c.alpha, c.energy - c.energy[0], "-", color=line.get_color())
+        top.axhline(1.0, color="k", lw=0.8, ls=":", label="K_G")
+        for which, name, colour in ((0, "K-", "C3"), (1, "K+", "C2")):
+            if len(self.turning_points()[which]):
+                value = self._fold(which) / self.K_G
+                top.axhline(value, color=colour, lw=0.8, ls="--",
+                            label=f"{name} = {value:.3f} K_G ({label})")
+        top.set_ylabel("K / K_G")
+        top.legend(fontsize=7)
+        bottom.set_xlabel("crack-tip position alpha (Å)")
+        bottom.set_ylabel("E - E(start) (eV)")
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+        plt.close(fig)
+
+
+class _Augmented:
+    """The residual of the augmented system at x = (u, alpha, K): region I's forces (eV/Å),
+    the crack-tip force f_alpha (eV/Å), on matscipy's SinclairCrack ``sc``."""
+
+    def __init__(self, crack: FlexibleCrack, sc, K_unit: float):
+        self.crack, self.sc = crack, sc
+        self.n = 3 * int(sc.regionI.sum())
+        self.scale = np.ones(self.n + 2)                  # units of the metric: Å, Å, K_unit K_G
+        self.scale[-1] = K_unit * crack.K_G
+        self.direction = None                             # ((alpha, K), V) of the tip force
+        self.field = None                                 # ((alpha, K), positions, d/dalpha, d/dK)
+        self.calls = 0
+
+    def state(self) -> np.ndarray:
+        return np.r_[self.sc.u.reshape(-1), self.sc.alpha, self.sc.kI]
+
+    def _near(self, cached) -> bool:
+        """(alpha, K) within NEAR of where ``cached`` was evaluated."""
+        sc = self.sc
+        return (cached is not None and abs(sc.alpha - cached[0][0]) <= NEAR
+                and abs(sc.kI - cached[0][1]) <= NEAR * abs(cached[0][1]))
+
+    def _field_positions(self) -> np.ndarray:
+        """Positions of every atom with u = 0 at the current (alpha, K): the K-field and its
+        Cauchy-Born shifts (matscipy's update_atoms, a polar decomposition per atom: most of a
+        force call's time, 1.5 s at R = 40 Å)."""
+        sc = self.sc
+        with _matscipy_quietly():
+            sc.update_atoms()
+        field = sc.atoms.positions.copy()
+        field[sc.regionI] -= sc.u
+        return field
+
+    def set_state(self, x: np.ndarray) -> None:
+        """Region I at u, the field at (alpha, K): evaluated afresh, or, within NEAR of the
+        last evaluation (a Krylov product's perturbation), its first-order Taylor expansion
+        (derivatives by finite differences of 1e-7 Å and 1e-7 K, taken on the first such call)."""
+        sc = self.sc
+        sc.u[:] = x[:self.n].reshape(-1, 3)
+        sc.alpha, sc.kI = float(x[self.n]), float(x[self.n + 1])
+        if not self._near(self.field):
+            self.field = [(sc.alpha, sc.kI), self._field_positions(), None, None]
+        (alpha0, K0), field, d_alpha, d_K = self.field
+        if (sc.alpha, sc.kI) != (alpha0, K0):
+            if d_alpha is None:
+                here = (sc.alpha, sc.kI)
+                h_alpha, h_K = 1e-7, 1e-7 * abs(K0)
+                sc.alpha, sc.kI = alpha0 + h_alpha, K0
+                d_alpha = (self._field_positions() - field) / h_alpha
+                sc.alpha, sc.kI = alpha0, K0 + h_K
+                d_K = (self._field_positions() - field) / h_K
+                self.field[2:] = d_alpha, d_K
+                sc.alpha, sc.kI = here
+            field = field + (sc.alpha - alpha0) * d_alpha + (sc.kI - K0) * d_K
+        sc.atoms.positions[:] = field
+        sc.atoms.positions[sc.regionI] += sc.u
+
+    def forces(self, x: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+        """(region I's forces flattened, f_alpha, all forces (n_atoms, 3)) at x."""
+        self.set_state(x)
+        self.calls += 1
+        sc = self.sc
+        with _matscipy_quietly():
+            forces = sc.atoms.get_forces()
+        if not self._near(self.direction):
+            self.direction = ((sc.alpha, sc.kI), self._tip_direction())
+        mask = sc.regionII          # matscipy's f_alpha: the tip force on the field-driven shell
+        f_alpha = float(np.tensordot(forces[mask], self.direction[1][mask]))
+        return forces[sc.regionI].reshape(-1), f_alpha, forces
+
+    def _tip_direction(self) -> np.ndarray:
+        """-d(positions)/d alpha of the field with its Cauchy-Born shifts, (n_atoms, 3): the
+        vector matscipy's ``get_crack_tip_force`` projects the forces on."""
+        sc = self.sc
+        tip_x, tip_y = sc.cryst.cell.diagonal()[0] / 2.0 + sc.alpha, sc.cryst.cell.diagonal()[1] / 2.0
+        F = sc.crk.deformation_gradient(sc.cryst.positions[:, 0], sc.cryst.positions[:, 1], tip_x, tip_y,
+                                        sc.kI, sc.kII)
+        V = np.zeros((len(sc.cryst), 3))
+        V[:, 0], V[:, 1] = -(F[:, 0, 0] - 1.0), -F[:, 0, 1]
+        A = np.transpose(sc.crk.RotationMatrix)
+        with _matscipy_quietly():
+            shifts = sc.crk.cauchy_born.get_shift_gradients(A, sc.cryst, F_func=sc.get_deformation_gradient,
+                                                            coordinates="cart2D", kI=sc.kI, kII=sc.kII)
+        mask = sc.shiftmask if sc.shiftmask is not None else slice(None)
+        V[mask] += shifts[mask]
+        return V
+
+
+def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: float = 0.05, ds_max: float = 0.1,
+          K_unit: float = 1.0, fmax: float = 1e-4, newton_steps: int = 5, max_points: int = 600,
+          log: Callable[[str], None] | None = None, keep: str | Path | None = None) -> TrappingCurve:
+    """The trapping curve through the flexible equilibrium at K_G: from it with the tip
+    advancing until alpha has grown by ``length`` Å (a lattice period of the (111)[1-10] crack
+    is a sqrt(6)/4, 3.33 Å for SW), then from it backwards until alpha has fallen by ``back``
+    Å (where the start lies on a stable branch, its K- is behind it); the points in arclength
+    order.  Steps ds (metric: module docstring) between ds_max and ds/256; every point
+    solved to ``fmax`` eV/Å on region I and on f_alpha (the tip force is insensitive to K,
+    ~0.003 eV/Å per GPa sqrt(Å), hence the tight default).  A trace that cannot go on keeps
+    its points and says why in ``stopped``, as does a forward leg that turns back on itself
+    (the tip falls 0.5 Å behind its furthest: past its last fold the crack rearranges instead
+    of advancing), and the backward leg ends once past a fold of K.  At most ``max_points``
+    points forward and half as many back; ``keep``: an HDF5 file rewritten with the curve so
+    far after every point (a killed run keeps its points)."""
+    from scipy.optimize import NoConvergence, newton_krylov
+
+    log = log or crack.log
+    if not (length >= 0 and back >= 0 and ds_max >= ds > 0 and K_unit > 0 and fmax > 0):
+        raise ValueError(f"trace: need length, back >= 0, ds_max >= ds > 0, K_unit > 0, fmax > 0; got {length}, "
+                         f"{back}, {ds}, {ds_max}, {K_unit}, {fmax}")
+    begin = time.perf_counter()
+    system = _Augmented(crack, crack._sinclair(crack.K_G, 0.0, variable_alpha=True), K_unit)
+    weight = 1.0 / system.scale
+
+    def at_load(start: np.ndarray, K: float) -> np.ndarray:
+        """The flexible equilibrium at load K (the same system with K held instead of ds)."""
+        def residual(y):
+            f_free, f_alpha, _ = system.forces(y)
+            return np.r_[f_free, f_alpha, (y[-1] - K) * weight[-1]]
+        guess = start.copy()
+        guess[-1] = K
+        try:
+            with _quiet_newton():
+                return newton_krylov(residual, guess, f_tol=fmax, maxiter=START_STEPS, method="lgmres",
+                                     inner_maxiter=100)
+        except (NoConvergence, ValueError, RuntimeError):
+            raise RuntimeError(f"trapping curve: no flexible equilibrium found at K = {K / crack.K_G:.3f} K_G "
+                               f"from alpha = {start[system.n]:+.3f} Å in {START_STEPS} Newton steps; check the "
+                               "potential's material constants and the region's radius") from None
+
+    x = at_load(system.state(), crack.K_G)
+    # the second point at lower K: at K_G the tip sits on the branch where raising K moves it back
+    tangent = (at_load(x, 0.99 * crack.K_G) - x) * weight
+    tangent /= np.linalg.norm(tangent)
+    if tangent[system.n] < 0:
+        tangent = -tangent                                 # the tip advances
+    first = _point(system, x, system.calls)
+    log(f"trapping curve: R = {crack.radius:g} Å, from the flexible equilibrium at K_G "
+        f"(alpha = {x[system.n]:+.4f} Å)")
+    alpha0 = x[system.n]
+
+    def leg(direction: float, until, done: list, budget: int) -> tuple[list, str]:
+        """Points from the start along ``direction`` * tangent until ``until(alpha, Ks)`` says
+        why to stop ("" for a leg that ran its length), at most ``budget`` of them."""
+        points, here, t_here, step = [first], x, direction * tangent, ds
+        while (why := until(here[system.n], [p[1] for p in points])) is None:
+            if len(points) >= budget:
+                return points, f"{budget} points reached at alpha = {here[system.n]:+.3f} Å"
+            base, t, h = here, t_here, step
+
+            def residual(y):
+                f_free, f_alpha, _ = system.forces(y)
+                return np.r_[f_free, f_alpha, np.dot((y - base) * weight, t) - h]
+
+            calls = system.calls
+            try:
+                with _quiet_newton():
+                    y = newton_krylov(residual, base + h * t / weight, f_tol=fmax, maxiter=newton_steps,
+                                      method="lgmres")
+            except (NoConvergence, ValueError, RuntimeError):
+                step /= 2
+                if step < ds / 256:
+                    return points, (f"no step converged down to ds = {step:.2g} at alpha = "
+                                    f"{here[system.n]:+.3f} Å, K = {here[-1] / crack.K_G:.4f} K_G")
+                continue
+            new_tangent = (y - base) * weight
+            new_tangent /= np.linalg.norm(new_tangent)
+            turn = math.degrees(math.acos(float(np.clip(np.dot(new_tangent, t_here), -1.0, 1.0))))
+            here, t_here = y, new_tangent
+            points.append(_point(system, here, system.calls - calls))
+            if keep is not None:
+                _keep(Path(keep), _curve(crack, _joined(done, points, direction), "running"))
+            log(f"trapping curve: alpha = {here[system.n]:+.3f} Å  K = {here[-1] / crack.K_G:.4f} K_G  "
+                f"(ds {h:.3g}, turn {turn:.0f} deg, {system.calls - calls} force calls, point "
+                f"{len(done) + len(points)}, {time.perf_counter() - begin:.0f} s)")
+            # about 10 degrees a step: a fold turns the curve within a few hundredths of a unit,
+            # where a longer step's hyperplane misses it (the corrector then fails and costs a
+            # halving); not below ds / 16 for the turning alone (so short a secant is the
+            # corrector's noise)
+            step = min(ds_max, max(min(step, ds / 16), step * min(1.5, max(0.25, TURN / max(turn, 1e-3)))))
+        return points, why
+
+    furthest = [alpha0]
+
+    def ahead(alpha: float, K: list) -> str | None:
+        furthest[0] = max(furthest[0], alpha)
+        if alpha >= alpha0 + length:
+            return ""
+        if alpha < furthest[0] - RETREAT:     # the curve turned back on itself: not an advance
+            return (f"the tip went back {RETREAT:g} Å from its furthest, alpha = {furthest[0]:+.3f} Å, at "
+                    f"K = {K[-1] / crack.K_G:.4f} K_G: past its last fold the crack rearranges instead of "
+                    "advancing (the events name the bonds)")
+        return None
+
+    forward, stopped = leg(1.0, ahead, [], max_points)
+    points, why = forward, [f"forward: {stopped}"] if stopped else []
+    if back > 0:
+        log(f"trapping curve: back from the start, {back:g} Å")
+        # the backward leg ends early once it has passed a fold of K by 0.05 K_G: that fold
+        # bounds the start's branch (where the curve loops, alpha may never fall by ``back``)
+        def behind(alpha: float, K: list) -> str | None:
+            passed = any(len(t) for t in _turns(np.array(K), 0.05 * crack.K_G))
+            return "" if alpha <= alpha0 - back or passed else None
+
+        backward, stopped = leg(-1.0, behind, forward, max_points // 2)
+        points = _joined(forward, backward, -1.0)
+        why += [f"backward: {stopped}"] if stopped else []
+    if why:
+        log(f"trapping curve stopped: {'; '.join(why)}")
+    return _curve(crack, points, "; ".join(why))
+
+
+def _turns(K: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the minima and maxima of K after which it moves on by more than h."""
+    minima, maxima, direction, candidate = [], [], 0, 0
+    for i in range(1, len(K)):
+        if direction == 0:
+            if abs(K[i] - K[0]) > h:
+                direction, candidate = (1 if K[i] > K[0] else -1), i
+        elif direction * (K[i] - K[candidate]) >= 0:
+            candidate = i
+        elif abs(K[i] - K[candidate]) > h:
+            (maxima if direction == 1 else minima).append(candidate)
+            direction, candidate = -direction, i
+    return np.array(minima, int), np.array(maxima, int)
+
+
+def _joined(forward: list, points: list, direction: float) -> list:
+    """The curve in the order of increasing arclength: the backward leg reversed, then the
+    forward one (they share the start)."""
+    return points if direction > 0 else points[::-1] + forward[1:]
+
+
+@contextlib.contextmanager
+def _quiet_newton():
+    """A failing corrector is expected (the step halves): scipy's warnings about its NaN step
+    norms would flood the log."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"scipy\.optimize\..*")
+        yield
+
+
+def _curve(crack: FlexibleCrack, points: list[tuple], stopped: str) -> TrappingCurve:
+    columns = list(zip(*points))
+    cell = crack.cluster.cell.diagonal()
+    return TrappingCurve(*(np.array(c) for c in columns), K_G=crack.K_G, radius=crack.radius,
+                         neighbour=crack.material.lattice_constant * math.sqrt(3) / 4,
+                         origin=(float(cell[0] / 2), float(cell[1] / 2)), stopped=stopped)
+
+
+def _keep(path: Path, curve: TrappingCurve) -> None:
+    """Write ``curve`` to ``path`` atomically (group /trapping)."""
+    import h5py
+    tmp = path.with_name(path.name + ".tmp")
+    with h5py.File(tmp, "w") as f:
+        curve.write(f.create_group("trapping"))
+    os.replace(tmp, path)
+
+
+def _point(system: _Augmented, x: np.ndarray, calls: int) -> tuple:
+    """(alpha, K, energy, max |F| region I, max |F| region II, calls, region-I positions) at x."""
+    _, _, forces = system.forces(x)
+    system.calls -= 1
+    sc = system.sc
+    with _matscipy_quietly():
+        energy = float(sc.atoms.get_potential_energy())
+    norm = np.linalg.norm(forces, axis=1)
+    return (float(sc.alpha), float(sc.kI), energy, float(norm[sc.regionI].max()), float(norm[sc.regionII].max()),
+            calls, sc.atoms.positions[sc.regionI].copy())

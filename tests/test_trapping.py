@@ -1,0 +1,162 @@
+"""The lattice-trapping curve's bookkeeping (multiscale.atomistic.trapping.TrappingCurve) and the
+configuration of a mode = "trapping" run.  The continuation itself runs in test_flexible.py
+(it shares that module's crack) and in benchmarks/trapping.py (whole curves, radius series,
+the independent matscipy check)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from multiscale.atomistic.trapping import TrappingCurve
+from multiscale.coupling.config import ConfigError, parse_config
+
+
+def snake(n: int = 121, periods: float = 1.5, atoms: int = 6) -> TrappingCurve:
+    """A curve shaped like a trapping snake: K/K_G = 1 + 0.3 sin(s), alpha = 3.3 s / 2 pi +
+    0.4 sin(s); region I a chain of bonded atoms whose first bond breaks halfway."""
+    s = np.linspace(0.0, periods * 2 * math.pi, n)
+    alpha = 3.3 * s / (2 * math.pi) + 0.4 * np.sin(s)
+    K = 60.0 * (1.0 + 0.3 * np.sin(s))
+    positions = np.zeros((n, atoms, 3))
+    positions[:, :, 0] = 2.35 * np.arange(atoms)       # a chain of bonds (k, k + 1)
+    positions[n // 2:, 0, 0] -= 2.0     # atoms 0 and 1 are 2.35 Å apart until halfway, then 4.35 Å
+    zeros = np.zeros(n)
+    return TrappingCurve(alpha, K, zeros, zeros, zeros, np.ones(n, int), positions, K_G=60.0, radius=20.0,
+                         neighbour=2.35)
+
+
+def test_folds_are_the_extreme_turning_points():
+    curve = snake()
+    minima, maxima = curve.turning_points()
+    assert len(maxima) == 2 and len(minima) == 1       # 1.5 periods from a rising start
+    assert curve.K_plus == pytest.approx(78.0, rel=1e-3) and curve.K_minus == pytest.approx(42.0, rel=1e-3)
+    assert curve.K[maxima[0]] == curve.K_plus
+    # the corrector's tolerance makes K wobble where it is flat: no extra folds from that
+    wobbly = snake()
+    wobbly.K = wobbly.K + 1e-5 * wobbly.K_G * np.cos(np.arange(len(wobbly.K)) * 2.0)
+    assert [len(t) for t in wobbly.turning_points()] == [1, 2]
+
+
+def test_a_curve_without_a_fold_says_to_trace_further():
+    curve = snake(n=30, periods=0.2)
+    with pytest.raises(ValueError, match=r"has no K\+ \(a maximum\) yet: trace it further"):
+        curve.K_plus
+    with pytest.raises(ValueError, match=r"no K- \(a minimum\)"):
+        curve.K_minus
+
+
+def test_bond_changes_name_the_pairs():
+    curve = snake()
+    broken, formed = curve.bond_changes(0, len(curve.K) - 1)
+    assert (0, 1) in broken and formed == []
+    assert curve.bond_changes(0, 10) == ([], [])
+    assert any("1 bond(s) broken: 0-1 at (" in line and "0 formed" in line for line in curve.events())
+
+
+def test_write_and_read_back(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    curve = snake()
+    with h5py.File(tmp_path / "t.h5", "w") as f:
+        curve.write(f.create_group("trapping"))
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        g = f["trapping"]
+        assert g.attrs["K_plus"] == pytest.approx(curve.K_plus) and g.attrs["K_G"] == 60.0
+        back = TrappingCurve.read(g)
+    np.testing.assert_array_equal(back.positions, curve.positions)
+    assert back.K_minus == curve.K_minus and back.stopped == ""
+    # a curve without folds is written with NaN folds, not refused (a killed run keeps its points)
+    with h5py.File(tmp_path / "short.h5", "w") as f:
+        snake(n=20, periods=0.1).write(f.create_group("trapping"))
+        assert math.isnan(f["trapping"].attrs["K_plus"])
+
+
+def test_plot_marks_the_folds(tmp_path):
+    snake().plot(tmp_path / "t.png", {"other": snake(periods=1.2)})
+    snake(n=20, periods=0.1).plot(tmp_path / "short.png")      # no folds: no fold lines, no error
+    assert (tmp_path / "t.png").stat().st_size > 10_000 and (tmp_path / "short.png").is_file()
+
+
+BASE = """
+[run]
+mode = "trapping"
+{extra_run}
+[[region]]
+name = "sw"
+potential = "sw"
+radius = 20.0
+{extra}
+"""
+
+
+def config(extra: str = "", extra_run: str = ""):
+    return parse_config(BASE.format(extra=extra, extra_run=extra_run))
+
+
+def test_trapping_mode_takes_defaults_and_checks_its_keys():
+    c = config()
+    assert c.mode == "trapping" and c.trapping["length"] == 4.0 and c.trapping["fmax"] == 1e-4
+    assert config("[trapping]\nlength = 7.0\nds = 0.1").trapping["length"] == 7.0
+    with pytest.raises(ConfigError, match=r"\[trapping\]: unknown key\(s\) \['step'\]"):
+        config("[trapping]\nstep = 0.1")
+    with pytest.raises(ConfigError, match=r"\[trapping\] ds must be positive"):
+        config("[trapping]\nds = -0.1")
+    with pytest.raises(ConfigError, match=r"ds_max = 0.1 is below ds = 0.2; raise ds_max"):
+        config("[trapping]\nds = 0.2")
+    with pytest.raises(ConfigError, match=r"mode must be one of \['ramp', 'trapping'\], got 'flexible'"):
+        parse_config(BASE.format(extra="", extra_run="").replace('"trapping"', '"flexible"'))
+    with pytest.raises(ConfigError, match=r'needs continuum = "lefm", got \'fem\''):
+        config(extra_run='continuum = "fem"')
+    with pytest.raises(ConfigError, match=r'\[trapping\] configures mode = "trapping".*remove \[trapping\]'):
+        parse_config(BASE.format(extra="[trapping]\nlength = 3.0", extra_run="").replace('mode = "trapping"', ""))
+
+
+# -- a mode = "trapping" run under mpiexec (a short stretch of the curve; whole curves:
+#    benchmarks/trapping.py) ------------------------------------------------------------------
+RUN = """
+[run]
+output = "{output}"
+mode = "trapping"
+timeout = 600
+[trapping]
+length = 0.3
+back = 0.15
+[[region]]
+name = "sw"
+potential = "sw"
+radius = 20.0
+ranks = {ranks}
+"""
+
+
+@pytest.mark.mpi
+def test_trapping_run_on_one_and_on_two_ranks(tmp_path):
+    """The run writes the curve with K_G into results.h5 (the folds need a longer trace: NaN
+    here) and trapping.png; the continuum on its own rank gives the same curve as one rank
+    running both.  A region group of 2 ranks is refused (LAMMPSlib refuses MPI)."""
+    h5py = pytest.importorskip("h5py")
+    from test_coupling import launch, ok
+    with pytest.raises(ConfigError, match=r'mode = "trapping" runs each region on one rank.*set ranks = 1, got 2'):
+        parse_config(RUN.format(output=tmp_path / "x", ranks=2))
+    curves = {}
+    for name, ranks, world in (("one", 1, 1), ("two", 1, 2)):
+        path = tmp_path / f"{name}.toml"
+        path.write_text(RUN.format(output=tmp_path / name, ranks=ranks))
+        proc = ok(launch(path, world, timeout=600))
+        assert "K_minus and K_plus not reached between alpha" in proc.stdout   # too short for a fold: said
+        with h5py.File(tmp_path / name / "results.h5", "r") as f:
+            g = f["regions/sw"]
+            assert g.attrs["K_G"] == pytest.approx(61.53, rel=1e-3) and math.isnan(g.attrs["K_plus"])
+            curves[name] = TrappingCurve.read(g["trapping"])
+        assert (tmp_path / name / "trapping.png").is_file()
+        assert (tmp_path / name / "sw" / "trapping_partial.h5").is_file()
+    one, two = curves["one"], curves["two"]
+    assert len(one.K) >= 5 and one.max_force_free.max() <= 2e-4
+    start = int(np.argmin(np.abs(one.K - one.K_G)))               # the K_G equilibrium, mid-curve
+    assert one.K[start] == pytest.approx(one.K_G, rel=1e-12) and 0 < start < len(one.K) - 1
+    assert one.alpha[-1] - one.alpha[start] >= 0.3 and one.alpha[start] - one.alpha[0] >= 0.15
+    assert np.all(np.diff(one.alpha) > 0) and np.all(np.diff(one.K) < 0)   # the unstable branch at R = 20 Å
+    np.testing.assert_allclose(two.K, one.K, rtol=1e-6)
+    np.testing.assert_allclose(two.alpha, one.alpha, atol=1e-5)
