@@ -292,7 +292,7 @@ class Coordinator:
                                  for i, t in enumerate(self.tracks)}, "the trapping curves")
         for i, reply in sorted(replies.items()):
             t = self.tracks[i]
-            t.trapping, t.done = reply.data["curve"], True
+            t.trapping = reply.data["curve"]       # the group still serves: stop_groups stops it
             for line in t.trapping.events():
                 self.log(f"region {t.name}: {line}")
             folds, missing = [], []
