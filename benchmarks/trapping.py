@@ -124,7 +124,8 @@ def independent_check(radius: float, curve) -> dict:
             print(f"  {name}: K = {K / crack.K_G:.4f} K_G {'ok' if good_K == K else 'no equilibrium'}", flush=True)
         out[f"{name}_over_KG_bracket"] = sorted([good_K / crack.K_G, (good_K + sign * 2 * step) / crack.K_G])
     out["seconds"] = time.perf_counter() - start
-    ours = {"K_plus": curve.K_plus / curve.K_G, "K_minus": curve.K_minus / curve.K_G}
+    # the folds of the branch the check started on (the curve may have others, e.g. behind the start)
+    ours = {"K_plus": curve.K[high] / curve.K_G, "K_minus": curve.K[low] / curve.K_G}
     for name in ("K_plus", "K_minus"):
         lo, hi = out[f"{name}_over_KG_bracket"]
         mid = (lo + hi) / 2
