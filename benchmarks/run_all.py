@@ -16,14 +16,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHMARKS = ["lammps_plugin.py", "ani_inference.py", "openmm_force.py", "training.py", "fem_solve.py",
-              "coupling.py", "field_predictor.py", "charged_models.py", "attention_models.py", "huckel.py", "compiled.py"]
+              "coupling.py", "field_predictor.py", "charged_models.py", "attention_models.py", "huckel.py", "compiled.py",
+              "md_coupling.py", "schwarz.py"]
 QUICK = {"lammps_plugin.py": ["--quick"], "ani_inference.py": ["--quick"],
          "openmm_force.py": ["--steps", "10"], "training.py": ["--quick"],
          "fem_solve.py": ["--quick", "--figure", str(HERE / "results" / "quick_fem_convergence.png")],
          "coupling.py": ["--quick"],
          "field_predictor.py": ["--quick", "--figure", str(HERE / "results" / "quick_field_speed.png")],
          "charged_models.py": ["--quick", "--molecules", "20"], "attention_models.py": ["--quick"],
-         "huckel.py": ["--quick"], "compiled.py": ["--quick"]}
+         "huckel.py": ["--quick"], "compiled.py": ["--quick"],
+         "md_coupling.py": ["--radius", "30", "--exchanges", "20", "--rounds", "5"],
+         "schwarz.py": ["--figure", str(HERE / "results" / "quick_schwarz.png")]}
 # benchmarks/field_fno.py trains the FNO baseline (minutes): run it on its own
 
 

@@ -27,7 +27,8 @@ def test_lammps_silicon_example(tmp_path):
     assert abs(float(relaxed[-1].split()[-2]) + 4.3366) < 2e-3
 
 
-COUPLING = {"crack.toml": 2, "two_regions.toml": 3, "fem_specimen.toml": 2, "predictor.toml": 2}
+COUPLING = {"crack.toml": 2, "two_regions.toml": 3, "fem_specimen.toml": 2, "predictor.toml": 2, "md_sw.toml": 2,
+            "fem_feedback.toml": 2}
 
 
 @pytest.mark.mpi
@@ -41,7 +42,11 @@ def test_coupling_examples_run(tmp_path, name):
     from multiscale.coupling.output import read_history
     text = (EXAMPLES / "coupling" / name).read_text()
     config = tmp_path / name
-    config.write_text(re.sub(r"(?m)^max_increments = \d+", "max_increments = 2", text))
+    if re.search(r"(?m)^max_increments = \d+", text):
+        text = re.sub(r"(?m)^max_increments = \d+", "max_increments = 2", text)
+    else:                                   # mode "md" runs for its [md] duration by default
+        text = text.replace("[run]\n", "[run]\nmax_increments = 2\n", 1)
+    config.write_text(text)
     cfg = read_config(config)
     assert 1 + sum(r.ranks for r in cfg.regions) == COUPLING[name]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

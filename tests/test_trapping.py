@@ -105,7 +105,7 @@ def test_trapping_mode_takes_defaults_and_checks_its_keys():
         config("[trapping]\nds = -0.1")
     with pytest.raises(ConfigError, match=r"ds_max = 0.1 is below ds = 0.2; raise ds_max"):
         config("[trapping]\nds = 0.2")
-    with pytest.raises(ConfigError, match=r"mode must be one of \['ramp', 'trapping'\], got 'flexible'"):
+    with pytest.raises(ConfigError, match=r"mode must be one of \['ramp', 'trapping', 'md'\], got 'flexible'"):
         parse_config(BASE.format(extra="", extra_run="").replace('"trapping"', '"flexible"'))
     with pytest.raises(ConfigError, match=r'needs continuum = "lefm", got \'fem\''):
         config(extra_run='continuum = "fem"')

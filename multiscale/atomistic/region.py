@@ -133,9 +133,7 @@ class CrackRegion:
         r = np.hypot(self.reference[:, 0], self.reference[:, 1])
         self.shell = np.flatnonzero(r > R - self.boundary)             # canonical indices
         self.interior = np.flatnonzero(r <= R - self.boundary)
-        ids = self._order[self.shell] + 1
-        for chunk in range(0, len(ids), 400):
-            lmp.command("group shell id " + " ".join(map(str, ids[chunk:chunk + 400])))
+        self._group("shell", self.shell)
         lmp.command("group interior subtract all shell")
         self.boundary_reference = self.reference[self.shell, :2].copy()
         inner = np.hypot(*self.reference[:, :2].T) < R - self.boundary - self.bond_length
@@ -145,19 +143,30 @@ class CrackRegion:
         self._displacements = np.zeros((len(self.shell), 2))
         self._dumps = 0
 
+    def _group(self, name: str, atoms: np.ndarray) -> None:
+        """LAMMPS group ``name`` of the atoms with canonical indices ``atoms``."""
+        ids = self._order[atoms] + 1
+        for chunk in range(0, len(ids), 400):
+            self.lmp.command(f"group {name} id " + " ".join(map(str, ids[chunk:chunk + 400])))
+
     # -- LAMMPS data by canonical index ----------------------------------------------------------
     def _gather(self, name: str, count: int) -> np.ndarray:
         """Per-atom data (N, count) ordered by atom id, the same on every rank."""
-        data = self.lmp.gather(name, 1, count) if name.startswith("c_") else self.lmp.gather_atoms(name, 1, count)
+        compute_or_fix = name.startswith(("c_", "f_"))
+        data = self.lmp.gather(name, 1, count) if compute_or_fix else self.lmp.gather_atoms(name, 1, count)
         return np.ctypeslib.as_array(data).reshape(-1, count).copy()
 
     def _positions(self) -> np.ndarray:
         return self._gather("x", 3)[self._order]
 
+    def _scatter(self, name: str, values: np.ndarray) -> None:
+        """Set the per-atom (N, 3) ``values`` of ``name`` ("x", "v"), given in canonical order."""
+        by_id = np.empty_like(values)
+        by_id[self._order] = values
+        self.lmp.scatter_atoms(name, 1, 3, np.ctypeslib.as_ctypes(np.ascontiguousarray(by_id).ravel()))
+
     def _set_positions(self, positions: np.ndarray) -> None:
-        by_id = np.empty_like(positions)
-        by_id[self._order] = positions
-        self.lmp.scatter_atoms("x", 1, 3, np.ctypeslib.as_ctypes(np.ascontiguousarray(by_id).ravel()))
+        self._scatter("x", positions)
 
     def _command(self, *commands: str) -> None:
         """Run LAMMPS commands; LAMMPS errors (raised on every rank) become RegionError."""
@@ -197,8 +206,9 @@ class CrackRegion:
 
     def _predict(self, displacements: np.ndarray) -> np.ndarray:
         """Start of the next minimisation: the current positions, plus, when the shell's change is
-        a K-field increment about the current tip (a K ramp: residual < 5%), that increment in the
-        interior too; otherwise (the tip moved) the interior as it is."""
+        a K-field increment and a translation about the current tip (a K ramp: residual < 5%),
+        the translation and, if K rises, that increment in the interior too; otherwise (the tip
+        moved) the interior as it is."""
         pos = self._positions()
         change = displacements - self._displacements
         if not np.any(change):
@@ -208,10 +218,21 @@ class CrackRegion:
         if residual < 0.05:
             xy = self.reference[self.interior, :2]
             far = np.hypot(*(xy - tip).T) > 1e-6
-            step = np.zeros_like(xy)
-            step[far] = self.field.displacements(xy[far], dk, tip=tip) + shift
+            step = np.broadcast_to(shift, xy.shape).copy()
+            if dk > 0:                   # unloading: a closing K-step can push the crack faces together
+                step[far] += self.field.displacements(xy[far], dk, tip=tip)
             pos[self.interior, :2] += step
         return pos
+
+    def scale_displacements(self, factor: float) -> None:
+        """Move every atom to reference + ``factor`` x (position - reference): the start of the
+        next relaxation after the load changed by ``factor``, in particular on unloading, where
+        relaxing a loaded interior inside an unloaded shell would release its stored energy into
+        the crack.  Collective."""
+        pos = self._positions()
+        pos[:, :2] = self.reference[:, :2] + factor * (pos[:, :2] - self.reference[:, :2])
+        self._set_positions(pos)
+        self._displacements = factor * self._displacements
 
     def _open_crack(self, displacements: np.ndarray) -> np.ndarray:
         """Initial positions: the whole crystal displaced by the K-field that fits the shell's
@@ -230,16 +251,8 @@ class CrackRegion:
         """Move the shell to reference + ``boundary_displacements`` (n_b, 2) Å, minimise the
         interior, find the tip.  Collective; returns the same dict on every rank (see module doc
         and docs/crack_region.md for the keys)."""
-        from mpi4py import MPI
         self._seconds = 0.0
-        u = np.asarray(boundary_displacements, dtype=float)
-        if u.shape != (len(self.shell), 2):
-            raise ValueError(f"boundary displacements must have shape ({len(self.shell)}, 2) (one row per "
-                             f"boundary_reference row), got {u.shape}")
-        bad = np.flatnonzero(~np.isfinite(u).all(axis=1))
-        if self.comm.allreduce(len(bad), op=MPI.MAX):
-            raise RegionError("nan", f"increment {increment}: {len(bad)} boundary displacements are not "
-                                     f"finite (rows {bad[:5].tolist()}...); the continuum model produced NaN/inf")
+        u = self._checked(boundary_displacements, increment)
         pos = self._predict(u) if self._initialized else self._open_crack(u)
         pos[self.shell, :2] = self.boundary_reference + u
         pos[self.shell, 2] = self.reference[self.shell, 2]
@@ -256,6 +269,20 @@ class CrackRegion:
         energy = self._check(f"increment {increment}, after minimising")
         self._initialized, self._displacements = True, u.copy()
         return self._result(energy, iterations, increment)
+
+    def _checked(self, boundary_displacements: np.ndarray, increment: int) -> np.ndarray:
+        """The shell displacements as a float array (n_b, 2); ValueError for another shape,
+        RegionError "nan" on every rank when any is not finite."""
+        from mpi4py import MPI
+        u = np.asarray(boundary_displacements, dtype=float)
+        if u.shape != (len(self.shell), 2):
+            raise ValueError(f"boundary displacements must have shape ({len(self.shell)}, 2) (one row per "
+                             f"boundary_reference row), got {u.shape}")
+        bad = np.flatnonzero(~np.isfinite(u).all(axis=1))
+        if self.comm.allreduce(len(bad), op=MPI.MAX):
+            raise RegionError("nan", f"increment {increment}: {len(bad)} boundary displacements are not "
+                                     f"finite (rows {bad[:5].tolist()}...); the continuum model produced NaN/inf")
+        return u
 
     def _result(self, energy: float, iterations: int, increment: int) -> dict:
         pos = self._positions()
@@ -280,7 +307,8 @@ class CrackRegion:
                 "n_atoms": int(self.n_atoms), "seconds_lammps": self._seconds, "fmax": fmax,
                 "converged": bool(converged), "broken_bonds": int(broken.sum()),
                 "tip_limit": float(self.reference[self._bonds[-1, 0], 0]) - self.bond_length,
-                "max_bond": float(bond_lengths(pos, self._bonds, self.period_z).max())}
+                "max_bond": float(bond_lengths(pos, self._bonds, self.period_z).max()),
+                "atom_displacements": pos[:, :2] - self.reference[:, :2]}
 
     def _dump(self, increment: int) -> None:
         every = self.spec["dump_every"]

@@ -30,6 +30,20 @@ SPEC_KEYS = {
     "broken_bond": (float, None),        # Å; None = 1.3 x the bond length
 }
 
+# mode "md" of a coupled run: key -> (type, default) of its [md] table (atomistic/thermal.py)
+MD_KEYS = {
+    "temperature": (float, 300.0),      # K
+    "timestep": (float, 1.0),           # fs
+    "exchange_every": (int, 50),        # MD steps between two exchanges with the continuum
+    "k_rate": (float, 0.1),             # [loading] unit per ps
+    "duration": (float, 10.0),          # ps after the first (relaxed) exchange
+    "damping": (float, 0.1),            # ps, Langevin damping time of the layer
+    "layer": (float, 4.0),              # Å, the thermostatted layer inside the shell
+    "seed": (int, 4928459),             # velocities and Langevin noise
+}
+MAX_TIMESTEP = 5.0                      # fs: silicon's optical vibration period is ~65 fs
+MIN_CORE = 2.0                          # Å of NVE interior left inside the thermostat layer
+
 
 class SpecError(ValueError):
     """A region spec that cannot be run; the message names the key(s) and the fix."""

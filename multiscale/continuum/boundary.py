@@ -58,6 +58,15 @@ def isotropic_equivalent(mat: Material) -> tuple[float, float]:
     return e_prime * (1 - nu * nu), nu
 
 
+def plane_strain_stiffness(mat: Material) -> tuple[float, ...]:
+    """The potential's cubic constants rotated into the (111)[1-10] crack frame, reduced to
+    plane strain: the (3, 3) stiffness (GPa, Voigt xx, yy, xy) as 9 floats for
+    :class:`~multiscale.continuum.specimen.Specimen` ``stiffness_matrix`` (matscipy's rotation)."""
+    field = NearTipField.cubic(mat.C11, mat.C12, mat.C44, crack_plane=(1, 1, 1), crack_front=(1, -1, 0))
+    C = np.asarray(field._crack.C, float)[np.ix_([0, 1, 5], [0, 1, 5])]
+    return tuple(float(c) for c in C.ravel())
+
+
 @dataclass
 class _TipField:
     """A unit-stress solution of one crack length: the region's tip in specimen coordinates

@@ -15,6 +15,7 @@ Units: lengths L (Å in the coupled runs), stresses GPa, K in GPa sqrt(L).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,18 +35,21 @@ class FieldSolution:
     Attributes: ``specimen``; ``k1``, ``k2`` (n_tips,) GPa sqrt(L) in the order of
     ``specimen.tips()``; ``seconds`` (wall time of mesh + assembly + solve + K extraction);
     ``nodes`` (n, 2) L and ``elements`` (m, 3) of the linear triangle mesh (for plotting);
-    ``n_dofs``.
+    ``n_dofs``; ``compliance`` (L/GPa, :meth:`Assembly.compliance`).  ``sif=False`` skips the
+    K extraction (k1, k2 NaN).
     """
 
     def __init__(self, specimen: Specimen, mesh: CrackMesh, basis, u: np.ndarray,
-                 radius: float | None = None):
+                 radius: float | None = None, sif: bool = True):
         self.specimen = specimen
         self.nodes, self.elements = mesh.points, mesh.triangles
         self._basis, self._u = basis, u
         self._stiffness = specimen.stiffness()
         self.n_dofs = len(u)
-        self.k1, self.k2 = self.stress_intensity(radius)
+        nan = np.full(len(specimen.tips()), np.nan)
+        self.k1, self.k2 = self.stress_intensity(radius) if sif else (nan, nan)
         self.seconds = float("nan")
+        self.compliance = float("nan")
 
     # -- K extraction ------------------------------------------------------------------------
     def default_radius(self) -> float:
@@ -138,17 +142,44 @@ class FieldSolution:
         return in_box & (dist > 1e-9 * sp.width)
 
 
-def solve(specimen: Specimen, mesh_size: float | None = None, tip_size: float | None = None,
-          order: int = 2, radius: float | None = None) -> FieldSolution:
-    """Solve ``specimen`` with elements of ``tip_size`` at the tips and ``mesh_size`` far away
-    (L; defaults min(W, H)/12 and min(a, ligament)/60), Lagrange elements of ``order`` 1 or 2;
-    ``radius``: interaction-integral domain (L, default :meth:`FieldSolution.default_radius`)."""
+@dataclass
+class Assembly:
+    """A specimen's discrete problem: ``mesh``, skfem ``basis``, stiffness ``K`` (n_dofs, n_dofs),
+    load vector ``f`` (n_dofs,) of a unit remote stress (GPa), the rigid-body constraint dofs
+    ``rigid`` and the ``loaded`` work: ``f @ u / width`` is the load-line displacement (L) that the
+    remote stress does work on."""
+    specimen: Specimen
+    mesh: CrackMesh
+    basis: object
+    K: object
+    f: np.ndarray
+    rigid: np.ndarray
+    form: object = None            # the elasticity BilinearForm (for assembling over some elements)
+    intorder: int = 4              # its quadrature order
+
+    def stiffness_over(self, elements: np.ndarray):
+        """The stiffness (n_dofs, n_dofs) of the given elements alone (indices into the mesh)."""
+        from skfem import Basis
+        b = self.basis
+        return self.form.assemble(Basis(b.mesh, b.elem, intorder=self.intorder, elements=elements))
+
+    def compliance(self, u: np.ndarray, stress: float) -> float:
+        """Load-line displacement per remote stress (L/GPa) of the solution ``u`` under ``stress``:
+        the mean opening of the top edge against the bottom edge, the displacement the remote
+        traction works on."""
+        return float(self.f @ u) / (self.specimen.width * stress)
+
+
+def assemble(specimen: Specimen, mesh_size: float | None = None, tip_size: float | None = None,
+             order: int = 2) -> Assembly:
+    """Mesh ``specimen`` (sizes as in :func:`solve`) and assemble P1/P2 plane-strain elasticity,
+    the unit remote traction on the top and bottom edges and the minimal rigid-body
+    constraint."""
     from skfem import (Basis, BilinearForm, ElementTriP1, ElementTriP2, ElementVector,
-                       FacetBasis, LinearForm, MeshTri, condense, solve as sk_solve)
+                       FacetBasis, LinearForm, MeshTri)
 
     if order not in (1, 2):
         raise ValueError(f"order must be 1 or 2 (P1 or P2 triangles), got {order}")
-    start = time.perf_counter()
     mesh_size, tip_size = default_sizes(specimen, mesh_size, tip_size)
     mesh = build_mesh(specimen, mesh_size, tip_size)
     sk_mesh = MeshTri(mesh.points.T.copy(), mesh.triangles.T.copy())
@@ -168,18 +199,32 @@ def solve(specimen: Specimen, mesh_size: float | None = None, tip_size: float | 
 
     @LinearForm
     def load(v, w):
-        return specimen.stress * w.n[1] * v[1]
+        return w.n[1] * v[1]
 
-    K = elasticity.assemble(basis)
-    f = load.assemble(traction)
     # minimal rigid-body constraint: corner (W, -H/2) fixed, corner (W, H/2) fixed in x
     def nearest_node(p):
         return int(np.argmin(np.linalg.norm(mesh.points - np.asarray(p), axis=1)))
 
     bottom_right = nearest_node([specimen.width, -half])
     top_right = nearest_node([specimen.width, half])
-    fixed = np.concatenate([basis.nodal_dofs[:, bottom_right], basis.nodal_dofs[:1, top_right]])
-    u = sk_solve(*condense(K, f, D=fixed))
-    solution = FieldSolution(specimen, mesh, basis, u, radius)
+    rigid = np.concatenate([basis.nodal_dofs[:, bottom_right], basis.nodal_dofs[:1, top_right]])
+    return Assembly(specimen, mesh, basis, elasticity.assemble(basis), load.assemble(traction), rigid,
+                    elasticity, 2 * order)
+
+
+def solve(specimen: Specimen, mesh_size: float | None = None, tip_size: float | None = None,
+          order: int = 2, radius: float | None = None) -> FieldSolution:
+    """Solve ``specimen`` with elements of ``tip_size`` at the tips and ``mesh_size`` far away
+    (L; defaults min(W, H)/12 and min(a, ligament)/60), Lagrange elements of ``order`` 1 or 2;
+    ``radius``: interaction-integral domain (L, default :meth:`FieldSolution.default_radius`).
+    The solution's ``compliance`` is :meth:`Assembly.compliance` (L/GPa)."""
+    from skfem import condense, solve as sk_solve
+
+    start = time.perf_counter()
+    a = assemble(specimen, mesh_size, tip_size, order)
+    u = sk_solve(*condense(a.K, specimen.stress * a.f, D=a.rigid))
+    # the interaction integral assumes an isotropic solid: an anisotropic solve reports no K
+    solution = FieldSolution(specimen, a.mesh, a.basis, u, radius, sif=specimen.stiffness_matrix is None)
+    solution.compliance = a.compliance(u, specimen.stress)
     solution.seconds = time.perf_counter() - start
     return solution

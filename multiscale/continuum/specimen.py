@@ -32,6 +32,10 @@ class Specimen:
     stress: float = 1.0             # remote tensile stress on the top/bottom edges, GPa
     youngs_modulus: float = 150.0   # GPa
     poisson_ratio: float = 0.25
+    # an anisotropic plane-strain stiffness (9 floats, the 3 x 3 of stiffness() row by row, GPa)
+    # instead of E and nu: the crystal's constants in the crack frame (continuum/boundary.py);
+    # E and nu then only set the isotropic K extraction, which an anisotropic solve skips
+    stiffness_matrix: tuple | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -90,6 +94,8 @@ class Specimen:
 
     def stiffness(self) -> np.ndarray:
         """Plane-strain stiffness (3, 3) GPa in Voigt order xx, yy, xy (engineering shear)."""
+        if self.stiffness_matrix is not None:
+            return np.array(self.stiffness_matrix, float).reshape(3, 3)
         E, nu = self.youngs_modulus, self.poisson_ratio
         lam, mu = E * nu / ((1 + nu) * (1 - 2 * nu)), E / (2 * (1 + nu))
         return np.array([[lam + 2 * mu, lam, 0.0], [lam, lam + 2 * mu, 0.0], [0.0, 0.0, mu]])

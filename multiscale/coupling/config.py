@@ -22,13 +22,14 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "data" / "crack_run.to
 RUN_KEYS = {
     "output": (str, "results/crack"),          # folder, relative to the current directory
     "continuum": (str, "lefm"),
-    "max_increments": (int, 200),
+    "max_increments": (int, 200),              # mode "md": default enough for [md] duration
     "checkpoint_every": (int, 5),              # increments; 0 = never
     "timeout": (float, 600.0),                 # s, per exchange with a group
     "stop_after_advances": (int, 0),           # a region stops after this many advances; 0 = never
-    "mode": (str, "ramp"),                     # "ramp" (fixed shell, K ramp) or "trapping" (flexible boundaries)
-}
-MODES = ("ramp", "trapping")
+    "mode": (str, "ramp"),                     # "ramp" (fixed shell, K ramp), "trapping" (flexible
+}                                              # boundaries) or "md" (MD at temperature under a K rate)
+MODES = ("ramp", "trapping", "md")
+MD_KEYS = region_spec.MD_KEYS                  # mode = "md": [md] (atomistic/thermal.py)
 TRAPPING_KEYS = {                              # mode = "trapping": the continuation (atomistic/trapping.py)
     "length": (float, 4.0),                    # Å the tip advances (a lattice period is ~3.3 Å)
     "back": (float, 1.0),                      # Å traced backwards from the start (0 = none)
@@ -54,18 +55,27 @@ CONTINUUM_KEYS = {                             # the specimen of continuum = "fe
     "youngs_modulus": (float, None),           # GPa; None = isotropic equivalent of the potential (E' matched)
     "poisson_ratio": (float, None),            # None = Voigt average of the potential's constants
     "model": (str, None),                      # predictor only: file or shipped name; None = "crack-fields"
+    "feedback": (bool, False),                 # fem only: the atoms act back on the specimen (coupling/schwarz.py)
+    "hole": (float, None),                     # Å, the atoms' disc in the specimen; None = radius - boundary - 8
+    "schwarz_tol": (float, 1e-4),              # Å, largest shell-displacement change at convergence
+    "schwarz_iterations": (int, 60),           # per increment
 }
+FEEDBACK_FMAX = 1e-4                           # eV/Å: the atoms must converge below the Schwarz tolerance's scale
+MIN_OVERLAP = 2.0                              # Å between the hole and the shell
 REGION_KEYS = {"name": (str, None), "ranks": (int, 1)}
 DEBUG_KEYS = {"region": (str, None), "inject_nan_at": (int, None), "hang_at": (int, None),
               "exit_at": (int, None)}
 SECTIONS = {"run": RUN_KEYS, "loading": LOADING_KEYS, "atomistic": ATOMISTIC_KEYS,
-            "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS, "trapping": TRAPPING_KEYS}
+            "continuum": CONTINUUM_KEYS, "region": None, "debug": DEBUG_KEYS, "trapping": TRAPPING_KEYS,
+            "md": MD_KEYS}
 K_UNITS = {"K_G": None, "GPa*sqrt(A)": 1.0, "MPa*sqrt(m)": 100.0}  # -> GPa sqrt(Å)
 POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "boundary", "width", "height",
             "crack_length", "youngs_modulus", "length", "ds", "ds_max", "K_unit", "far",
-            "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond"}
+            "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond",
+            "timestep", "exchange_every", "duration", "damping", "layer", "hole", "schwarz_tol",
+            "schwarz_iterations"}
 NON_NEGATIVE = {"back", "max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
-                "k_start", "inject_nan_at", "hang_at", "exit_at"}
+                "k_start", "inject_nan_at", "hang_at", "exit_at", "temperature", "k_rate", "seed"}
 
 
 @dataclass
@@ -93,6 +103,7 @@ class RunConfig:
     specimen: dict[str, Any] = field(default_factory=dict)   # [continuum] with defaults; {} for "lefm"
     mode: str = "ramp"
     trapping: dict[str, float] = field(default_factory=dict)  # [trapping] with defaults (mode "trapping")
+    md: dict[str, Any] = field(default_factory=dict)          # [md] with defaults (mode "md")
 
     @property
     def world_size(self) -> int:
@@ -101,6 +112,10 @@ class RunConfig:
 
 
 def _typed(where: str, key: str, value, kind):
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} {key} must be true or false, got {value!r}")
+        return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -183,6 +198,9 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
     if loading["unit"] not in K_UNITS:
         raise ConfigError(f"[loading] unit must be one of {list(K_UNITS)}, got {loading['unit']!r}")
     trapping = _trapping(raw, run)
+    md = _md(raw, run)
+    if md and "max_increments" not in raw.get("run", {}):   # mode "md": [md] duration ends the run
+        run["max_increments"] = math.ceil(md["duration"] * 1000.0 / (md["timestep"] * md["exchange_every"]) - 1e-9) + 1
 
     entries = raw.get("region")
     if not entries:
@@ -212,11 +230,19 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
         spec = _region_spec(spec, f"{where} ({rname})")
         regions.append(RegionConfig(rname, values.get("ranks", 1), spec, load))
     specimen = _specimen(raw, run["continuum"], regions)
+    if specimen.get("feedback") and run["mode"] != "ramp":
+        raise ConfigError(f'[continuum] feedback = true runs the quasi-static K ramp; [run] mode = "{run["mode"]}" '
+                          'does not take it')
     for rc in regions:
         if trapping and rc.ranks != 1:
             raise ConfigError(f'[[region]] {rc.name}: mode = "trapping" runs each region on one rank (the '
                               f"flexible solve's forces come through ASE's LAMMPSlib, which refuses MPI); "
                               f"set ranks = 1, got {rc.ranks}")
+        if md and md["layer"] > rc.spec["radius"] - rc.spec["boundary"] - region_spec.MIN_CORE:
+            raise ConfigError(f"[md] layer = {md['layer']:g} Å leaves region {rc.name} (radius {rc.spec['radius']:g} Å, "
+                              f"boundary {rc.spec['boundary']:g} Å) less than {region_spec.MIN_CORE:g} Å of NVE "
+                              f"interior; thin the layer below "
+                              f"{rc.spec['radius'] - rc.spec['boundary'] - region_spec.MIN_CORE:g} Å or enlarge radius")
     if debug:
         target = debug.setdefault("region", regions[0].name)
         if target not in names:
@@ -226,7 +252,7 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
                      max_increments=run["max_increments"], checkpoint_every=run["checkpoint_every"],
                      timeout=run["timeout"], stop_after_advances=run["stop_after_advances"],
                      k_unit=loading["unit"], regions=regions, debug=debug, specimen=specimen,
-                     mode=run["mode"], trapping=trapping)
+                     mode=run["mode"], trapping=trapping, md=md)
 
 
 def _trapping(raw: dict, run: dict) -> dict:
@@ -245,6 +271,22 @@ def _trapping(raw: dict, run: dict) -> dict:
                                                                    TRAPPING_KEYS)
     if out["ds_max"] < out["ds"]:
         raise ConfigError(f"[trapping] ds_max = {out['ds_max']} is below ds = {out['ds']}; raise ds_max")
+    return out
+
+
+def _md(raw: dict, run: dict) -> dict:
+    """[md] with defaults for mode = "md"; {} (and no [md]) otherwise."""
+    if run["mode"] != "md":
+        if "md" in raw:
+            raise ConfigError(f'[md] configures mode = "md" (MD at temperature); this run is mode = "{run["mode"]}": '
+                              'remove [md] or set [run] mode = "md"')
+        return {}
+    out = {k: v[1] for k, v in MD_KEYS.items()} | _section("[md]", raw.get("md", {}), MD_KEYS)
+    if out["timestep"] > region_spec.MAX_TIMESTEP:
+        raise ConfigError(f"[md] timestep = {out['timestep']:g} fs is too long for silicon (its fastest vibration "
+                          f"takes about 65 fs); use 1-2 fs (at most {region_spec.MAX_TIMESTEP:g})")
+    if out["seed"] >= 2 ** 63:
+        raise ConfigError(f"[md] seed must be below 2**63, got {out['seed']}")
     return out
 
 
@@ -270,6 +312,7 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
     domain = _predictor_domain(sp["model"]) if continuum == "predictor" else None
     if nu is not None and not -1.0 < nu < 0.5:
         raise ConfigError(f"[continuum] poisson_ratio must lie in (-1, 0.5), got {nu}")
+    _feedback(sp, continuum, regions)
     tip_x = a if sp["kind"] == "sent" else W / 2 + a
     for rc in regions:
         R, where = rc.spec["radius"], f"[continuum] with region {rc.name} (radius = {rc.spec['radius']:g} Å)"
@@ -292,6 +335,31 @@ def _specimen(raw: dict, continuum: str, regions: list[RegionConfig]) -> dict:
                                   f"{a / W:.3f}-{(a + R) / W:.3f} (crack growth by the radius included) and "
                                   f"{H / W:.3f}; change the specimen or use continuum = \"fem\"")
     return sp
+
+
+def _feedback(sp: dict, continuum: str, regions: list[RegionConfig]) -> None:
+    """[continuum] feedback: only with "fem"; each region's hole (default filled in per region
+    as radius - boundary - 8 Å) inside its interior with an overlap, atoms relaxed finely."""
+    given = {k for k in ("hole", "schwarz_tol", "schwarz_iterations") if sp[k] != CONTINUUM_KEYS[k][1]}
+    if not sp["feedback"]:
+        if given:
+            raise ConfigError(f"[continuum] {', '.join(sorted(given))} configure feedback = true (atoms acting "
+                              "back on the specimen); set it or remove them")
+        return
+    if continuum != "fem":
+        raise ConfigError(f'[continuum] feedback = true iterates the atoms with the finite-element specimen: it needs '
+                          f'[run] continuum = "fem", got {continuum!r}')
+    for rc in regions:
+        inner = rc.spec["radius"] - rc.spec["boundary"]
+        hole = sp["hole"] if sp["hole"] is not None else inner - 8.0
+        if not 6.0 <= hole <= inner - MIN_OVERLAP:
+            raise ConfigError(f"[continuum] hole = {hole:g} Å for region {rc.name}: the atoms' disc in the specimen "
+                              f"must lie in [6, {inner - MIN_OVERLAP:g}] Å (inside the region's interior of "
+                              f"{inner:g} Å, {MIN_OVERLAP:g} Å of overlap with the shell); enlarge radius or set hole")
+        if rc.spec["fmax"] > FEEDBACK_FMAX:
+            raise ConfigError(f"region {rc.name}: fmax = {rc.spec['fmax']:g} eV/Å is too coarse for feedback (the "
+                              f"Schwarz iteration converges only as far as the atoms do); set fmax <= {FEEDBACK_FMAX:g}, "
+                              "e.g. 1e-5")
 
 
 def _predictor_domain(model: str | None) -> dict | None:

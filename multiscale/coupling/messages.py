@@ -1,6 +1,6 @@
 """The messages between the continuum rank and an atomistic group, as types.
 
-The continuum sends commands (:class:`Init`, :class:`Relax`, :class:`State`,
+The continuum sends commands (:class:`Init`, :class:`Relax`, :class:`Advance`, :class:`State`,
 :class:`Restore`, :class:`Stop`, :class:`Trace`); the group root answers each but ``Stop`` with a
 :class:`Reply`.  They travel pickled over MPI (``multiscale.coupling.transport``).
 """
@@ -16,19 +16,32 @@ import numpy as np
 @dataclass
 class Init:
     """Build the region: its spec (potential resolved, lattice constant fixed) and the
-    material constants the continuum computed for it (``Material.as_dict()``)."""
+    material constants the continuum computed for it (``Material.as_dict()``); ``md``: the
+    [md] parameters of mode "md" (the region then runs MD between exchanges), else None."""
     spec: dict[str, Any]
     material: dict[str, float]
     increment: int | None = None
+    md: dict[str, Any] | None = None
     op = "init"
 
 
 @dataclass
 class Relax:
-    """Place the shell at reference + ``displacements`` (n_b, 2) Å and relax the interior."""
+    """Place the shell at reference + ``displacements`` (n_b, 2) Å and relax the interior; ``scale``:
+    first scale every atom's displacement by it (the load fell by that factor: feedback runs)."""
     displacements: np.ndarray
     increment: int
+    scale: float | None = None
     op = "relax"
+
+
+@dataclass
+class Advance:
+    """Mode "md": move the shell to reference + ``displacements`` (n_b, 2) Å over one exchange's MD
+    steps (the first exchange relaxes instead)."""
+    displacements: np.ndarray
+    increment: int
+    op = "md"
 
 
 @dataclass
@@ -65,7 +78,7 @@ class Trace:
     op = "trace"
 
 
-Command = Init | Relax | State | Restore | Stop | Trace
+Command = Init | Relax | Advance | State | Restore | Stop | Trace
 
 
 @dataclass
@@ -89,7 +102,7 @@ class Failure:
 @dataclass
 class Reply:
     """A group's answer: ``data`` holds the command's result (``boundary_reference`` for Init,
-    ``result`` for Relax, ``state`` for State, ``curve`` for Trace); ``error`` is set instead when it failed."""
+    ``result`` for Relax and Advance, ``state`` for State, ``curve`` for Trace); ``error`` is set instead when it failed."""
     data: dict[str, Any] = field(default_factory=dict)
     error: Failure | None = None
 

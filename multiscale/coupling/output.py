@@ -7,7 +7,13 @@ results.h5 (written atomically):
         history/COLUMN               (n_increments,) increment, K, K_over_KG, tip_x, tip_y,
                                      continuum_tip_x/_y (Å), energy (eV), advanced, iterations,
                                      n_atoms, seconds_lammps, seconds_continuum, seconds_coupling,
-                                     seconds_increment
+                                     seconds_increment; mode "md" instead: increment, time (ps),
+                                     K, tip_x, tip_y, velocity (m/s), energy, temperature,
+                                     temperature_layer (K), advanced, K_over_KG, continuum_tip_x/_y,
+                                     steps, n_atoms and the seconds
+        (feedback runs add: stress GPa, compliance Å/GPa, load_line_displacement Å,
+                                     schwarz_iterations, schwarz_residual Å, interface_force_change,
+                                     schwarz_converged)
         stress/                      near-tip stress samples of every increment, concatenated:
             increment, K, tip        (n_increments,), (n_increments,), (n_increments, 2)
             offsets                  (n_increments + 1,): rows of increment j are offsets[j]:offsets[j+1]
@@ -43,7 +49,7 @@ def write_results(path: Path, config, tracks) -> Path:
             g.attrs["ranks"] = t.group.world_ranks
             for key, value in t.material.as_dict().items():
                 g.attrs[key] = value
-            for column in COLUMNS:
+            for column in (list(t.rows[0]) if t.rows else COLUMNS):
                 g[f"history/{column}"] = np.array([row[column] for row in t.rows])
             s = t.samples
             sizes = [len(x["xy"]) for x in s]
@@ -86,6 +92,73 @@ def plot_trapping(path: Path, tracks) -> Path | None:
         return None
     (name, first), *others = curves.items()
     first.plot(path, dict(others), label=name)
+    return path
+
+
+def plot_load_displacement(path: Path, tracks) -> Path | None:
+    """[continuum] feedback: remote stress against load-line displacement of the coupled specimen
+    per region (the crack's advances marked), with the FE specimen's own line, and the compliance
+    against K."""
+    tracks = [t for t in tracks if t.rows and "compliance" in t.rows[0]]
+    if not tracks:
+        return None
+    plt = _pyplot()
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for j, t in enumerate(tracks):
+        stress = np.array([r["stress"] for r in t.rows])
+        disp = np.array([r["load_line_displacement"] for r in t.rows])
+        advanced = np.array([r["advanced"] for r in t.rows], bool)
+        ax.plot(disp, stress, "o-", ms=3, color=f"C{j}", label=f"{t.name}: specimen + atoms")
+        ax.plot(disp[advanced], stress[advanced], "x", ms=8, color=f"C{j}")
+        top = stress.max() * 1.05
+        ax.plot([0, t.fe_compliance * top], [0, top], "--", color=f"C{j}", lw=1, label=f"{t.name}: specimen alone")
+        bx.plot([r["K"] / t.k_g for r in t.rows], [r["compliance"] / t.fe_compliance for r in t.rows], "o-", ms=3,
+                color=f"C{j}", label=t.name)
+    ax.set_xlabel("load-line displacement (Å)")
+    ax.set_ylabel("remote stress (GPa)")
+    ax.set_title("with atomistic feedback (x: the crack advanced)")
+    ax.legend(fontsize=7)
+    bx.set_xlabel(r"$K / K_G$ at the current tip")
+    bx.set_ylabel("compliance / the specimen's alone")
+    bx.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_md(path: Path, tracks) -> Path | None:
+    """Mode "md": tip position, tip velocity and temperatures against time, and K against crack
+    extension, one line per region."""
+    tracks = [t for t in tracks if len(t.rows) > 1]
+    if not tracks:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(10, 7))
+    for j, t in enumerate(tracks):
+        time = np.array([r["time"] for r in t.rows])
+        tip = np.array([r["tip_x"] for r in t.rows])
+        k = np.array([r["K"] for r in t.rows]) / t.k_g
+        axes[0, 0].plot(time, tip, "-", color=f"C{j}", label=t.name)
+        axes[0, 1].plot(time, [r["velocity"] for r in t.rows], "-", color=f"C{j}")
+        axes[1, 0].plot(time[1:], [r["temperature"] for r in t.rows[1:]], "-", color=f"C{j}", label=f"{t.name} NVE core")
+        axes[1, 0].plot(time[1:], [r["temperature_layer"] for r in t.rows[1:]], ":", color=f"C{j}",
+                        label=f"{t.name} Langevin layer")
+        axes[1, 1].plot(tip - tip[0], k, "o-", ms=2, color=f"C{j}")
+    axes[0, 0].set_ylabel("tip x (Å)")
+    axes[0, 1].set_ylabel(f"tip velocity (m/s, slope over {tracks[0].loading.window} exchanges)")
+    axes[1, 0].set_ylabel("temperature (K)")
+    axes[1, 0].legend(fontsize=8)
+    for ax in (axes[0, 0], axes[0, 1], axes[1, 0]):
+        ax.set_xlabel("time (ps)")
+    axes[1, 1].set_xlabel("crack extension (Å)")
+    axes[1, 1].set_ylabel(r"$K / K_G$")
+    axes[1, 1].axhline(1.0, color="k", ls="--", lw=1)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle("crack at temperature: MD region under a K rate")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return path
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..reference.material import Material
 from . import transport
-from .messages import Command, Failure, Init, Relax, Reply, Restore, State, Stop, Trace
+from .messages import Advance, Command, Failure, Init, Relax, Reply, Restore, State, Stop, Trace
 
 
 class RegionWorker:
@@ -46,9 +46,12 @@ class RegionWorker:
         try:
             if isinstance(command, Init):
                 return Reply(self._init(command))
-            if isinstance(command, Relax):
+            if isinstance(command, (Relax, Advance)):
                 displacements = self._inject(np.asarray(command.displacements, float), command.increment)
-                return Reply({"result": self.region.relax(displacements, command.increment)})
+                if isinstance(command, Relax) and command.scale is not None:
+                    self.region.scale_displacements(command.scale)
+                step = self.region.relax if isinstance(command, Relax) else self.region.advance
+                return Reply({"result": step(displacements, command.increment)})
             if isinstance(command, State):
                 return Reply({"state": self.region.state()})
             if isinstance(command, Restore):
@@ -70,14 +73,20 @@ class RegionWorker:
 
     def _init(self, command: Init) -> dict:
         from ..atomistic.region import CrackRegion
+        from ..atomistic.thermal import ThermalCrackRegion
         workdir = self.output / self.name
         if self.comm.rank == 0:
             workdir.mkdir(parents=True, exist_ok=True)
         self.comm.Barrier()
         log = self.log if self.comm.rank == 0 else (lambda *a, **k: None)
-        self.region = CrackRegion(command.spec, self.comm, workdir, log=log,
-                                  material=Material(**command.material))
-        return {"boundary_reference": np.asarray(self.region.boundary_reference, float)}
+        material = Material(**command.material)
+        if command.md is not None:
+            self.region = ThermalCrackRegion(command.spec, self.comm, workdir, log=log, material=material,
+                                             md=command.md)
+        else:
+            self.region = CrackRegion(command.spec, self.comm, workdir, log=log, material=material)
+        return {"boundary_reference": np.asarray(self.region.boundary_reference, float),
+                "reference_xy": np.asarray(self.region.reference[:, :2], float)}
 
     def _trace(self, command: Trace):
         """The region's trapping curve (atomistic/trapping.py) on the group's LAMMPS; the group
