@@ -301,7 +301,16 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
                                f"from alpha = {start[system.n]:+.3f} Å in {START_STEPS} Newton steps; check the "
                                "potential's material constants and the region's radius") from None
 
-    x = at_load(system.state(), crack.K_G)
+    try:
+        x = at_load(system.state(), crack.K_G)
+    except RuntimeError:
+        # larger regions (R = 40 Å: 965 free atoms): Newton-Krylov from the bare K-field does not
+        # reach the first equilibrium; start from region I relaxed with the tip held, then free it
+        log("trapping curve: no equilibrium from the bare K-field; starting from a fixed-tip relaxation")
+        fixed = crack.solved(crack.K_G, 0.0, flexible=False, fmax=max(fmax, 1e-3), steps=START_STEPS)
+        start = system.state()
+        start[:system.n] = fixed.u.reshape(-1)
+        x = at_load(start, crack.K_G)
     # the second point at lower K: at K_G the tip sits on the branch where raising K moves it back
     tangent = (at_load(x, 0.99 * crack.K_G) - x) * weight
     tangent /= np.linalg.norm(tangent)
