@@ -312,7 +312,7 @@ class Coordinator:
                     pending.discard(i)
                 t_model[i] += time.perf_counter() - t0
         for i, run in runs.items():
-            t, out = self.tracks[i], runs[i].outcome
+            t, out = self.tracks[i], run.outcome
             t.x = out.x
             wall = time.perf_counter() - t_start
             C = out.solution.compliance
