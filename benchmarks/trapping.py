@@ -8,17 +8,19 @@ with the tip held, matscipy's Newton-Krylov, same radius and forces).
 
 ``--check``: instead, an independent run at the first radius, on the curve traced there
 before.  matscipy's own flexible solve (``SinclairCrack.optimize``, alpha free, K fixed) with
-matscipy's own Stillinger-Weber calculator (``Manybody``, no LAMMPS), started on the stable
-branch at K_G and ramped in K up and down in steps of 2 % K_G, halved on every failure down to
-0.25 %: the last K with an equilibrium on that branch brackets K+ (and K-) without
-continuation.
+matscipy's own Stillinger-Weber calculator (``Manybody``, no LAMMPS), started from the curve's
+state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minimum) and ramped
+towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the last K with an
+equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
 
 Curves go to benchmarks/results/trapping/<potential>_R<radius>.h5, figures to
 docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results/trapping.json
 (updated, not replaced: radii can be run one at a time).
 
     .venv/bin/python benchmarks/trapping.py [--potential sw] [--radii 20 30 40] [--length 4.0]
-    .venv/bin/python benchmarks/trapping.py --check --radii 20
+    .venv/bin/python benchmarks/trapping.py --check --radii 30
+    .venv/bin/python benchmarks/trapping.py --figure          # redraw from the saved curves
+    .venv/bin/python benchmarks/trapping.py --past --radii 20 30 40   # redo past the folds
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def run_radius(potential: str, radius: float, length: float, back: float) -> tup
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
-    from multiscale.atomistic.trapping import trace
+    from multiscale.atomistic.trapping import past_folds, trace
 
     crack = FlexibleCrack(potential, radius=radius)
     try:
@@ -65,6 +67,7 @@ def run_radius(potential: str, radius: float, length: float, back: float) -> tup
         start = time.perf_counter()
         curve = trace(crack, length=length, back=back)
         seconds = time.perf_counter() - start
+        beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
     finally:
         crack.close()
     CURVES.mkdir(parents=True, exist_ok=True)
@@ -79,7 +82,8 @@ def run_radius(potential: str, radius: float, length: float, back: float) -> tup
            "seconds_per_step": seconds / steps, "fixed_relaxation_seconds": fixed,
            "step_over_fixed_relaxation": seconds / steps / fixed, "events": curve.events(),
            "max_force_free": float(curve.max_force_free.max()),
-           "max_force_boundary_median": float(np.median(curve.max_force_boundary)), "stopped": curve.stopped}
+           "max_force_boundary_median": float(np.median(curve.max_force_boundary)), "stopped": curve.stopped,
+           **beyond}
     print(json.dumps({k: v for k, v in row.items() if k != "events"}, indent=1), flush=True)
     return row, curve
 
@@ -94,28 +98,39 @@ def independent_check(radius: float, curve) -> dict:
 
     crack = FlexibleCrack("sw", radius=radius, calculator=Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)))
     minima, maxima = curve.turning_points()
-    low, high = minima[0], maxima[maxima > minima[0]][0]         # the stable branch: K- up to K+
-    stable = low + int(np.argmin(np.abs(curve.K[low:high + 1] - curve.K_G)))
-    sc = crack._sinclair(crack.K_G, float(curve.alpha[stable]), variable_alpha=True)
+    folds = {"K_plus": int(maxima[np.argmax(curve.K[maxima])]), "K_minus": int(minima[np.argmin(curve.K[minima])])}
+    sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
 
     def solve(K: float, state) -> bool:
         sc.u[:], sc.alpha, sc.kI = state[0], state[1], K
         try:
             with _matscipy_quietly():
                 sc.update_atoms()
-                sc.optimize(ftol=1e-4, steps=20, method="krylov")
+                sc.optimize(ftol=1e-5, steps=30, method="krylov")
         except RuntimeError:
             return False
-        return abs(sc.alpha - state[1]) < 0.5                    # still on the branch it started on
+        return abs(sc.alpha - state[1]) < 0.3                    # still on the branch it started on
 
     start = time.perf_counter()
-    assert solve(crack.K_G, (np.zeros_like(sc.u), float(curve.alpha[stable]))), "no stable equilibrium at K_G"
-    base = (sc.u.copy(), float(sc.alpha))
-    print(f"independent: stable equilibrium at K_G, alpha = {base[1]:+.4f} Å", flush=True)
-    out = {"alpha_at_K_G": base[1]}
-    for name, sign in (("K_plus", 1.0), ("K_minus", -1.0)):
-        good_K, good, step = crack.K_G, base, 0.02 * crack.K_G
-        while step >= 0.0025 * crack.K_G - 1e-12:
+    out = {}
+    for name, fold in folds.items():
+        sign = 1.0 if name == "K_plus" else -1.0
+        # the curve's point 3 % of K_G short of the fold on its approach (stable) side
+        j = fold
+        while j > 0 and sign * (curve.K[fold] - curve.K[j - 1]) >= 0 and sign * (curve.K[fold] - curve.K[j]) < 0.03 * curve.K_G:
+            j -= 1
+        sc.alpha, sc.kI = float(curve.alpha[j]), float(curve.K[j])
+        sc.u[:] = 0.0
+        with _matscipy_quietly():
+            sc.update_atoms()
+        u0 = curve.positions[j] - sc.atoms.positions[sc.regionI]
+        assert solve(float(curve.K[j]), (u0, float(curve.alpha[j]))), f"no equilibrium at the curve's point {j}"
+        good_K, good = float(curve.K[j]), (sc.u.copy(), float(sc.alpha))
+        print(f"independent {name}: matscipy's equilibrium at {good_K / crack.K_G:.4f} K_G has alpha "
+              f"{good[1]:+.4f} Å (ours {curve.alpha[j]:+.4f})", flush=True)
+        out[f"{name}_start"] = [good_K / crack.K_G, good[1], float(curve.alpha[j])]
+        step = 0.01 * crack.K_G
+        while step >= 0.00125 * crack.K_G - 1e-12:
             K = good_K + sign * step
             if solve(K, good):
                 good_K, good = K, (sc.u.copy(), float(sc.alpha))
@@ -123,14 +138,11 @@ def independent_check(radius: float, curve) -> dict:
                 step /= 2
             print(f"  {name}: K = {K / crack.K_G:.4f} K_G {'ok' if good_K == K else 'no equilibrium'}", flush=True)
         out[f"{name}_over_KG_bracket"] = sorted([good_K / crack.K_G, (good_K + sign * 2 * step) / crack.K_G])
+        ours = float(curve.K[fold] / curve.K_G)
+        mid = sum(out[f"{name}_over_KG_bracket"]) / 2
+        out[f"{name}_over_KG_ours"] = ours
+        out[f"{name}_relative_difference"] = abs(ours - mid) / mid
     out["seconds"] = time.perf_counter() - start
-    # the folds of the branch the check started on (the curve may have others, e.g. behind the start)
-    ours = {"K_plus": curve.K[high] / curve.K_G, "K_minus": curve.K[low] / curve.K_G}
-    for name in ("K_plus", "K_minus"):
-        lo, hi = out[f"{name}_over_KG_bracket"]
-        mid = (lo + hi) / 2
-        out[f"{name}_over_KG_ours"] = ours[name]
-        out[f"{name}_relative_difference"] = abs(ours[name] - mid) / mid
     print(json.dumps(out, indent=1), flush=True)
     return out
 
@@ -153,6 +165,34 @@ def read_curve(path: Path):
         return TrappingCurve.read(f["trapping"])
 
 
+def past_saved(potential: str, radius: float) -> dict:
+    """``past_folds`` on the saved curve at this radius (rewritten with its ``past`` lines)."""
+    import h5py
+
+    from multiscale.atomistic.flexible import FlexibleCrack
+    from multiscale.atomistic.trapping import past_folds
+    path = CURVES / f"{potential}_R{radius:g}.h5"
+    curve = read_curve(path)
+    crack = FlexibleCrack(potential, radius=radius)
+    try:
+        past = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
+    finally:
+        crack.close()
+    with h5py.File(path, "w") as f:
+        curve.write(f.create_group("trapping"))
+    return past
+
+
+def figure(potential: str) -> None:
+    """Every curve of this potential traced so far in one figure, the largest radius's folds
+    marked (the radius-converged band)."""
+    saved = {c.radius: c for c in map(read_curve, sorted(CURVES.glob(f"{potential}_R*.h5")))}
+    if saved:
+        *rest, largest = sorted(saved)
+        FIGURES.mkdir(parents=True, exist_ok=True)
+        saved[largest].plot(FIGURES / f"trapping_{potential}.png", {f"R = {r:g} Å": saved[r] for r in rest})
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--potential", default="sw")
@@ -161,7 +201,17 @@ def main() -> int:
     parser.add_argument("--back", type=float, default=1.0)
     parser.add_argument("--check", action="store_true", help="the independent matscipy run at the first radius")
     parser.add_argument("--json", type=Path, default=RESULTS)
+    parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
+    parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
     args = parser.parse_args()
+    if args.figure:
+        figure(args.potential)
+        return 0
+    if args.past:
+        for radius in args.radii:
+            past = past_saved(args.potential, radius)
+            update_json(args.json, lambda r: r["curves"][f"{args.potential} R={radius:g}"].update(past))
+        return 0
     if args.check:
         if args.potential != "sw":
             sys.exit("--check compares native SW with matscipy's own SW: use --potential sw")
@@ -175,14 +225,7 @@ def main() -> int:
     for radius in args.radii:
         row, _ = run_radius(args.potential, radius, args.length, args.back)
         update_json(args.json, lambda r: r.setdefault("curves", {}).update({f"{args.potential} R={radius:g}": row}))
-    # every curve of this potential traced so far; the smallest radius's folds marked (the
-    # radius --check validates)
-    saved = {c.radius: c for c in map(read_curve, sorted(CURVES.glob(f"{args.potential}_R*.h5")))}
-    if saved:
-        smallest, *rest = sorted(saved)
-        FIGURES.mkdir(parents=True, exist_ok=True)
-        saved[smallest].plot(FIGURES / f"trapping_{args.potential}.png",
-                             {f"R = {r:g} Å": saved[r] for r in rest})
+    figure(args.potential)
     print(f"wrote {args.json}")
     return 0
 

@@ -68,6 +68,7 @@ class TrappingCurve:
     neighbour: float
     origin: tuple[float, float] = (0.0, 0.0)
     stopped: str = ""
+    past: dict[str, str] = dataclasses.field(default_factory=dict)   # "K_plus"/"K_minus": past_folds' lines
 
     def turning_points(self, tolerance: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the minima and maxima of K along the curve (its folds): K turns there and
@@ -131,6 +132,8 @@ class TrappingCurve:
                 group.attrs[key] = getattr(self, key)
             except ValueError:
                 group.attrs[key] = np.nan
+        for name, line in self.past.items():
+            group.attrs[f"past_{name}"] = line
         for key in ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions"):
             group.create_dataset(key, data=getattr(self, key))
 
@@ -140,8 +143,9 @@ class TrappingCurve:
         arrays = {key: group[key][()] for key in ("alpha", "K", "energy", "max_force_free", "max_force_boundary",
                                                  "evaluations", "positions")}
         attrs = {key: group.attrs[key] for key in ("K_G", "radius", "neighbour")}
+        past = {key[len("past_"):]: str(value) for key, value in group.attrs.items() if key.startswith("past_")}
         return cls(**arrays, **{k: float(v) for k, v in attrs.items()}, origin=tuple(group.attrs["origin"]),
-                   stopped=str(group.attrs["stopped"]))
+                   stopped=str(group.attrs["stopped"]), past=past)
 
     def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None) -> None:
         """K/K_G against alpha with K-, K_G and K+ (where traced) marked, and the cluster's
@@ -181,6 +185,7 @@ class _Augmented:
         self.n = 3 * int(sc.regionI.sum())
         self.scale = np.ones(self.n + 2)                  # units of the metric: Å, Å, K_unit K_G
         self.scale[-1] = K_unit * crack.K_G
+        self.near = NEAR                                  # (alpha, K) distance of the field's expansion
         self.direction = None                             # ((alpha, K), V) of the tip force
         self.field = None                                 # ((alpha, K), positions, d/dalpha, d/dK)
         self.calls = 0
@@ -191,8 +196,8 @@ class _Augmented:
     def _near(self, cached) -> bool:
         """(alpha, K) within NEAR of where ``cached`` was evaluated."""
         sc = self.sc
-        return (cached is not None and abs(sc.alpha - cached[0][0]) <= NEAR
-                and abs(sc.kI - cached[0][1]) <= NEAR * abs(cached[0][1]))
+        return (cached is not None and abs(sc.alpha - cached[0][0]) <= self.near
+                and abs(sc.kI - cached[0][1]) <= self.near * abs(cached[0][1]))
 
     def _field_positions(self) -> np.ndarray:
         """Positions of every atom with u = 0 at the current (alpha, K): the K-field and its
@@ -261,15 +266,20 @@ class _Augmented:
 
 
 def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: float = 0.05, ds_max: float = 0.1,
-          K_unit: float = 1.0, fmax: float = 1e-4, newton_steps: int = 5, max_points: int = 600,
+          K_unit: float = 1.0, fmax: float = 1e-5, newton_steps: int = 8, max_points: int = 600,
+          tip_weight: float = 20.0, inner_steps: int = 40,
           log: Callable[[str], None] | None = None, keep: str | Path | None = None) -> TrappingCurve:
     """The trapping curve through the flexible equilibrium at K_G: from it with the tip
     advancing until alpha has grown by ``length`` Å (a lattice period of the (111)[1-10] crack
     is a sqrt(6)/4, 3.33 Å for SW), then from it backwards until alpha has fallen by ``back``
     Å (where the start lies on a stable branch, its K- is behind it); the points in arclength
     order.  Steps ds (metric: module docstring) between ds_max and ds/256; every point
-    solved to ``fmax`` eV/Å on region I and on f_alpha (the tip force is insensitive to K,
-    ~0.003 eV/Å per GPa sqrt(Å), hence the tight default).  A trace that cannot go on keeps
+    solved to ``fmax`` eV/Å on region I and on ``tip_weight`` x f_alpha, by Newton-Krylov
+    (``newton_steps`` outer, ``inner_steps`` LGMRES iterations).  Why so tight: the tip force
+    moves by only ~0.005 eV/Å per Å of alpha (its field-driven shell is far from the tip) and
+    region I's softest modes by ~0.01 eV/Å per Å, so fmax = 1e-4 with weight 1 left alpha
+    uncertain by ~0.1 Å at R = 30 Å; the curve then crept and turned back at false folds
+    (K+ 1.16 instead of 1.63 K_G).  A trace that cannot go on keeps
     its points and says why in ``stopped``, as does a forward leg that turns back on itself
     (the tip falls 0.5 Å behind its furthest: past its last fold the crack rearranges instead
     of advancing), and the backward leg ends once past a fold of K.  At most ``max_points``
@@ -278,9 +288,9 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     from scipy.optimize import NoConvergence, newton_krylov
 
     log = log or crack.log
-    if not (length >= 0 and back >= 0 and ds_max >= ds > 0 and K_unit > 0 and fmax > 0):
-        raise ValueError(f"trace: need length, back >= 0, ds_max >= ds > 0, K_unit > 0, fmax > 0; got {length}, "
-                         f"{back}, {ds}, {ds_max}, {K_unit}, {fmax}")
+    if not (length >= 0 and back >= 0 and ds_max >= ds > 0 and K_unit > 0 and fmax > 0 and tip_weight > 0):
+        raise ValueError(f"trace: need length, back >= 0, ds_max >= ds > 0, K_unit, fmax, tip_weight > 0; got "
+                         f"{length}, {back}, {ds}, {ds_max}, {K_unit}, {fmax}, {tip_weight}")
     begin = time.perf_counter()
     system = _Augmented(crack, crack._sinclair(crack.K_G, 0.0, variable_alpha=True), K_unit)
     weight = 1.0 / system.scale
@@ -289,7 +299,7 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
         """The flexible equilibrium at load K (the same system with K held instead of ds)."""
         def residual(y):
             f_free, f_alpha, _ = system.forces(y)
-            return np.r_[f_free, f_alpha, (y[-1] - K) * weight[-1]]
+            return np.r_[f_free, tip_weight * f_alpha, (y[-1] - K) * weight[-1]]
         guess = start.copy()
         guess[-1] = K
         try:
@@ -332,13 +342,13 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
 
             def residual(y):
                 f_free, f_alpha, _ = system.forces(y)
-                return np.r_[f_free, f_alpha, np.dot((y - base) * weight, t) - h]
+                return np.r_[f_free, tip_weight * f_alpha, np.dot((y - base) * weight, t) - h]
 
             calls = system.calls
             try:
                 with _quiet_newton():
                     y = newton_krylov(residual, base + h * t / weight, f_tol=fmax, maxiter=newton_steps,
-                                      method="lgmres")
+                                      method="lgmres", inner_maxiter=inner_steps)
             except (NoConvergence, ValueError, RuntimeError):
                 step /= 2
                 if step < ds / 256:
@@ -390,6 +400,141 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     if why:
         log(f"trapping curve stopped: {'; '.join(why)}")
     return _curve(crack, points, "; ".join(why))
+
+
+def state_of(system: _Augmented, curve: TrappingCurve, index: int) -> np.ndarray:
+    """The continuation state x = (u, alpha, K) of the curve's point ``index``: region I's
+    displacements from the field at that point's (alpha, K)."""
+    sc = system.sc
+    sc.alpha, sc.kI = float(curve.alpha[index]), float(curve.K[index])
+    field = system._field_positions()
+    return np.r_[(curve.positions[index] - field[sc.regionI]).reshape(-1), sc.alpha, sc.kI]
+
+
+class _TipRelaxation:
+    """(u, alpha) at fixed K as an ASE optimizable for FIRE: region I's forces and the weighted
+    crack-tip force (padded to a row of three, ASE's force convergence takes norms of rows)."""
+
+    def __init__(self, system: _Augmented, x: np.ndarray, tip_weight: float):
+        self.system, self.K, self.w = system, float(x[-1]), tip_weight
+        self.x = np.r_[x[:-1], 0.0, 0.0]
+
+    def ndofs(self) -> int:
+        return len(self.x)
+
+    def get_x(self) -> np.ndarray:
+        return self.x.copy()
+
+    def set_x(self, x: np.ndarray) -> None:
+        self.x = np.array(x, float)
+        self.x[-2:] = 0.0
+
+    def get_gradient(self) -> np.ndarray:
+        f_free, f_alpha, _ = self.system.forces(np.r_[self.x[:-2], self.K])
+        return -np.r_[f_free, self.w * f_alpha, 0.0, 0.0]
+
+    def get_value(self) -> float:
+        """The cluster's energy (eV) where the last forces were taken (ASE's log asks for it)."""
+        with _matscipy_quietly():
+            return float(self.system.sc.atoms.get_potential_energy())
+
+    def iterimages(self):
+        return iter(())
+
+    def converged(self, gradient: np.ndarray, fmax: float) -> bool:
+        return float(np.linalg.norm(gradient.reshape(-1, 3), axis=1).max()) < fmax
+
+    def gradient_norm(self, gradient):
+        return np.linalg.norm(gradient.reshape(-1, 3), axis=1).max()
+
+    def __ase_optimizable__(self):
+        return self
+
+
+def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: float, fmax: float = 1e-3,
+              steps: int = 3000, tip_weight: float = 20.0, kick: float = 0.0) -> dict:
+    """What the crack does when the load passes the fold at point ``index`` (K+ with factor > 1,
+    K- with factor < 1): from that equilibrium, region I and the tip position relax downhill
+    (ASE's FIRE, the damped dynamics that keeps to the basin it slides into, unlike Newton) at
+    K = factor x K(index) (``tip_weight`` 0 holds alpha: region I alone relaxes); ``kick`` (Å) displaces region I randomly first (seeded), which with
+    factor 1 tells a stable equilibrium (it comes back) from an unstable one.  Returns the tip position before and after (Å), K (GPa sqrt(Å)), the
+    FIRE steps, whether it converged to ``fmax`` or the tip ran out of region I (the relaxation
+    stops there), and the region-I bonds broken and formed as
+    (i, j, x, y) with their midpoints' (x, y) from the tip before (Å)."""
+    from ase.optimize import FIRE
+
+    system = _Augmented(crack, crack._sinclair(float(curve.K[index]), float(curve.alpha[index])), 1.0)
+    x = state_of(system, curve, index)
+    x[-1] = float(curve.K[index]) * factor
+    x[:-2] += kick * np.random.default_rng(0).standard_normal(len(x) - 2)
+    # the field's first-order expansion over 0.02 Å of alpha: FIRE moves alpha every step, and a
+    # fresh field costs most of a force call (its error over 0.02 Å is ~1e-6 Å at region II)
+    system.near = 0.02
+    relaxation = _TipRelaxation(system, x, tip_weight)
+    converged, ran_out = False, False
+    with _matscipy_quietly():
+        optimizer = FIRE(relaxation, logfile=None)
+        for converged in optimizer.irun(fmax=fmax, steps=steps):
+            # a tip that leaves region I has run through it: nothing in the cluster stops it
+            if abs(relaxation.x[-3]) > crack.radius:
+                ran_out = True
+                break
+    system.near = NEAR
+    system.set_state(np.r_[relaxation.x[:-2], x[-1]])
+    after = system.sc.atoms.positions[system.sc.regionI].copy()
+    before = curve.positions[index]
+    cut = BOND * curve.neighbour
+    from scipy.spatial import cKDTree
+    bonded = [set(cKDTree(p).query_pairs(cut)) for p in (before, after)]
+    tip = np.array([curve.origin[0] + curve.alpha[index], curve.origin[1]])
+
+    def located(pairs):
+        return [(int(i), int(j), *map(float, np.round((before[i, :2] + before[j, :2]) / 2 - tip, 2)))
+                for i, j in sorted(pairs)]
+
+    return {"K": float(x[-1]), "alpha_before": float(curve.alpha[index]), "alpha_after": float(system.sc.alpha),
+            "steps": int(optimizer.nsteps), "converged": bool(converged), "ran_out": ran_out,
+            "broken": located(bonded[0] - bonded[1]), "formed": located(bonded[1] - bonded[0])}
+
+
+def describe_past(out: dict, K_G: float) -> str:
+    """One line for :func:`past_fold`'s result: how far the tip went, the crack-plane bonds
+    (midpoints within 1 Å of y = 0) broken or formed, and the bonds changed off the plane (a
+    reconstruction)."""
+    plane = [b for b in out["broken"] + out["formed"] if abs(b[3]) < 1.0]
+    off_broken = [b for b in out["broken"] if abs(b[3]) >= 1.0]
+    off_formed = [b for b in out["formed"] if abs(b[3]) >= 1.0]
+    moved = out["alpha_after"] - out["alpha_before"]
+    verb = "advances" if moved > 0 else "recedes"
+    where = lambda bonds: ", ".join(f"({b[2]:+.1f}, {b[3]:+.1f})" for b in bonds[:4])  # noqa: E731
+    state = ", out of region I" if out.get("ran_out") else "" if out["converged"] else ", not converged"
+    line = (f"at {out['K'] / K_G:.4f} K_G the tip {verb} {abs(moved):.1f} Å (alpha {out['alpha_before']:+.2f} -> "
+            f"{out['alpha_after']:+.2f} Å, FIRE {out['steps']} steps{state}): "
+            f"{sum(abs(b[3]) < 1.0 for b in out['broken'])} crack-plane bonds broken, "
+            f"{sum(abs(b[3]) < 1.0 for b in out['formed'])} formed")
+    if off_broken or off_formed:
+        line += (f"; off the plane {len(off_broken)} broken{' at ' + where(off_broken) if off_broken else ''}, "
+                 f"{len(off_formed)} formed{' at ' + where(off_formed) if off_formed else ''} (Å from the tip)")
+    return line if plane or off_broken or off_formed else line + " (no bond changed)"
+
+
+def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], None] | None = None) -> dict:
+    """:func:`past_fold` 1 % beyond the curve's K+ (its highest maximum) and K- (its lowest
+    minimum), where traced, with the tip position held at the fold's (the field-driven shell
+    stays; region I relaxes downhill, a true energy minimisation): which bonds break and form
+    at the tip.  The lines (:func:`describe_past`) also go into ``curve.past``.
+
+    Why alpha held: the tip force is not the derivative of the cluster's energy (it sums the
+    field-driven shell only), and with alpha free FIRE's flow is unstable in alpha even on the
+    branch between K- and K+ (kicked by 0.03 Å at K_G, the R = 30 Å crack healed through region I)."""
+    log = log or crack.log
+    minima, maxima = curve.turning_points()
+    for name, index, factor in (("K_plus", maxima, 1.01), ("K_minus", minima, 0.99)):
+        if len(index):
+            fold = int(index[np.argmax(curve.K[index])] if name == "K_plus" else index[np.argmin(curve.K[index])])
+            curve.past[name] = describe_past(past_fold(crack, curve, fold, factor, tip_weight=0.0), curve.K_G)
+            log(f"past {name.replace('_minus', '-').replace('_plus', '+')}: {curve.past[name]}")
+    return curve.past
 
 
 def _turns(K: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:

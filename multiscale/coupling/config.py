@@ -36,7 +36,8 @@ TRAPPING_KEYS = {                              # mode = "trapping": the continua
     "ds": (float, 0.05),                       # first arclength step (Å and K_unit K_G)
     "ds_max": (float, 0.1),
     "K_unit": (float, 1.0),                    # K_G: the arclength metric's unit of K
-    "fmax": (float, 1e-4),                     # eV/Å on region I and on the tip force
+    "fmax": (float, 1e-5),                     # eV/Å on region I, and on tip_weight x the tip force
+    "tip_weight": (float, 20.0),               # the tip force's weight in the corrector (trapping.trace)
     "far": (float, 8.0),                       # Å, the field-driven region III beyond region II
 }
 LOADING_KEYS = {
@@ -73,7 +74,7 @@ POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "bounda
             "crack_length", "youngs_modulus", "length", "ds", "ds_max", "K_unit", "far",
             "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond",
             "timestep", "exchange_every", "duration", "damping", "layer", "hole", "schwarz_tol",
-            "schwarz_iterations"}
+            "schwarz_iterations", "tip_weight"}
 NON_NEGATIVE = {"back", "max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
                 "k_start", "inject_nan_at", "hang_at", "exit_at", "temperature", "k_rate", "seed"}
 

@@ -415,6 +415,8 @@ class Coordinator:
             t.trapping = reply.data["curve"]       # the group still serves: stop_groups stops it
             for line in t.trapping.events():
                 self.log(f"region {t.name}: {line}")
+            for name, line in t.trapping.past.items():
+                self.log(f"region {t.name}: past {name.replace('_minus', '-').replace('_plus', '+')}: {line}")
             folds, missing = [], []
             for name in ("K_minus", "K_plus"):
                 try:

@@ -21,7 +21,8 @@ results.h5 (written atomically):
             atomistic, continuum     (m, 3) GPa sigma_xx, sigma_yy, sigma_xy (LAMMPS; the run's continuum model at the same points)
         trapping/                    mode "trapping" only: the lattice-trapping curve (TrappingCurve.write):
                                      attrs K_minus, K_plus, K_G (GPa sqrt(Å), also on the region's group),
-                                     radius, stopped; alpha, K, energy, max_force_free, max_force_boundary,
+                                     radius, stopped, past_K_plus / past_K_minus (what the crack does
+                                     1 % beyond each fold); alpha, K, energy, max_force_free, max_force_boundary,
                                      evaluations (n_points,), positions (n_points, n_free, 3)
 """
 

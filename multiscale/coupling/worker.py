@@ -92,7 +92,7 @@ class RegionWorker:
         """The region's trapping curve (atomistic/trapping.py) on the group's LAMMPS; the group
         root keeps the curve so far in NAME/trapping_partial.h5 after every point."""
         from ..atomistic.flexible import FlexibleCrack
-        from ..atomistic.trapping import trace
+        from ..atomistic.trapping import past_folds, trace
         workdir = self.output / self.name
         if self.comm.rank == 0:
             workdir.mkdir(parents=True, exist_ok=True)
@@ -102,8 +102,10 @@ class RegionWorker:
                               material=Material(**command.material), comm=self.comm, log=log)
         try:
             keep = workdir / "trapping_partial.h5" if self.comm.rank == 0 else None
-            return trace(crack, length=p["length"], back=p["back"], ds=p["ds"], ds_max=p["ds_max"], K_unit=p["K_unit"],
-                         fmax=p["fmax"], log=log, keep=keep)
+            curve = trace(crack, length=p["length"], back=p["back"], ds=p["ds"], ds_max=p["ds_max"], K_unit=p["K_unit"],
+                          fmax=p["fmax"], tip_weight=p["tip_weight"], log=log, keep=keep)
+            past_folds(crack, curve, log)       # what the crack does beyond K+ and K-
+            return curve
         finally:
             crack.close()
 
