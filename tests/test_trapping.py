@@ -181,3 +181,4 @@ def test_past_fold_summary_separates_the_crack_plane_from_a_reconstruction():
     assert "out of region I" in describe_past({**ran, "ran_out": True}, 61.0)
     still = {**ran, "alpha_after": 1.06, "broken": [], "formed": []}
     assert describe_past(still, 61.0).endswith("(no bond changed)")
+    assert "the tip stays (alpha +1.05 -> +1.06 Å" in describe_past(still, 61.0)

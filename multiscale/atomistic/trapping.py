@@ -505,10 +505,10 @@ def describe_past(out: dict, K_G: float) -> str:
     off_broken = [b for b in out["broken"] if abs(b[3]) >= 1.0]
     off_formed = [b for b in out["formed"] if abs(b[3]) >= 1.0]
     moved = out["alpha_after"] - out["alpha_before"]
-    verb = "advances" if moved > 0 else "recedes"
+    verb = "stays" if abs(moved) < 0.05 else "advances" if moved > 0 else "recedes"
     where = lambda bonds: ", ".join(f"({b[2]:+.1f}, {b[3]:+.1f})" for b in bonds[:4])  # noqa: E731
     state = ", out of region I" if out.get("ran_out") else "" if out["converged"] else ", not converged"
-    line = (f"at {out['K'] / K_G:.4f} K_G the tip {verb} {abs(moved):.1f} Å (alpha {out['alpha_before']:+.2f} -> "
+    line = (f"at {out['K'] / K_G:.4f} K_G the tip {verb}{'' if verb == 'stays' else f' {abs(moved):.1f} Å'} (alpha {out['alpha_before']:+.2f} -> "
             f"{out['alpha_after']:+.2f} Å, FIRE {out['steps']} steps{state}): "
             f"{sum(abs(b[3]) < 1.0 for b in out['broken'])} crack-plane bonds broken, "
             f"{sum(abs(b[3]) < 1.0 for b in out['formed'])} formed")
