@@ -80,3 +80,24 @@ def test_continuation_points_are_flexible_equilibria(crack):
     assert curve.alpha[-1] - curve.alpha[0] >= 0.4
     independent = crack.solve(float(curve.K[-1]), alpha=float(curve.alpha[-1]), fmax=1e-4)
     assert independent.alpha == pytest.approx(curve.alpha[-1], abs=5e-3)
+
+
+def test_past_fold_heals_the_crack_far_below_the_band_and_keeps_an_equilibrium(crack):
+    """multiscale.atomistic.trapping.past_fold from a flexible equilibrium at K_G (a one-point
+    curve): at the same load region I is already relaxed (no bond changes); at 0.3 K_G, far
+    below R = 20 Å's K- (0.55 K_G), the crack faces behind the tip bond again (FIRE downhill
+    with the tip held), bonds that cross the crack plane."""
+    from multiscale.atomistic.trapping import TrappingCurve, past_fold
+    sc = crack.solved(crack.K_G, fmax=1e-4)
+    free = sc.atoms.positions[sc.regionI][None].copy()
+    one = np.ones(1)
+    cell = sc.cryst.cell.diagonal()
+    curve = TrappingCurve(one * sc.alpha, one * sc.kI, one, one, one, np.ones(1, int), free, K_G=crack.K_G,
+                          radius=RADIUS, neighbour=crack.material.lattice_constant * 3 ** 0.5 / 4,
+                          origin=(float(cell[0] / 2), float(cell[1] / 2)))
+    same = past_fold(crack, curve, 0, 1.0)
+    assert same["converged"] and same["steps"] <= 5 and same["broken"] == same["formed"] == []
+    closed = past_fold(crack, curve, 0, 0.3)
+    assert closed["converged"] and closed["broken"] == []
+    plane = [b for b in closed["formed"] if abs(b[3]) < 1.0]
+    assert len(plane) >= 1 and all(b[2] < 0 for b in plane)     # behind the tip, across the plane

@@ -169,16 +169,11 @@ def test_trapping_run_on_one_and_on_two_ranks(tmp_path):
 
 def test_past_fold_summary_separates_the_crack_plane_from_a_reconstruction():
     from multiscale.atomistic.trapping import describe_past
-    ran = {"K": 61.0 * 1.01, "alpha_before": 1.05, "alpha_after": 30.65, "steps": 1221, "converged": True,
-           "broken": [(0, 1, 2.7, -0.2), (1, 2, 4.4, -0.1), (3, 8, -0.1, 3.8)], "formed": [(0, 3, 0.4, 1.7)]}
-    line = describe_past(ran, 61.0)
-    assert line.startswith("at 1.0100 K_G the tip advances 29.6 Å (alpha +1.05 -> +30.65 Å, FIRE 1221 steps)")
-    assert "2 crack-plane bonds broken, 0 formed" in line
-    assert "off the plane 1 broken at (-0.1, +3.8), 1 formed at (+0.4, +1.7)" in line
-    healed = {**ran, "alpha_after": -35.0, "converged": False, "broken": [], "formed": [(1, 4, -2.1, 0.2)]}
-    line = describe_past(healed, 61.0)
-    assert "the tip recedes 36.0 Å" in line and "not converged" in line and "0 crack-plane bonds broken, 1 formed" in line
-    assert "out of region I" in describe_past({**ran, "ran_out": True}, 61.0)
-    still = {**ran, "alpha_after": 1.06, "broken": [], "formed": []}
-    assert describe_past(still, 61.0).endswith("(no bond changed)")
-    assert "the tip stays (alpha +1.05 -> +1.06 Å" in describe_past(still, 61.0)
+    reconstructed = {"K": 61.0 * 1.01, "steps": 259, "converged": True,
+                     "broken": [(0, 1, 2.7, -0.2), (1, 2, 4.4, -0.1), (3, 8, -0.1, 3.8)], "formed": [(0, 3, 0.4, 1.7)]}
+    line = describe_past(reconstructed, 61.0)
+    assert line.startswith("at 1.0100 K_G, tip held (FIRE 259 steps): 2 crack-plane bonds broken, 0 formed")
+    assert line.endswith("; off the plane 1 broken at (-0.1, +3.8), 1 formed at (+0.4, +1.7) (Å from the tip)")
+    healed = {**reconstructed, "converged": False, "broken": [], "formed": [(1, 4, -2.1, 0.2)]}
+    assert "not converged): 0 crack-plane bonds broken, 1 formed" in describe_past(healed, 61.0)
+    assert describe_past({**reconstructed, "broken": [], "formed": []}, 61.0).endswith("(no bond changed)")

@@ -185,7 +185,6 @@ class _Augmented:
         self.n = 3 * int(sc.regionI.sum())
         self.scale = np.ones(self.n + 2)                  # units of the metric: Å, Å, K_unit K_G
         self.scale[-1] = K_unit * crack.K_G
-        self.near = NEAR                                  # (alpha, K) distance of the field's expansion
         self.direction = None                             # ((alpha, K), V) of the tip force
         self.field = None                                 # ((alpha, K), positions, d/dalpha, d/dK)
         self.calls = 0
@@ -196,8 +195,8 @@ class _Augmented:
     def _near(self, cached) -> bool:
         """(alpha, K) within NEAR of where ``cached`` was evaluated."""
         sc = self.sc
-        return (cached is not None and abs(sc.alpha - cached[0][0]) <= self.near
-                and abs(sc.kI - cached[0][1]) <= self.near * abs(cached[0][1]))
+        return (cached is not None and abs(sc.alpha - cached[0][0]) <= NEAR
+                and abs(sc.kI - cached[0][1]) <= NEAR * abs(cached[0][1]))
 
     def _field_positions(self) -> np.ndarray:
         """Positions of every atom with u = 0 at the current (alpha, K): the K-field and its
@@ -402,137 +401,76 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     return _curve(crack, points, "; ".join(why))
 
 
-def state_of(system: _Augmented, curve: TrappingCurve, index: int) -> np.ndarray:
-    """The continuation state x = (u, alpha, K) of the curve's point ``index``: region I's
-    displacements from the field at that point's (alpha, K)."""
-    sc = system.sc
-    sc.alpha, sc.kI = float(curve.alpha[index]), float(curve.K[index])
-    field = system._field_positions()
-    return np.r_[(curve.positions[index] - field[sc.regionI]).reshape(-1), sc.alpha, sc.kI]
-
-
-class _TipRelaxation:
-    """(u, alpha) at fixed K as an ASE optimizable for FIRE: region I's forces and the weighted
-    crack-tip force (padded to a row of three, ASE's force convergence takes norms of rows)."""
-
-    def __init__(self, system: _Augmented, x: np.ndarray, tip_weight: float):
-        self.system, self.K, self.w = system, float(x[-1]), tip_weight
-        self.x = np.r_[x[:-1], 0.0, 0.0]
-
-    def ndofs(self) -> int:
-        return len(self.x)
-
-    def get_x(self) -> np.ndarray:
-        return self.x.copy()
-
-    def set_x(self, x: np.ndarray) -> None:
-        self.x = np.array(x, float)
-        self.x[-2:] = 0.0
-
-    def get_gradient(self) -> np.ndarray:
-        f_free, f_alpha, _ = self.system.forces(np.r_[self.x[:-2], self.K])
-        return -np.r_[f_free, self.w * f_alpha, 0.0, 0.0]
-
-    def get_value(self) -> float:
-        """The cluster's energy (eV) where the last forces were taken (ASE's log asks for it)."""
-        with _matscipy_quietly():
-            return float(self.system.sc.atoms.get_potential_energy())
-
-    def iterimages(self):
-        return iter(())
-
-    def converged(self, gradient: np.ndarray, fmax: float) -> bool:
-        return float(np.linalg.norm(gradient.reshape(-1, 3), axis=1).max()) < fmax
-
-    def gradient_norm(self, gradient):
-        return np.linalg.norm(gradient.reshape(-1, 3), axis=1).max()
-
-    def __ase_optimizable__(self):
-        return self
-
-
 def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: float, fmax: float = 1e-3,
-              steps: int = 3000, tip_weight: float = 20.0, kick: float = 0.0) -> dict:
-    """What the crack does when the load passes the fold at point ``index`` (K+ with factor > 1,
-    K- with factor < 1): from that equilibrium, region I and the tip position relax downhill
-    (ASE's FIRE, the damped dynamics that keeps to the basin it slides into, unlike Newton) at
-    K = factor x K(index) (``tip_weight`` 0 holds alpha: region I alone relaxes); ``kick`` (Å) displaces region I randomly first (seeded), which with
-    factor 1 tells a stable equilibrium (it comes back) from an unstable one.  Returns the tip position before and after (Å), K (GPa sqrt(Å)), the
-    FIRE steps, whether it converged to ``fmax`` or the tip ran out of region I (the relaxation
-    stops there), and the region-I bonds broken and formed as
-    (i, j, x, y) with their midpoints' (x, y) from the tip before (Å)."""
+              steps: int = 3000) -> dict:
+    """What region I does when the load passes the fold at point ``index`` (K+ with factor > 1,
+    K- with factor < 1): the cluster at K = factor x K(index) with the tip position held at the
+    fold's, the field-driven atoms fixed and region I relaxed downhill from the fold's
+    displacements (ASE's FIRE, which keeps to the basin it slides into, unlike Newton).
+    Returns K (GPa sqrt(Å)), the FIRE steps, whether it converged to ``fmax`` (eV/Å), and the
+    region-I bonds broken and formed as (i, j, x, y), their midpoints' (x, y) from the tip (Å)."""
+    from ase.constraints import FixAtoms
     from ase.optimize import FIRE
-
-    system = _Augmented(crack, crack._sinclair(float(curve.K[index]), float(curve.alpha[index])), 1.0)
-    x = state_of(system, curve, index)
-    x[-1] = float(curve.K[index]) * factor
-    x[:-2] += kick * np.random.default_rng(0).standard_normal(len(x) - 2)
-    # the field's first-order expansion over 0.02 Å of alpha: FIRE moves alpha every step, and a
-    # fresh field costs most of a force call (its error over 0.02 Å is ~1e-6 Å at region II)
-    system.near = 0.02
-    relaxation = _TipRelaxation(system, x, tip_weight)
-    converged, ran_out = False, False
-    with _matscipy_quietly():
-        optimizer = FIRE(relaxation, logfile=None)
-        for converged in optimizer.irun(fmax=fmax, steps=steps):
-            # a tip that leaves region I has run through it: nothing in the cluster stops it
-            if abs(relaxation.x[-3]) > crack.radius:
-                ran_out = True
-                break
-    system.near = NEAR
-    system.set_state(np.r_[relaxation.x[:-2], x[-1]])
-    after = system.sc.atoms.positions[system.sc.regionI].copy()
-    before = curve.positions[index]
-    cut = BOND * curve.neighbour
     from scipy.spatial import cKDTree
+
+    alpha, K = float(curve.alpha[index]), float(curve.K[index])
+    sc = crack._sinclair(K, alpha, variable_alpha=False)
+    with _matscipy_quietly():
+        sc.update_atoms()                                   # u = 0: the field at the fold
+        sc.u[:] = curve.positions[index] - sc.atoms.positions[sc.regionI]
+        sc.kI = K * factor
+        sc.update_atoms()                                   # the fold's displacements, the new load
+    atoms = sc.atoms
+    atoms.set_constraint(FixAtoms(mask=~sc.regionI))
+    with _matscipy_quietly():
+        optimizer = FIRE(atoms, logfile=None)
+        converged = bool(optimizer.run(fmax=fmax, steps=steps))
+    before, after = curve.positions[index], atoms.positions[sc.regionI]
+    cut = BOND * curve.neighbour
     bonded = [set(cKDTree(p).query_pairs(cut)) for p in (before, after)]
-    tip = np.array([curve.origin[0] + curve.alpha[index], curve.origin[1]])
+    tip = np.array([curve.origin[0] + alpha, curve.origin[1]])
 
     def located(pairs):
         return [(int(i), int(j), *map(float, np.round((before[i, :2] + before[j, :2]) / 2 - tip, 2)))
                 for i, j in sorted(pairs)]
 
-    return {"K": float(x[-1]), "alpha_before": float(curve.alpha[index]), "alpha_after": float(system.sc.alpha),
-            "steps": int(optimizer.nsteps), "converged": bool(converged), "ran_out": ran_out,
+    return {"K": K * factor, "steps": int(optimizer.nsteps), "converged": converged,
             "broken": located(bonded[0] - bonded[1]), "formed": located(bonded[1] - bonded[0])}
 
 
 def describe_past(out: dict, K_G: float) -> str:
-    """One line for :func:`past_fold`'s result: how far the tip went, the crack-plane bonds
-    (midpoints within 1 Å of y = 0) broken or formed, and the bonds changed off the plane (a
-    reconstruction)."""
-    plane = [b for b in out["broken"] + out["formed"] if abs(b[3]) < 1.0]
+    """One line for :func:`past_fold`'s result: the crack-plane bonds (midpoints within 1 Å of
+    y = 0: an advance or a healing) and the bonds changed off the plane (a reconstruction)."""
+    plane_broken = sum(abs(b[3]) < 1.0 for b in out["broken"])
+    plane_formed = sum(abs(b[3]) < 1.0 for b in out["formed"])
     off_broken = [b for b in out["broken"] if abs(b[3]) >= 1.0]
     off_formed = [b for b in out["formed"] if abs(b[3]) >= 1.0]
-    moved = out["alpha_after"] - out["alpha_before"]
-    verb = "stays" if abs(moved) < 0.05 else "advances" if moved > 0 else "recedes"
     where = lambda bonds: ", ".join(f"({b[2]:+.1f}, {b[3]:+.1f})" for b in bonds[:4])  # noqa: E731
-    state = ", out of region I" if out.get("ran_out") else "" if out["converged"] else ", not converged"
-    line = (f"at {out['K'] / K_G:.4f} K_G the tip {verb}{'' if verb == 'stays' else f' {abs(moved):.1f} Å'} (alpha {out['alpha_before']:+.2f} -> "
-            f"{out['alpha_after']:+.2f} Å, FIRE {out['steps']} steps{state}): "
-            f"{sum(abs(b[3]) < 1.0 for b in out['broken'])} crack-plane bonds broken, "
-            f"{sum(abs(b[3]) < 1.0 for b in out['formed'])} formed")
+    line = (f"at {out['K'] / K_G:.4f} K_G, tip held (FIRE {out['steps']} steps"
+            f"{'' if out['converged'] else ', not converged'}): {plane_broken} crack-plane bonds broken, "
+            f"{plane_formed} formed")
     if off_broken or off_formed:
         line += (f"; off the plane {len(off_broken)} broken{' at ' + where(off_broken) if off_broken else ''}, "
                  f"{len(off_formed)} formed{' at ' + where(off_formed) if off_formed else ''} (Å from the tip)")
-    return line if plane or off_broken or off_formed else line + " (no bond changed)"
+    return line if plane_broken or plane_formed or off_broken or off_formed else line + " (no bond changed)"
 
 
 def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], None] | None = None) -> dict:
     """:func:`past_fold` 1 % beyond the curve's K+ (its highest maximum) and K- (its lowest
-    minimum), where traced, with the tip position held at the fold's (the field-driven shell
-    stays; region I relaxes downhill, a true energy minimisation): which bonds break and form
-    at the tip.  The lines (:func:`describe_past`) also go into ``curve.past``.
+    minimum), where traced: which bonds break and form at the tip.  The lines
+    (:func:`describe_past`) also go into ``curve.past``.
 
-    Why alpha held: the tip force is not the derivative of the cluster's energy (it sums the
-    field-driven shell only), and with alpha free FIRE's flow is unstable in alpha even on the
-    branch between K- and K+ (kicked by 0.03 Å at K_G, the R = 30 Å crack healed through region I)."""
+    Why the tip position is held: the tip force is not the derivative of the cluster's energy
+    (it sums the field-driven shell only), so no downhill flow includes it; with it free (FIRE
+    over (u, 20 f_alpha), tried while writing this) the crack healed through region I at K_G
+    after a 0.03 Å kick, on the branch between K- and K+.  Region I alone is a true energy
+    minimisation."""
     log = log or crack.log
     minima, maxima = curve.turning_points()
     for name, index, factor in (("K_plus", maxima, 1.01), ("K_minus", minima, 0.99)):
         if len(index):
             fold = int(index[np.argmax(curve.K[index])] if name == "K_plus" else index[np.argmin(curve.K[index])])
-            curve.past[name] = describe_past(past_fold(crack, curve, fold, factor, tip_weight=0.0), curve.K_G)
+            curve.past[name] = describe_past(past_fold(crack, curve, fold, factor), curve.K_G)
             log(f"past {name.replace('_minus', '-').replace('_plus', '+')}: {curve.past[name]}")
     return curve.past
 
