@@ -18,6 +18,7 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
 (updated, not replaced: radii can be run one at a time).
 
     .venv/bin/python benchmarks/trapping.py [--potential sw] [--radii 20 30 40] [--length 4.0]
+    .venv/bin/python benchmarks/trapping.py --outer 80 --radii 20 30   # Green's function boundary
     .venv/bin/python benchmarks/trapping.py --check --radii 30
     .venv/bin/python benchmarks/trapping.py --figure          # redraw from the saved curves
     .venv/bin/python benchmarks/trapping.py --past --radii 20 30 40   # redo past the folds
@@ -55,7 +56,16 @@ def fold(curve, name: str) -> float | None:
         return None
 
 
-def run_radius(potential: str, radius: float, length: float, back: float) -> tuple[dict, object]:
+def stem(potential: str, radius: float, outer: float) -> str:
+    """The saved curve's name: <potential>_R<radius>, with _G<outer> for a Green's function boundary."""
+    return f"{potential}_R{radius:g}" + (f"_G{outer:g}" if outer else "")
+
+
+def key(potential: str, radius: float, outer: float) -> str:
+    return f"{potential} R={radius:g}" + (f" outer={outer:g}" if outer else "")
+
+
+def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0) -> tuple[dict, object]:
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
@@ -65,16 +75,16 @@ def run_radius(potential: str, radius: float, length: float, back: float) -> tup
     try:
         fixed = fixed_relaxation_seconds(crack)
         start = time.perf_counter()
-        curve = trace(crack, length=length, back=back)
+        curve = trace(crack, length=length, back=back, outer=outer or None)
         seconds = time.perf_counter() - start
         beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
     finally:
         crack.close()
     CURVES.mkdir(parents=True, exist_ok=True)
-    with h5py.File(CURVES / f"{potential}_R{radius:g}.h5", "w") as f:
+    with h5py.File(CURVES / f"{stem(potential, radius, outer)}.h5", "w") as f:
         curve.write(f.create_group("trapping"))
     steps = len(curve.K) - 1
-    row = {"potential": potential, "radius": radius, "free_atoms": int(curve.positions.shape[1]),
+    row = {"potential": potential, "radius": radius, "outer": outer or None, "free_atoms": int(curve.positions.shape[1]),
            "K_G": curve.K_G, "K_minus_over_KG": fold(curve, "K_minus"), "K_plus_over_KG": fold(curve, "K_plus"),
            "folds": {kind: [[float(curve.alpha[i]), float(curve.K[i] / curve.K_G)] for i in index]
                      for kind, index in zip(("minima", "maxima"), curve.turning_points())},
@@ -82,7 +92,8 @@ def run_radius(potential: str, radius: float, length: float, back: float) -> tup
            "seconds_per_step": seconds / steps, "fixed_relaxation_seconds": fixed,
            "step_over_fixed_relaxation": seconds / steps / fixed, "events": curve.events(),
            "max_force_free": float(curve.max_force_free.max()),
-           "max_force_boundary_median": float(np.median(curve.max_force_boundary)), "stopped": curve.stopped,
+           "max_force_boundary_median": float(np.median(curve.max_force_boundary)),
+           "max_force_boundary_max": float(curve.max_force_boundary.max()), "stopped": curve.stopped,
            **beyond}
     print(json.dumps({k: v for k, v in row.items() if k != "events"}, indent=1), flush=True)
     return row, curve
@@ -165,13 +176,13 @@ def read_curve(path: Path):
         return TrappingCurve.read(f["trapping"])
 
 
-def past_saved(potential: str, radius: float) -> dict:
+def past_saved(potential: str, radius: float, outer: float = 0.0) -> dict:
     """``past_folds`` on the saved curve at this radius (rewritten with its ``past`` lines)."""
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
     from multiscale.atomistic.trapping import past_folds
-    path = CURVES / f"{potential}_R{radius:g}.h5"
+    path = CURVES / f"{stem(potential, radius, outer)}.h5"
     curve = read_curve(path)
     crack = FlexibleCrack(potential, radius=radius)
     try:
@@ -183,14 +194,18 @@ def past_saved(potential: str, radius: float) -> dict:
     return past
 
 
-def figure(potential: str) -> None:
-    """Every curve of this potential traced so far in one figure, the largest radius's folds
-    marked (the radius-converged band)."""
-    saved = {c.radius: c for c in map(read_curve, sorted(CURVES.glob(f"{potential}_R*.h5")))}
+def figure(potential: str, outer: float = 0.0) -> None:
+    """Every curve of this potential and boundary traced so far in one figure, the largest
+    radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
+    _green.png for the Green's function boundary."""
+    paths = sorted(CURVES.glob(f"{potential}_R*.h5"))
+    paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
+    saved = {c.radius: c for c in map(read_curve, paths)}
     if saved:
         *rest, largest = sorted(saved)
         FIGURES.mkdir(parents=True, exist_ok=True)
-        saved[largest].plot(FIGURES / f"trapping_{potential}.png", {f"R = {r:g} Å": saved[r] for r in rest})
+        name = f"trapping_{potential}" + ("_green" if outer else "")
+        saved[largest].plot(FIGURES / f"{name}.png", {f"R = {r:g} Å": saved[r] for r in rest})
 
 
 def main() -> int:
@@ -199,18 +214,20 @@ def main() -> int:
     parser.add_argument("--radii", type=float, nargs="+", default=[20.0, 30.0, 40.0])
     parser.add_argument("--length", type=float, default=4.0)
     parser.add_argument("--back", type=float, default=1.0)
+    parser.add_argument("--outer", type=float, default=0.0,
+                        help="Å: the shell moves by the lattice Green's function to this radius (0: on the K-field)")
     parser.add_argument("--check", action="store_true", help="the independent matscipy run at the first radius")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
     parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
     args = parser.parse_args()
     if args.figure:
-        figure(args.potential)
+        figure(args.potential, args.outer)
         return 0
     if args.past:
         for radius in args.radii:
-            past = past_saved(args.potential, radius)
-            update_json(args.json, lambda r: r["curves"][f"{args.potential} R={radius:g}"].update(past))
+            past = past_saved(args.potential, radius, args.outer)
+            update_json(args.json, lambda r: r["curves"][key(args.potential, radius, args.outer)].update(past))
         return 0
     if args.check:
         if args.potential != "sw":
@@ -223,9 +240,9 @@ def main() -> int:
         update_json(args.json, lambda r: r.setdefault("independent", {}).update({f"R={radius:g}": out}))
         return 0
     for radius in args.radii:
-        row, _ = run_radius(args.potential, radius, args.length, args.back)
-        update_json(args.json, lambda r: r.setdefault("curves", {}).update({f"{args.potential} R={radius:g}": row}))
-    figure(args.potential)
+        row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer)
+        update_json(args.json, lambda r: r.setdefault("curves", {}).update({key(args.potential, radius, args.outer): row}))
+    figure(args.potential, args.outer)
     print(f"wrote {args.json}")
     return 0
 

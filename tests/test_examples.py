@@ -82,10 +82,11 @@ def test_three_potentials_example_is_valid_and_thick_enough_for_si_attention():
 
 
 def test_flexible_sw_example_is_valid():
-    """The 10-minute trace (benchmarks/trapping.py runs it; docs/crack_region.md has its curve)
+    """The 12-minute trace (benchmarks/trapping.py runs it; docs/crack_region.md has its curve)
     is not run here: its configuration reads as a trapping run of native SW over a lattice
     period; tests/test_trapping.py runs the same mode over 0.3 Å."""
     from multiscale.coupling.config import read_config
     cfg = read_config(EXAMPLES / "coupling" / "flexible_sw.toml")
     assert cfg.mode == "trapping" and cfg.continuum == "lefm"
     assert cfg.trapping["length"] > 3.33 and [r.spec["potential"] for r in cfg.regions] == ["sw"]
+    assert cfg.trapping["outer"] == 80.0          # the shell moves by the lattice Green's function

@@ -101,3 +101,51 @@ def test_past_fold_heals_the_crack_far_below_the_band_and_keeps_an_equilibrium(c
     assert closed["converged"] and closed["broken"] == []
     plane = [b for b in closed["formed"] if abs(b[3]) < 1.0]
     assert len(plane) >= 1 and all(b[2] < 0 for b in plane)     # behind the tip, across the plane
+
+
+# -- Sinclair's flexible boundary with a lattice Green's function (atomistic/green.py) ---------
+OUTER = 50.0    # Å: the smallest reservoir the R = 20 Å cluster allows (region III + 3 cutoffs = 43 Å)
+
+
+@pytest.fixture(scope="module")
+def green(crack):
+    from multiscale.atomistic.green import LatticeGreen
+    return LatticeGreen(crack, outer=OUTER)
+
+
+def test_green_function_is_the_lattice_response_lammps_feels(green):
+    """w = G phi for forces phi on the shell: LAMMPS' native SW (not the matscipy Hessian G was
+    built from) finds forces -eps phi on the shell and none on the other free atoms when the
+    continued cluster moves by eps w."""
+    from multiscale.engines.lammps_calculator import LammpsCalculator
+    rng = np.random.default_rng(7)
+    phi = rng.normal(size=(len(green.shell), 3))
+    w = green.response(phi)
+    atoms = green.deformed.copy()
+    atoms.calc = LammpsCalculator.for_potential("sw")
+    eps = 1e-4
+    moved = atoms.copy()
+    moved.calc = atoms.calc
+    forces = []
+    for sign in (1, -1):
+        moved.positions[:] = atoms.positions
+        moved.positions[green.free] += sign * eps * w
+        forces.append(moved.get_forces()[green.free])
+    dF = (forces[0] - forces[1]) / (2 * eps)               # = -H w on the free atoms
+    expected = np.zeros_like(dF)
+    expected[green._shell_free] = -phi
+    assert np.abs(dF - expected).max() < 2e-3 * np.abs(phi).max()
+    atoms.calc.close()
+
+
+def test_green_boundary_leaves_no_force_on_the_shell(crack):
+    """The flexible equilibrium at K_G with the shell on the K-field keeps 0.05-0.1 eV/Å on region
+    II (the crack faces' surface relaxation, region I's nonlinear core); with the shell moving by
+    the lattice Green's function its atoms are solved like region I's, to fmax."""
+    from multiscale.atomistic.trapping import equilibrium
+    on_field = equilibrium(crack, outer=None, log=lambda m: None)
+    flexible = equilibrium(crack, outer=OUTER, log=lambda m: None)
+    assert on_field["free"] < 2e-5 and flexible["free"] < 2e-5
+    assert on_field["boundary"] > 0.05
+    assert max(flexible["boundary"], flexible["region_III"]) < 2e-5
+    assert flexible["boundary"] < 1e-3 * on_field["boundary"]

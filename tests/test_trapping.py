@@ -99,7 +99,11 @@ def config(extra: str = "", extra_run: str = ""):
 def test_trapping_mode_takes_defaults_and_checks_its_keys():
     c = config()
     assert c.mode == "trapping" and c.trapping["length"] == 4.0 and c.trapping["fmax"] == 1e-5
-    assert c.trapping["tip_weight"] == 20.0
+    assert c.trapping["tip_weight"] == 20.0 and c.trapping["outer"] == 80.0
+    assert config("[trapping]\nouter = 0.0").trapping["outer"] == 0.0      # the shell on the K-field
+    with pytest.raises(ConfigError, match=r"outer = 30 Å must exceed region sw's region III by three cutoffs "
+                                          r"\(43.1 Å: radius 20 \+ far 8 \+ 4 x 3.77\); raise outer, or set 0"):
+        config("[trapping]\nouter = 30.0")
     assert config("[trapping]\nlength = 7.0\nds = 0.1").trapping["length"] == 7.0
     with pytest.raises(ConfigError, match=r"\[trapping\]: unknown key\(s\) \['step'\]"):
         config("[trapping]\nstep = 0.1")
@@ -125,6 +129,7 @@ timeout = 600
 [trapping]
 length = 0.3
 back = 0.15
+outer = 50.0
 [[region]]
 name = "sw"
 potential = "sw"
@@ -136,14 +141,13 @@ ranks = {ranks}
 @pytest.mark.mpi
 def test_trapping_run_on_one_and_on_two_ranks(tmp_path):
     """The run writes the curve with K_G into results.h5 (the folds need a longer trace: NaN
-    here) and trapping.png; the continuum on its own rank gives the same curve as one rank
-    running both.  A region group of 2 ranks is refused (LAMMPSlib refuses MPI)."""
+    here) and trapping.png; a region group of 2 ranks (LAMMPS splitting the cluster, both ranks
+    running the solver in step) beside the continuum's rank traces the curve of one rank
+    running everything."""
     h5py = pytest.importorskip("h5py")
     from test_coupling import launch, ok
-    with pytest.raises(ConfigError, match=r'mode = "trapping" runs each region on one rank.*set ranks = 1, got 2'):
-        parse_config(RUN.format(output=tmp_path / "x", ranks=2))
     curves = {}
-    for name, ranks, world in (("one", 1, 1), ("two", 1, 2)):
+    for name, ranks, world in (("one", 1, 1), ("group", 2, 3)):
         path = tmp_path / f"{name}.toml"
         path.write_text(RUN.format(output=tmp_path / name, ranks=ranks))
         proc = ok(launch(path, world, timeout=600))
@@ -154,17 +158,24 @@ def test_trapping_run_on_one_and_on_two_ranks(tmp_path):
             curves[name] = TrappingCurve.read(g["trapping"])
         assert (tmp_path / name / "trapping.png").is_file()
         assert (tmp_path / name / "sw" / "trapping_partial.h5").is_file()
-    one, two = curves["one"], curves["two"]
+    one, two = curves["one"], curves["group"]
     assert len(one.K) >= 5 and one.max_force_free.max() <= 2e-5      # fmax 1e-5 per component
+    assert one.max_force_boundary.max() <= 2e-5        # the shell moves by the lattice Green's function
+    assert one.shell is not None and one.shell.shape[:2] == (len(one.K), 521)   # regions II-IV, for past_fold
     start = int(np.argmin(np.abs(one.K - one.K_G)))               # the K_G equilibrium, mid-curve
     assert one.K[start] == pytest.approx(one.K_G, rel=1e-12) and 0 < start < len(one.K) - 1
     assert one.alpha[-1] - one.alpha[start] >= 0.3 and one.alpha[start] - one.alpha[0] >= 0.15
     assert np.all(np.diff(one.alpha) > 0) and np.all(np.diff(one.K) < 0)   # the unstable branch at R = 20 Å
     # the Cauchy-Born fit's strain samples are seeded (flexible._seeded_latin_hypercube): both
-    # runs build the same field and trace the same curve, point for point
+    # runs build the same field and trace the same curve, point for point.  LAMMPS' forces on
+    # 2 ranks differ in the last bits, so each corrector stops elsewhere within its tolerance:
+    # fmax 1e-5 eV/Å on 20 x the tip force, which moves by ~0.005 eV/Å per Å, leaves alpha free
+    # by ~1e-4 Å, and K follows the curve's slope (~35 GPa sqrt(Å) per Å here): measured 1.1e-4 Å
+    # and 3.5e-5 relative.  (On the K-field, without the Green's function: 2.5e-8 Å, 2e-8.)
     assert len(two.K) == len(one.K)
-    np.testing.assert_allclose(two.K, one.K, rtol=1e-9)
-    np.testing.assert_allclose(two.alpha, one.alpha, atol=1e-9)
+    np.testing.assert_allclose(two.alpha, one.alpha, atol=3e-4)
+    np.testing.assert_allclose(two.K, one.K, rtol=2e-4)
+    assert two.K[start] == pytest.approx(one.K_G, rel=1e-12)
 
 
 def test_past_fold_summary_separates_the_crack_plane_from_a_reconstruction():

@@ -14,7 +14,7 @@ communicator) and the multilattice correction diamond silicon needs:
   colour is which is *chosen by the forces*: both labellings are applied once and the one
   that lowers the far-field forces kept.  matscipy's own force-based labelling picks the wrong
   one for this crack system (shifts then double the far-field forces, 0.7 to 1.4 eV/Å).
-* **Units.**  K in GPa sqrt(Å) (MPa sqrt(m) = 0.1 GPa sqrt(Å)), lengths in Å, forces eV/Å,
+* **Units.**  K in GPa sqrt(Å) (1 MPa sqrt(m) = 100 GPa sqrt(Å)), lengths in Å, forces eV/Å,
   as in :mod:`multiscale.atomistic.region`.
 
 Geometry: crack frame x = [11-2] (propagation), y = [111], z = [1-10] (one period,
@@ -34,6 +34,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..engines.lammps_calculator import LammpsCalculator
 from ..reference.material import Material, material as material_of
 from . import spec as region_spec
 
@@ -52,11 +53,10 @@ class Solution:
     max_force_boundary_bulk: float
 
 
-def lammps_calculator(pot: region_spec.Potential, comm=None, boundary: str | None = None):
-    """The region potential's LAMMPS as an ASE calculator (ASE's LAMMPSlib on ``comm``), with
-    the multiscale plugin loaded for ``pair_style multiscale`` models; ``boundary`` overrides
-    the box's boundary (the cluster's "s s p": LAMMPSlib's default "f" loses atoms that the
-    far field carries past the cell)."""
+def unit_cell_calculator(pot: region_spec.Potential):
+    """The region potential's LAMMPS as an ASE calculator for the Cauchy-Born fit's strained
+    periodic unit cells (ASE's LAMMPSlib on this rank alone, which follows the cell's changes),
+    with the multiscale plugin loaded for ``pair_style multiscale`` models."""
     import mpi4py.MPI  # noqa: F401  (MPICH's libmpi before liblammps)
     from ase.calculators.lammpslib import LAMMPSlib
 
@@ -65,10 +65,8 @@ def lammps_calculator(pot: region_spec.Potential, comm=None, boundary: str | Non
     if pot.plugin:
         import torch  # noqa: F401  (libtorch before the plugin)
         commands.insert(0, f'plugin load "{plugin_path()}"')
-    header = ["units metal", "atom_style atomic", "atom_modify map array sort 0 0"]
-    extra = {} if boundary is None else {"boundary": False, "lammps_header": header + [f"boundary {boundary}"]}
     return LAMMPSlib(lmpcmds=commands, atom_types={"Si": 1}, atom_type_masses={"Si": 28.0855},
-                     keep_alive=True, log_file=None, comm=comm, **extra)
+                     keep_alive=True, log_file=None, comm=_self_comm())
 
 
 def _self_comm():
@@ -133,11 +131,13 @@ class FlexibleCrack:
         self.material = material or material_of(potential, log=log)
         a0 = self.material.lattice_constant
         self.cutoff = pot.reach
-        self.calc = calculator if calculator is not None else lammps_calculator(pot, comm, "s s p")
+        # the cluster's forces: LAMMPS on ``comm``, every rank running this solver in step
+        self.calc = calculator if calculator is not None else LammpsCalculator(pot.pair_lines, comm=comm,
+                                                                                plugin=pot.plugin)
         # the Cauchy-Born fit strains periodic unit cells: a LAMMPS box of its own, on each rank
         # alone (8 atoms split over ranks get lost as the fit moves them; every rank fits the
         # same model)
-        self.unit_cell_calc = calculator if calculator is not None else lammps_calculator(pot, _self_comm())
+        self.unit_cell_calc = calculator if calculator is not None else unit_cell_calculator(pot)
         m = self.material
         self.cb = CubicCauchyBorn("Si", a0, self.unit_cell_calc, lattice=Diamond)
         with _matscipy_quietly(), _seeded_latin_hypercube():
@@ -148,6 +148,7 @@ class FlexibleCrack:
         self.radius, self.r_III = float(radius), float(radius) + self.cutoff + float(far)
         span = 2.0 * (self.r_III + self.cutoff + 2.0)
         n = [int(math.ceil(span / (a0 * math.sqrt(6) / 2))) + 1, int(math.ceil(span / (a0 * math.sqrt(3)))) + 1, 1]
+        self.cells = n[:2]                                 # unit cells along x and y (LatticeGreen matches them)
         cluster = diamond("Si", a0, n, crack_surface=[1, 1, 1], crack_front=[1, -1, 0])
         self.cluster = set_regions(cluster, self.radius, self.cutoff, self.r_III)
         counts = [int((self.cluster.arrays["region"] == k).sum()) for k in (1, 2, 3, 4)]

@@ -8,7 +8,10 @@ predicts x + ds t along the curve's secant tangent t and corrects on the hyperpl
 (x' - x) . t = ds, solving region I's forces, the crack-tip force f_alpha = -dE/d alpha and that
 constraint together by Newton-Krylov (scipy's ``newton_krylov``).  With K free, the corrector
 passes the folds where the tip's bond breaks (K+) or the crack closes (K-); at fixed K no
-equilibrium exists beyond them.
+equilibrium exists beyond them.  With a lattice Green's function (``outer``, :mod:`.green`) the
+unknowns also hold phi, the forces whose lattice response moves regions II-IV, and the shell's
+forces join the residual: x = (u, phi, alpha, K), every atom of regions I-III at zero force and
+the tip force taken on the Green's function's outer ring.
 
 Why not matscipy's ``arc_length_continuation``: it measures arclength Euclidean in mixed units
 (u and alpha in Å, K in GPa sqrt(Å)), so K dominates the step and a step small enough to
@@ -39,6 +42,7 @@ from typing import Callable
 import numpy as np
 
 from .flexible import FlexibleCrack, _matscipy_quietly
+from .green import LatticeGreen
 
 BOND = 1.2      # a bond: two atoms closer than 1.2 nearest-neighbour distances
 TURN = 10.0     # degrees between consecutive tangents the step size aims at
@@ -54,7 +58,8 @@ class TrappingCurve:
     regions I and II), evaluations (force calls of each step's corrector); positions (n,
     n_free, 3), Å: region I.  K_G (GPa sqrt(Å)), radius (Å), nearest-neighbour distance (Å),
     origin: where alpha = 0 puts the tip, (x, y) Å in the positions' frame; stopped: why the
-    trace ended early ("" when it ran its length)."""
+    trace ended early ("" when it ran its length); shell (n, n_II-IV, 3), Å: regions II-IV
+    where they move off the field (a lattice Green's function boundary), else None."""
 
     alpha: np.ndarray
     K: np.ndarray
@@ -69,6 +74,7 @@ class TrappingCurve:
     origin: tuple[float, float] = (0.0, 0.0)
     stopped: str = ""
     past: dict[str, str] = dataclasses.field(default_factory=dict)   # "K_plus"/"K_minus": past_folds' lines
+    shell: np.ndarray | None = None
 
     def turning_points(self, tolerance: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
         """Indices of the minima and maxima of K along the curve (its folds): K turns there and
@@ -136,6 +142,8 @@ class TrappingCurve:
             group.attrs[f"past_{name}"] = line
         for key in ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions"):
             group.create_dataset(key, data=getattr(self, key))
+        if self.shell is not None:
+            group.create_dataset("shell", data=self.shell)
 
     @classmethod
     def read(cls, group) -> "TrappingCurve":
@@ -145,7 +153,8 @@ class TrappingCurve:
         attrs = {key: group.attrs[key] for key in ("K_G", "radius", "neighbour")}
         past = {key[len("past_"):]: str(value) for key, value in group.attrs.items() if key.startswith("past_")}
         return cls(**arrays, **{k: float(v) for k, v in attrs.items()}, origin=tuple(group.attrs["origin"]),
-                   stopped=str(group.attrs["stopped"]), past=past)
+                   stopped=str(group.attrs["stopped"]), past=past,
+                   shell=group["shell"][()] if "shell" in group else None)
 
     def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None) -> None:
         """K/K_G against alpha with K-, K_G and K+ (where traced) marked, and the cluster's
@@ -177,20 +186,26 @@ class TrappingCurve:
 
 
 class _Augmented:
-    """The residual of the augmented system at x = (u, alpha, K): region I's forces (eV/Å),
-    the crack-tip force f_alpha (eV/Å), on matscipy's SinclairCrack ``sc``."""
+    """The residual of the augmented system at x = (u, phi, alpha, K): region I's forces and,
+    with a lattice Green's function ``green``, the shell's (eV/Å), and the crack-tip force
+    f_alpha (eV/Å), on matscipy's SinclairCrack ``sc``.  phi (eV/Å, the shell's atoms) are
+    the forces whose lattice response w = G phi moves regions II-IV (:mod:`.green`); without
+    ``green`` there is no phi and the shell stays on the field."""
 
-    def __init__(self, crack: FlexibleCrack, sc, K_unit: float):
-        self.crack, self.sc = crack, sc
-        self.n = 3 * int(sc.regionI.sum())
-        self.scale = np.ones(self.n + 2)                  # units of the metric: Å, Å, K_unit K_G
+    def __init__(self, crack: FlexibleCrack, sc, K_unit: float, green: LatticeGreen | None = None):
+        self.crack, self.sc, self.green = crack, sc, green
+        self.n_u = 3 * int(sc.regionI.sum())
+        self.n = self.n_u + (3 * len(green.shell) if green is not None else 0)   # index of alpha
+        self.scale = np.ones(self.n + 2)                  # units of the metric: Å, eV/Å, Å, K_unit K_G
         self.scale[-1] = K_unit * crack.K_G
         self.direction = None                             # ((alpha, K), V) of the tip force
         self.field = None                                 # ((alpha, K), positions, d/dalpha, d/dK)
+        self.phi = np.zeros(self.n - self.n_u)
+        self.w = None                                     # (phi, w on the continued cluster)
         self.calls = 0
 
     def state(self) -> np.ndarray:
-        return np.r_[self.sc.u.reshape(-1), self.sc.alpha, self.sc.kI]
+        return np.r_[self.sc.u.reshape(-1), self.phi, self.sc.alpha, self.sc.kI]
 
     def _near(self, cached) -> bool:
         """(alpha, K) within NEAR of where ``cached`` was evaluated."""
@@ -214,7 +229,8 @@ class _Augmented:
         last evaluation (a Krylov product's perturbation), its first-order Taylor expansion
         (derivatives by finite differences of 1e-7 Å and 1e-7 K, taken on the first such call)."""
         sc = self.sc
-        sc.u[:] = x[:self.n].reshape(-1, 3)
+        sc.u[:] = x[:self.n_u].reshape(-1, 3)
+        self.phi = x[self.n_u:self.n].copy()
         sc.alpha, sc.kI = float(x[self.n]), float(x[self.n + 1])
         if not self._near(self.field):
             self.field = [(sc.alpha, sc.kI), self._field_positions(), None, None]
@@ -232,14 +248,22 @@ class _Augmented:
             field = field + (sc.alpha - alpha0) * d_alpha + (sc.kI - K0) * d_K
         sc.atoms.positions[:] = field
         sc.atoms.positions[sc.regionI] += sc.u
+        if self.green is not None:
+            if self.w is None or not np.array_equal(self.w[0], self.phi):
+                self.w = (self.phi.copy(), self.green.response(self.phi.reshape(-1, 3)))
+            sc.atoms.positions[:] += self.green.on_cluster(self.w[1], len(sc.atoms))
 
     def forces(self, x: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-        """(region I's forces flattened, f_alpha, all forces (n_atoms, 3)) at x."""
+        """(the free atoms' forces flattened: region I's, then the shell's with ``green``,
+        f_alpha, all forces (n_atoms, 3)) at x."""
         self.set_state(x)
         self.calls += 1
         sc = self.sc
         with _matscipy_quietly():
             forces = sc.atoms.get_forces()
+        if self.green is not None:   # the outer ring's reaction: -dE/dalpha of cluster and reservoir
+            f_alpha = self.green.tip_force(self.w[1], sc.kI, sc.alpha)
+            return np.r_[forces[sc.regionI].reshape(-1), forces[self.green.shell].reshape(-1)], f_alpha, forces
         if not self._near(self.direction):
             self.direction = ((sc.alpha, sc.kI), self._tip_direction())
         mask = sc.regionII          # matscipy's f_alpha: the tip force on the field-driven shell
@@ -266,7 +290,7 @@ class _Augmented:
 
 def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: float = 0.05, ds_max: float = 0.1,
           K_unit: float = 1.0, fmax: float = 1e-5, newton_steps: int = 8, max_points: int = 600,
-          tip_weight: float = 20.0, inner_steps: int = 40,
+          tip_weight: float = 20.0, inner_steps: int = 40, outer: float | None = None,
           log: Callable[[str], None] | None = None, keep: str | Path | None = None) -> TrappingCurve:
     """The trapping curve through the flexible equilibrium at K_G: from it with the tip
     advancing until alpha has grown by ``length`` Å (a lattice period of the (111)[1-10] crack
@@ -283,7 +307,9 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     (the tip falls 0.5 Å behind its furthest: past its last fold the crack rearranges instead
     of advancing), and the backward leg ends once past a fold of K.  At most ``max_points``
     points forward and half as many back; ``keep``: an HDF5 file rewritten with the curve so
-    far after every point (a killed run keeps its points)."""
+    far after every point (a killed run keeps its points); ``outer`` (Å): regions II-IV move
+    by the lattice Green's function of the cluster continued to this radius, so that the shell
+    carries no force (None: the shell stays on the K-field, matscipy's scheme)."""
     from scipy.optimize import NoConvergence, newton_krylov
 
     log = log or crack.log
@@ -291,35 +317,13 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
         raise ValueError(f"trace: need length, back >= 0, ds_max >= ds > 0, K_unit, fmax, tip_weight > 0; got "
                          f"{length}, {back}, {ds}, {ds_max}, {K_unit}, {fmax}, {tip_weight}")
     begin = time.perf_counter()
-    system = _Augmented(crack, crack._sinclair(crack.K_G, 0.0, variable_alpha=True), K_unit)
+    system = _system(crack, K_unit, outer, log)
     weight = 1.0 / system.scale
 
     def at_load(start: np.ndarray, K: float) -> np.ndarray:
-        """The flexible equilibrium at load K (the same system with K held instead of ds)."""
-        def residual(y):
-            f_free, f_alpha, _ = system.forces(y)
-            return np.r_[f_free, tip_weight * f_alpha, (y[-1] - K) * weight[-1]]
-        guess = start.copy()
-        guess[-1] = K
-        try:
-            with _quiet_newton():
-                return newton_krylov(residual, guess, f_tol=fmax, maxiter=START_STEPS, method="lgmres",
-                                     inner_maxiter=100)
-        except (NoConvergence, ValueError, RuntimeError):
-            raise RuntimeError(f"trapping curve: no flexible equilibrium found at K = {K / crack.K_G:.3f} K_G "
-                               f"from alpha = {start[system.n]:+.3f} Å in {START_STEPS} Newton steps; check the "
-                               "potential's material constants and the region's radius") from None
+        return _at_load(system, start, K, fmax, tip_weight)
 
-    try:
-        x = at_load(system.state(), crack.K_G)
-    except RuntimeError:
-        # larger regions (R = 40 Å: 965 free atoms): Newton-Krylov from the bare K-field does not
-        # reach the first equilibrium; start from region I relaxed with the tip held, then free it
-        log("trapping curve: no equilibrium from the bare K-field; starting from a fixed-tip relaxation")
-        fixed = crack.solved(crack.K_G, 0.0, flexible=False, fmax=max(fmax, 1e-3), steps=START_STEPS)
-        start = system.state()
-        start[:system.n] = fixed.u.reshape(-1)
-        x = at_load(start, crack.K_G)
+    x = _first(system, fmax, tip_weight, log)
     # the second point at lower K: at K_G the tip sits on the branch where raising K moves it back
     tangent = (at_load(x, 0.99 * crack.K_G) - x) * weight
     tangent /= np.linalg.norm(tangent)
@@ -401,6 +405,79 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     return _curve(crack, points, "; ".join(why))
 
 
+def _system(crack: FlexibleCrack, K_unit: float, outer: float | None, log) -> _Augmented:
+    """The augmented system at (K_G, alpha = 0), with a lattice Green's function to ``outer``
+    Å (None: the shell stays on the field)."""
+    green = None
+    if outer:
+        log(f"flexible boundary: the shell moves with the lattice's response out to {outer:g} Å "
+            "(Sinclair's scheme, atomistic/green.py)")
+        green = LatticeGreen(crack, outer=outer)
+    return _Augmented(crack, crack._sinclair(crack.K_G, 0.0, variable_alpha=True), K_unit, green)
+
+
+def _at_load(system: _Augmented, start: np.ndarray, K: float, fmax: float, tip_weight: float) -> np.ndarray:
+    """The flexible equilibrium at load K from ``start`` (the continuation's system with K held
+    instead of the arclength)."""
+    from scipy.optimize import NoConvergence, newton_krylov
+
+    weight = 1.0 / system.scale
+
+    def residual(y):
+        f_free, f_alpha, _ = system.forces(y)
+        return np.r_[f_free, tip_weight * f_alpha, (y[-1] - K) * weight[-1]]
+    guess = start.copy()
+    guess[-1] = K
+    try:
+        with _quiet_newton():
+            return newton_krylov(residual, guess, f_tol=fmax, maxiter=START_STEPS, method="lgmres",
+                                 inner_maxiter=100)
+    except (NoConvergence, ValueError, RuntimeError):
+        raise RuntimeError(f"flexible boundary: no equilibrium found at K = {K / system.crack.K_G:.3f} K_G "
+                           f"from alpha = {start[system.n]:+.3f} Å in {START_STEPS} Newton steps; check the "
+                           "potential's material constants and the region's radius") from None
+
+
+def _first(system: _Augmented, fmax: float, tip_weight: float, log) -> np.ndarray:
+    """The flexible equilibrium at K_G, from region I relaxed with the tip held at alpha = 0
+    (matscipy's solve; Newton-Krylov from the bare K-field needs minutes from R = 30 Å on and
+    fails at 40 Å)."""
+    crack = system.crack
+    fixed = crack.solved(crack.K_G, 0.0, flexible=False, fmax=max(fmax, 1e-3), steps=START_STEPS)
+    start = system.state()
+    start[:system.n_u] = fixed.u.reshape(-1)
+    if system.green is not None:
+        # with the shell on the field first (at R = 40 Å Newton-Krylov does not reach the Green's
+        # function equilibrium straight from the fixed-tip relaxation)
+        on_field = _Augmented(crack, system.sc, 1.0)
+        x = _at_load(on_field, np.r_[start[:system.n_u], start[system.n:]], crack.K_G, fmax, tip_weight)
+        start[:system.n_u], start[system.n:] = x[:system.n_u], x[system.n_u:]
+    return _at_load(system, start, crack.K_G, fmax, tip_weight)
+
+
+def equilibrium(crack: FlexibleCrack, K: float | None = None, outer: float | None = 80.0, fmax: float = 1e-5,
+                tip_weight: float = 20.0, log: Callable[[str], None] | None = None) -> dict:
+    """The flexible-boundary equilibrium at load K (GPa sqrt(Å); default K_G), reached from
+    K_G's, with the shell moving by the lattice Green's function to ``outer`` Å (None: on the
+    field, matscipy's scheme).  Returns alpha (Å), K, and the largest force (eV/Å) on region I
+    ("free"), region II ("boundary", the atoms next to region I), region III and on all
+    field-driven atoms of II and III away from the crack faces ("boundary_bulk")."""
+    log = log or crack.log
+    system = _system(crack, 1.0, outer, log)
+    x = _first(system, fmax, tip_weight, log)
+    if K is not None and K != crack.K_G:
+        x = _at_load(system, x, K, fmax, tip_weight)
+    _, _, forces = system.forces(x)
+    sc, region = system.sc, crack.cluster.arrays["region"]
+    norm = np.linalg.norm(forces, axis=1)
+    rel = sc.cryst.positions[:, :2] - sc.cryst.cell.diagonal()[:2] / 2
+    faces = (np.abs(rel[:, 1]) < 4.0) & (rel[:, 0] < sc.alpha)
+    shell = (region == 2) | (region == 3)
+    return {"alpha": float(sc.alpha), "K": float(sc.kI), "free": float(norm[region == 1].max()),
+            "boundary": float(norm[region == 2].max()), "region_III": float(norm[region == 3].max()),
+            "boundary_bulk": float(norm[shell & ~faces].max()), "calls": system.calls}
+
+
 def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: float, fmax: float = 1e-3,
               steps: int = 3000) -> dict:
     """What region I does when the load passes the fold at point ``index`` (K+ with factor > 1,
@@ -418,9 +495,11 @@ def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: fl
     with _matscipy_quietly():
         sc.update_atoms()                                   # u = 0: the field at the fold
         sc.u[:] = curve.positions[index] - sc.atoms.positions[sc.regionI]
+        off_field = 0.0 if curve.shell is None else curve.shell[index] - sc.atoms.positions[~sc.regionI]
         sc.kI = K * factor
         sc.update_atoms()                                   # the fold's displacements, the new load
     atoms = sc.atoms
+    atoms.positions[~sc.regionI] += off_field               # a Green's function boundary's w, held
     atoms.set_constraint(FixAtoms(mask=~sc.regionI))
     with _matscipy_quietly():
         optimizer = FIRE(atoms, logfile=None)
@@ -508,9 +587,10 @@ def _quiet_newton():
 def _curve(crack: FlexibleCrack, points: list[tuple], stopped: str) -> TrappingCurve:
     columns = list(zip(*points))
     cell = crack.cluster.cell.diagonal()
-    return TrappingCurve(*(np.array(c) for c in columns), K_G=crack.K_G, radius=crack.radius,
+    shell = None if columns[7][0] is None else np.array(columns[7])
+    return TrappingCurve(*(np.array(c) for c in columns[:7]), K_G=crack.K_G, radius=crack.radius,
                          neighbour=crack.material.lattice_constant * math.sqrt(3) / 4,
-                         origin=(float(cell[0] / 2), float(cell[1] / 2)), stopped=stopped)
+                         origin=(float(cell[0] / 2), float(cell[1] / 2)), stopped=stopped, shell=shell)
 
 
 def _keep(path: Path, curve: TrappingCurve) -> None:
@@ -523,7 +603,8 @@ def _keep(path: Path, curve: TrappingCurve) -> None:
 
 
 def _point(system: _Augmented, x: np.ndarray, calls: int) -> tuple:
-    """(alpha, K, energy, max |F| region I, max |F| region II, calls, region-I positions) at x."""
+    """(alpha, K, energy, max |F| region I, max |F| region II, calls, region-I positions,
+    regions II-IV's positions with a Green's function boundary else None) at x."""
     _, _, forces = system.forces(x)
     system.calls -= 1
     sc = system.sc
@@ -531,4 +612,5 @@ def _point(system: _Augmented, x: np.ndarray, calls: int) -> tuple:
         energy = float(sc.atoms.get_potential_energy())
     norm = np.linalg.norm(forces, axis=1)
     return (float(sc.alpha), float(sc.kI), energy, float(norm[sc.regionI].max()), float(norm[sc.regionII].max()),
-            calls, sc.atoms.positions[sc.regionI].copy())
+            calls, sc.atoms.positions[sc.regionI].copy(),
+            None if system.green is None else sc.atoms.positions[~sc.regionI].copy())

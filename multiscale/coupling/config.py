@@ -39,7 +39,8 @@ TRAPPING_KEYS = {                              # mode = "trapping": the continua
     "fmax": (float, 1e-5),                     # eV/Å on region I, and on tip_weight x the tip force
     "tip_weight": (float, 20.0),               # the tip force's weight in the corrector (trapping.trace)
     "far": (float, 8.0),                       # Å, the field-driven region III beyond region II
-}
+    "outer": (float, 80.0),                    # Å, the lattice Green's function's reservoir (0: the
+}                                              # shell stays on the K-field; atomistic/green.py)
 LOADING_KEYS = {
     "unit": (str, "K_G"),                      # unit of k_start, k_step, k_max
     "k_start": (float, 0.8),
@@ -75,7 +76,7 @@ POSITIVE = {"timeout", "k_step", "k_max", "advance_threshold", "radius", "bounda
             "lattice_constant", "fmax", "max_iterations", "ranks", "stress_radius", "broken_bond",
             "timestep", "exchange_every", "duration", "damping", "layer", "hole", "schwarz_tol",
             "schwarz_iterations", "tip_weight"}
-NON_NEGATIVE = {"back", "max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
+NON_NEGATIVE = {"back", "outer", "max_increments", "checkpoint_every", "stop_after_advances", "dump_every",
                 "k_start", "inject_nan_at", "hang_at", "exit_at", "temperature", "k_rate", "seed"}
 
 
@@ -235,10 +236,14 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
         raise ConfigError(f'[continuum] feedback = true runs the quasi-static K ramp; [run] mode = "{run["mode"]}" '
                           'does not take it')
     for rc in regions:
-        if trapping and rc.ranks != 1:
-            raise ConfigError(f'[[region]] {rc.name}: mode = "trapping" runs each region on one rank (the '
-                              f"flexible solve's forces come through ASE's LAMMPSlib, which refuses MPI); "
-                              f"set ranks = 1, got {rc.ranks}")
+        if trapping.get("outer"):
+            reach = region_spec.potential(rc.spec["potential"]).reach
+            needed = rc.spec["radius"] + 4 * reach + trapping["far"]
+            if trapping["outer"] < needed:
+                raise ConfigError(f"[trapping] outer = {trapping['outer']:g} Å must exceed region {rc.name}'s region III "
+                                  f"by three cutoffs ({needed:.1f} Å: radius {rc.spec['radius']:g} + far "
+                                  f"{trapping['far']:g} + 4 x {reach:.2f}); raise outer, or set 0 to keep the shell "
+                                  "on the K-field")
         if md and md["layer"] > rc.spec["radius"] - rc.spec["boundary"] - region_spec.MIN_CORE:
             raise ConfigError(f"[md] layer = {md['layer']:g} Å leaves region {rc.name} (radius {rc.spec['radius']:g} Å, "
                               f"boundary {rc.spec['boundary']:g} Å) less than {region_spec.MIN_CORE:g} Å of NVE "

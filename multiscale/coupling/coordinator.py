@@ -428,7 +428,9 @@ class Coordinator:
                              f"{t.trapping.alpha[-1]:+.2f} A (NaN in results.h5; a lattice period is about 3.3 A: "
                              "raise [trapping] length)")
             self.log(f"region {t.name}: {', '.join(folds)} (K_G = {t.k_g:.4f} GPa*sqrt(A), radius "
-                     f"{t.trapping.radius:g} A){'; stopped: ' + t.trapping.stopped if t.trapping.stopped else ''}")
+                     f"{t.trapping.radius:g} A); largest force on the boundary shell (region II) "
+                     f"{t.trapping.max_force_boundary.max():.1e} eV/A"
+                     f"{'; stopped: ' + t.trapping.stopped if t.trapping.stopped else ''}")
 
     def run(self) -> None:
         if self.config.mode == "trapping":

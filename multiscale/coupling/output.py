@@ -23,7 +23,8 @@ results.h5 (written atomically):
                                      attrs K_minus, K_plus, K_G (GPa sqrt(Å), also on the region's group),
                                      radius, stopped, past_K_plus / past_K_minus (what the crack does
                                      1 % beyond each fold); alpha, K, energy, max_force_free, max_force_boundary,
-                                     evaluations (n_points,), positions (n_points, n_free, 3)
+                                     evaluations (n_points,), positions (n_points, n_free, 3); with
+                                     [trapping] outer > 0 also shell (n_points, n_II-IV, 3), Å
 """
 
 from __future__ import annotations

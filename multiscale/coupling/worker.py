@@ -103,7 +103,8 @@ class RegionWorker:
         try:
             keep = workdir / "trapping_partial.h5" if self.comm.rank == 0 else None
             curve = trace(crack, length=p["length"], back=p["back"], ds=p["ds"], ds_max=p["ds_max"], K_unit=p["K_unit"],
-                          fmax=p["fmax"], tip_weight=p["tip_weight"], log=log, keep=keep)
+                          fmax=p["fmax"], tip_weight=p["tip_weight"], outer=p["outer"] or None, log=log,
+                          keep=keep)
             past_folds(crack, curve, lambda line: None)   # beyond K+ and K- (the continuum logs the lines)
             return curve
         finally:

@@ -1,0 +1,137 @@
+"""Sinclair's flexible boundary for the crack cluster: the field-driven shell moves with the
+lattice's own linear response, so that its atoms carry no force.
+
+With the shell (regions II and III) held on the K-field, the atoms there keep 0.05-0.1 eV/Å:
+the crack faces' surface relaxation and region I's nonlinear core are not in the linear-elastic
+field.  Sinclair (1975; Sinclair, Gehlen, Hoagland & Hirth 1978) adds to the field the
+displacements w = G phi of forces phi applied to the shell atoms, G the Green's function of
+the lattice outside region I, and chooses phi so that the shell's forces vanish.  No library
+gives a lattice Green's function for a cracked, multilattice cluster, so it is built here
+numerically: the cluster continued to ``outer`` Å (~10^4 atoms at 80 Å), its harmonic
+stiffness H (matscipy's analytic Stillinger-Weber Hessian, sparse) at the K-field, region I
+and an outer ring one cutoff wide held, and H's sparse LU factors: w = H^-1 phi.  G only
+shapes how the shell and the padding (region IV) move; the solved state has zero force on the
+shell whatever its accuracy, which is why Stillinger-Weber's Hessian serves every region
+potential (``pair_style multiscale`` models included).
+
+The crack-tip position alpha stays an unknown: the outer ring is on the K-field at alpha, and
+the tip force is the ring's reaction to w projected on the field's alpha-derivative,
+f_alpha = sum_ring (-H w)_ring . d(field)/d(alpha) = -dE/d(alpha) of cluster plus reservoir.
+
+Units: Å, eV/Å; K in GPa sqrt(Å).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+TIP_STEP = 1e-4      # Å: central differences of the K-field in alpha on the outer ring
+
+
+class LatticeGreen:
+    """The linear response of the cluster of ``crack`` (a FlexibleCrack) continued to ``outer``
+    Å, at load ``K`` (GPa sqrt(Å), default K_G) and tip shift ``alpha`` (Å).
+
+    Atoms: ``shell`` are the FlexibleCrack cluster's regions II+III (where phi acts and the
+    forces are solved to zero), ``moved`` its regions II-IV (which move by w)."""
+
+    def __init__(self, crack, outer: float = 80.0, K: float | None = None, alpha: float = 0.0):
+        import scipy.sparse.linalg as spla
+        from matscipy.calculators.manybody import Manybody
+        from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
+            StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
+        from matscipy.fracture_mechanics.clusters import diamond
+        from matscipy.fracture_mechanics.crack import CubicCrystalCrack
+        from scipy.spatial import cKDTree
+
+        if outer < crack.r_III + 3 * crack.cutoff:
+            raise ValueError(f"outer = {outer} Å must exceed region III ({crack.r_III:.1f} Å) by three "
+                             f"cutoffs ({3 * crack.cutoff:.1f} Å)")
+        self.outer, self.cutoff = float(outer), crack.cutoff
+        small = crack.cluster
+        region = small.arrays["region"]
+        a0 = crack.material.lattice_constant
+        # the same lattice as the small cluster's about the same centre: cell counts of the
+        # same parity (matscipy's cluster() centres n unit cells)
+        n = []
+        for k, period in enumerate((a0 * math.sqrt(6) / 2, a0 * math.sqrt(3))):
+            count = int(math.ceil(2.0 * (self.outer + 2.0) / period)) + 1
+            count += (count - crack.cells[k]) % 2
+            n.append(count)
+        big = diamond("Si", a0, [n[0], n[1], 1], crack_surface=[1, 1, 1], crack_front=[1, -1, 0])
+        centre = big.cell.diagonal()[:2] / 2
+        r = np.hypot(*(big.positions[:, :2] - centre).T)
+        big = big[r < self.outer]
+        rel_big = big.positions - big.cell.diagonal() / 2
+        rel_small = small.positions - small.cell.diagonal() / 2
+        distance, self.index = cKDTree(rel_big).query(rel_small)   # small atom -> big atom
+        if distance.max() > 1e-6:
+            raise RuntimeError(f"the continued cluster's lattice misses the crack cluster's atoms by "
+                               f"{distance.max():.2g} Å")
+        # stiffness at the K-field (no Cauchy-Born shifts: they change H by far less than G needs)
+        m = crack.material
+        self.field = CubicCrystalCrack([1, 1, 1], [1, -1, 0], C11=m.C11, C12=m.C12, C44=m.C44)
+        self.K = float(K if K is not None else crack.K_G)
+        self._centre = big.cell.diagonal()[:2] / 2
+        self.reference = big.positions.copy()
+        deformed = big.copy()
+        deformed.positions[:, :2] += self._displacements(self.reference, self.K, alpha)
+        deformed.set_pbc([False, False, True])
+        self.deformed = deformed                           # where H was taken (the K-field, no shifts)
+        H = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)).get_hessian(deformed, format="sparse")
+        H = H.tocsr()
+        r = np.hypot(*(self.reference[:, :2] - self._centre).T)
+        held_core = np.zeros(len(big), bool)
+        held_core[self.index[region == 1]] = True
+        self.ring = np.flatnonzero(r >= self.outer - self.cutoff)
+        self.free = np.flatnonzero((r < self.outer - self.cutoff) & ~held_core)
+        free_dof, ring_dof = _dofs(self.free), _dofs(self.ring)
+        self._lu = spla.splu(H[free_dof][:, free_dof].tocsc())
+        self._H_ring_free = H[ring_dof][:, free_dof].tocsr()
+        self.n_big = len(big)
+        shell = (region == 2) | (region == 3)
+        moved = region >= 2
+        self.shell, self.moved = np.flatnonzero(shell), np.flatnonzero(moved)
+        position = np.full(self.n_big, -1)
+        position[self.free] = np.arange(len(self.free))
+        self._shell_free = position[self.index[self.shell]]
+        self._moved_free = position[self.index[self.moved]]
+        if (self._shell_free < 0).any() or (self._moved_free < 0).any():
+            raise RuntimeError("the continued cluster does not free every shell atom: raise outer")
+        self._tip = None
+
+    def _displacements(self, positions: np.ndarray, K: float, alpha: float) -> np.ndarray:
+        ux, uy = self.field.displacements(positions[:, 0], positions[:, 1], self._centre[0] + alpha,
+                                          self._centre[1], K)
+        return np.stack([ux, uy], axis=1)
+
+    def response(self, phi: np.ndarray) -> np.ndarray:
+        """w (n_free, 3) Å on the continued cluster's free atoms for forces ``phi`` (n_shell, 3)
+        eV/Å on the shell."""
+        load = np.zeros((len(self.free), 3))
+        load[self._shell_free] = phi
+        return self._lu.solve(load.reshape(-1)).reshape(-1, 3)
+
+    def on_cluster(self, w: np.ndarray, n_atoms: int) -> np.ndarray:
+        """w on the crack cluster's atoms (n_atoms, 3): regions II-IV, zero on region I."""
+        out = np.zeros((n_atoms, 3))
+        out[self.moved] = w[self._moved_free]
+        return out
+
+    def tip_force(self, w: np.ndarray, K: float, alpha: float) -> float:
+        """f_alpha (eV/Å): the outer ring's reaction to w on the field's alpha-derivative at
+        (K, alpha); the derivative is recomputed when alpha or K moves by more than 1e-5."""
+        if self._tip is None or abs(self._tip[0] - alpha) > 1e-5 or abs(self._tip[1] - K) > 1e-5 * abs(K):
+            ring = self.reference[self.ring]
+            d = (self._displacements(ring, K, alpha + TIP_STEP) - self._displacements(ring, K, alpha - TIP_STEP))
+            direction = np.zeros((len(self.ring), 3))
+            direction[:, :2] = d / (2 * TIP_STEP)
+            self._tip = (alpha, K, direction.reshape(-1))
+        reaction = -(self._H_ring_free @ w.reshape(-1))
+        return float(reaction @ self._tip[2])
+
+
+def _dofs(atoms: np.ndarray) -> np.ndarray:
+    return (3 * atoms[:, None] + np.arange(3)).reshape(-1)
