@@ -120,6 +120,21 @@ class LatticeGreen:
         out[self.moved] = w[self._moved_free]
         return out
 
+    def forces_for(self, w_shell: np.ndarray) -> np.ndarray:
+        """phi (n_shell, 3) eV/Å whose response moves the shell by ``w_shell`` (n_shell, 3) Å:
+        conjugate gradients on G restricted to the shell (symmetric positive definite)."""
+        from scipy.sparse.linalg import LinearOperator, cg
+
+        n = 3 * len(self.shell)
+
+        def on_shell(phi):
+            return self.response(phi.reshape(-1, 3))[self._shell_free].reshape(-1)
+
+        phi, info = cg(LinearOperator((n, n), matvec=on_shell), w_shell.reshape(-1), rtol=1e-10, maxiter=5000)
+        if info != 0:
+            raise RuntimeError(f"the shell's displacement could not be matched by forces (CG: {info})")
+        return phi.reshape(-1, 3)
+
     def tip_force(self, w: np.ndarray, K: float, alpha: float) -> float:
         """f_alpha (eV/Å): the outer ring's reaction to w on the field's alpha-derivative at
         (K, alpha); the derivative is recomputed when alpha or K moves by more than 1e-5."""

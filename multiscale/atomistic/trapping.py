@@ -447,12 +447,43 @@ def _first(system: _Augmented, fmax: float, tip_weight: float, log) -> np.ndarra
     start = system.state()
     start[:system.n_u] = fixed.u.reshape(-1)
     if system.green is not None:
-        # with the shell on the field first (at R = 40 Å Newton-Krylov does not reach the Green's
-        # function equilibrium straight from the fixed-tip relaxation)
+        # Newton-Krylov does not reach the Green's function equilibrium from the fixed-tip
+        # relaxation (SW at R = 40 Å): first the equilibrium with the shell on the field; from
+        # there, or (si-ani at 20 Å) once regions I-III have relaxed downhill with region IV held
+        # and phi is matched to the shell (not first: SW's crack heals a bond in that relaxation)
         on_field = _Augmented(crack, system.sc, 1.0)
         x = _at_load(on_field, np.r_[start[:system.n_u], start[system.n:]], crack.K_G, fmax, tip_weight)
         start[:system.n_u], start[system.n:] = x[:system.n_u], x[system.n_u:]
+        try:
+            return _at_load(system, start, crack.K_G, fmax, tip_weight)
+        except RuntimeError:
+            log("flexible boundary: no equilibrium from the shell on the field; relaxing regions I-III first")
+            start = _shell_relaxed(system, start)
     return _at_load(system, start, crack.K_G, fmax, tip_weight)
+
+
+def _shell_relaxed(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps: int = 3000) -> np.ndarray:
+    """x with regions I-III relaxed downhill (ASE's FIRE) at its (alpha, K), region IV held on
+    the field: u from region I's positions, phi the forces whose response gives the shell's."""
+    from ase.constraints import FixAtoms
+    from ase.optimize import FIRE
+
+    sc, green = system.sc, system.green
+    system.set_state(np.r_[x[:system.n_u], np.zeros(system.n - system.n_u), x[system.n:]])
+    region = system.crack.cluster.arrays["region"]
+    field = sc.atoms.positions.copy()
+    field[sc.regionI] -= sc.u
+    sc.atoms.set_constraint(FixAtoms(mask=region == 4))
+    try:
+        with _matscipy_quietly():
+            FIRE(sc.atoms, logfile=None).run(fmax=fmax, steps=steps)
+    finally:
+        sc.atoms.set_constraint()
+    moved = sc.atoms.positions - field
+    out = x.copy()
+    out[:system.n_u] = moved[sc.regionI].reshape(-1)
+    out[system.n_u:system.n] = green.forces_for(moved[green.shell]).reshape(-1)
+    return out
 
 
 def equilibrium(crack: FlexibleCrack, K: float | None = None, outer: float | None = 80.0, fmax: float = 1e-5,
