@@ -134,7 +134,8 @@ def test_green_function_is_the_lattice_response_lammps_feels(green):
     dF = (forces[0] - forces[1]) / (2 * eps)               # = -H w on the free atoms
     expected = np.zeros_like(dF)
     expected[green._shell_free] = -phi
-    assert np.abs(dF - expected).max() < 2e-3 * np.abs(phi).max()
+    # the same potential in both: only the central difference's O(eps^2) remains (measured 5e-9)
+    assert np.abs(dF - expected).max() < 1e-6 * np.abs(phi).max()
     atoms.calc.close()
 
 
@@ -145,7 +146,7 @@ def test_green_boundary_leaves_no_force_on_the_shell(crack):
     from multiscale.atomistic.trapping import equilibrium
     on_field = equilibrium(crack, outer=None, log=lambda m: None)
     flexible = equilibrium(crack, outer=OUTER, log=lambda m: None)
-    assert on_field["free"] < 2e-5 and flexible["free"] < 2e-5
-    assert on_field["boundary"] > 0.05
-    assert max(flexible["boundary"], flexible["region_III"]) < 2e-5
-    assert flexible["boundary"] < 1e-3 * on_field["boundary"]
+    assert on_field.max_force_free < 2e-5 and flexible.max_force_free < 2e-5
+    assert on_field.max_force_boundary > 0.05
+    assert max(flexible.max_force_boundary, flexible.max_force_far) < 2e-5
+    assert flexible.max_force_boundary < 1e-3 * on_field.max_force_boundary

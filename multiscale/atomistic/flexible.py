@@ -44,13 +44,14 @@ J_PER_M2_TO_GPA_A = 10.0          # 1 J/m^2 = 10 GPa Å
 @dataclasses.dataclass
 class Solution:
     """One converged flexible-boundary state: K (GPa sqrt(Å)), tip shift alpha (Å), and the
-    largest force (eV/Å) on the free atoms (region I) and on the field-driven atoms of region
-    II (the boundary shell), all of them and away from the crack faces."""
+    largest force (eV/Å) on the free atoms (region I), on the atoms of region II (the boundary
+    shell), all of them and away from the crack faces, and on region III."""
     K: float
     alpha: float
     max_force_free: float
     max_force_boundary: float
     max_force_boundary_bulk: float
+    max_force_far: float
 
 
 def unit_cell_calculator(pot: region_spec.Potential):
@@ -203,16 +204,18 @@ class FlexibleCrack:
     # -- solves ------------------------------------------------------------------------------
 
     def _solution(self, sc) -> Solution:
+        """The state ``sc`` holds (its atoms where the forces are taken)."""
         with _matscipy_quietly():
             forces = sc.atoms.get_forces()
         region = self.cluster.arrays["region"]
-        x = sc.cryst.positions[:, 0] - sc.cryst.cell[0, 0] / 2
+        x = sc.cryst.positions[:, 0] - sc.cryst.cell[0, 0] / 2 - sc.alpha
         y = sc.cryst.positions[:, 1] - sc.cryst.cell[1, 1] / 2
         faces = (np.abs(y) < 4.0) & (x < 0)
         norm = np.linalg.norm(forces, axis=1)
         return Solution(K=float(sc.kI), alpha=float(sc.alpha), max_force_free=float(norm[region == 1].max()),
                         max_force_boundary=float(norm[region == 2].max()),
-                        max_force_boundary_bulk=float(norm[(region == 2) & ~faces].max()))
+                        max_force_boundary_bulk=float(norm[(region == 2) & ~faces].max()),
+                        max_force_far=float(norm[region == 3].max()))
 
     def solve(self, K: float, alpha: float = 0.0, flexible: bool = True, fmax: float = 1e-3,
               steps: int = 200) -> Solution:

@@ -30,6 +30,13 @@ import numpy as np
 TIP_STEP = 1e-4      # Å: central differences of the K-field in alpha on the outer ring
 
 
+def minimum_outer(radius: float, reach: float, far: float) -> float:
+    """The smallest ``outer`` (Å) for region I of ``radius``, a potential of range ``reach`` and
+    region III ``far`` Å wide: region III's edge plus three cutoffs (the padding, and the held
+    ring clear of it)."""
+    return radius + reach + far + 3 * reach
+
+
 class LatticeGreen:
     """The linear response of the cluster of ``crack`` (a FlexibleCrack) continued to ``outer``
     Å, at load ``K`` (GPa sqrt(Å), default K_G) and tip shift ``alpha`` (Å).
@@ -46,9 +53,10 @@ class LatticeGreen:
         from matscipy.fracture_mechanics.crack import CubicCrystalCrack
         from scipy.spatial import cKDTree
 
-        if outer < crack.r_III + 3 * crack.cutoff:
+        needed = minimum_outer(crack.radius, crack.cutoff, crack.r_III - crack.radius - crack.cutoff)
+        if outer < needed:
             raise ValueError(f"outer = {outer} Å must exceed region III ({crack.r_III:.1f} Å) by three "
-                             f"cutoffs ({3 * crack.cutoff:.1f} Å)")
+                             f"cutoffs ({needed:.1f} Å)")
         self.outer, self.cutoff = float(outer), crack.cutoff
         small = crack.cluster
         region = small.arrays["region"]
@@ -73,11 +81,11 @@ class LatticeGreen:
         # stiffness at the K-field (no Cauchy-Born shifts: they change H by far less than G needs)
         m = crack.material
         self.field = CubicCrystalCrack([1, 1, 1], [1, -1, 0], C11=m.C11, C12=m.C12, C44=m.C44)
-        self.K = float(K if K is not None else crack.K_G)
+        K = float(K if K is not None else crack.K_G)
         self._centre = big.cell.diagonal()[:2] / 2
         self.reference = big.positions.copy()
         deformed = big.copy()
-        deformed.positions[:, :2] += self._displacements(self.reference, self.K, alpha)
+        deformed.positions[:, :2] += self._displacements(self.reference, K, alpha)
         deformed.set_pbc([False, False, True])
         self.deformed = deformed                           # where H was taken (the K-field, no shifts)
         H = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)).get_hessian(deformed, format="sparse")

@@ -41,7 +41,7 @@ from typing import Callable
 
 import numpy as np
 
-from .flexible import FlexibleCrack, _matscipy_quietly
+from .flexible import FlexibleCrack, Solution, _matscipy_quietly
 from .green import LatticeGreen
 
 BOND = 1.2      # a bond: two atoms closer than 1.2 nearest-neighbour distances
@@ -487,26 +487,17 @@ def _shell_relaxed(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps:
 
 
 def equilibrium(crack: FlexibleCrack, K: float | None = None, outer: float | None = 80.0, fmax: float = 1e-5,
-                tip_weight: float = 20.0, log: Callable[[str], None] | None = None) -> dict:
+                tip_weight: float = 20.0, log: Callable[[str], None] | None = None) -> Solution:
     """The flexible-boundary equilibrium at load K (GPa sqrt(Å); default K_G), reached from
     K_G's, with the shell moving by the lattice Green's function to ``outer`` Å (None: on the
-    field, matscipy's scheme).  Returns alpha (Å), K, and the largest force (eV/Å) on region I
-    ("free"), region II ("boundary", the atoms next to region I), region III and on all
-    field-driven atoms of II and III away from the crack faces ("boundary_bulk")."""
+    field, matscipy's scheme): alpha, K and the largest forces by region."""
     log = log or crack.log
     system = _system(crack, 1.0, outer, log)
     x = _first(system, fmax, tip_weight, log)
     if K is not None and K != crack.K_G:
         x = _at_load(system, x, K, fmax, tip_weight)
-    _, _, forces = system.forces(x)
-    sc, region = system.sc, crack.cluster.arrays["region"]
-    norm = np.linalg.norm(forces, axis=1)
-    rel = sc.cryst.positions[:, :2] - sc.cryst.cell.diagonal()[:2] / 2
-    faces = (np.abs(rel[:, 1]) < 4.0) & (rel[:, 0] < sc.alpha)
-    shell = (region == 2) | (region == 3)
-    return {"alpha": float(sc.alpha), "K": float(sc.kI), "free": float(norm[region == 1].max()),
-            "boundary": float(norm[region == 2].max()), "region_III": float(norm[region == 3].max()),
-            "boundary_bulk": float(norm[shell & ~faces].max()), "calls": system.calls}
+    system.set_state(x)
+    return crack._solution(system.sc)
 
 
 def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: float, fmax: float = 1e-3,

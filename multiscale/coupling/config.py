@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..atomistic import spec as region_spec
+from ..atomistic.green import minimum_outer
 from ..config import ConfigError, parse_toml
 from .continuum import MODELS as CONTINUUM_MODELS
 
@@ -238,7 +239,7 @@ def parse_config(text: str, path: Path | None = None, output: str | Path | None 
     for rc in regions:
         if trapping.get("outer"):
             reach = region_spec.potential(rc.spec["potential"]).reach
-            needed = rc.spec["radius"] + 4 * reach + trapping["far"]
+            needed = minimum_outer(rc.spec["radius"], reach, trapping["far"])
             if trapping["outer"] < needed:
                 raise ConfigError(f"[trapping] outer = {trapping['outer']:g} Å must exceed region {rc.name}'s region III "
                                   f"by three cutoffs ({needed:.1f} Å: radius {rc.spec['radius']:g} + far "
