@@ -7,8 +7,9 @@ the cost of a continuation step against one fixed-boundary relaxation (region I 
 with the tip held, matscipy's Newton-Krylov, same radius and forces).
 
 ``--check``: instead, an independent run at the first radius, on the curve traced there
-before.  matscipy's own flexible solve (``SinclairCrack.optimize``, alpha free, K fixed) with
-matscipy's own Stillinger-Weber calculator (``Manybody``, no LAMMPS), started from the curve's
+before.  matscipy's own flexible solve (``SinclairCrack.optimize``, alpha free, K fixed, the
+shell on the K-field) with forces from no LAMMPS: matscipy's own Stillinger-Weber calculator
+(``Manybody``) for sw, the model's ASE calculator (PyTorch) for a model; started from the curve's
 state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minimum) and ramped
 towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the last K with an
 equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
@@ -20,8 +21,10 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
     .venv/bin/python benchmarks/trapping.py [--potential sw] [--radii 20 30 40] [--length 4.0]
     .venv/bin/python benchmarks/trapping.py --outer 80 --radii 20 30   # Green's function boundary
     .venv/bin/python benchmarks/trapping.py --check --radii 30
+    .venv/bin/python benchmarks/trapping.py --check --potential si-ani --outer 80 --radii 20 --folds K_plus
     .venv/bin/python benchmarks/trapping.py --figure          # redraw from the saved curves
     .venv/bin/python benchmarks/trapping.py --past --radii 20 30 40   # redo past the folds
+    .venv/bin/python benchmarks/trapping.py --lower-end --potential si-ani --outer 80 --radii 20
 """
 
 from __future__ import annotations
@@ -41,10 +44,16 @@ CURVES = HERE / "results" / "trapping"
 FIGURES = HERE.parent / "docs" / "figures"
 
 
-def fixed_relaxation_seconds(crack) -> float:
-    """One region-I relaxation at K_G with the tip held (the fixed-boundary baseline), s."""
+def fixed_relaxation_seconds(crack) -> float | None:
+    """One region-I relaxation at K_G with the tip held (the fixed-boundary baseline), s; None
+    where Newton-Krylov finds none in the first equilibrium's FIXED_STEPS (si-ani from 30 Å)."""
+    from multiscale.atomistic.trapping import FIXED_STEPS
     start = time.perf_counter()
-    crack.solve(crack.K_G, alpha=0.0, flexible=False, fmax=1e-4)
+    try:
+        crack.solve(crack.K_G, alpha=0.0, flexible=False, fmax=1e-4, steps=FIXED_STEPS)
+    except RuntimeError as exc:
+        print(f"no fixed-boundary baseline: {exc}", flush=True)
+        return None
     return time.perf_counter() - start
 
 
@@ -75,7 +84,9 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
     try:
         fixed = fixed_relaxation_seconds(crack)
         start = time.perf_counter()
-        curve = trace(crack, length=length, back=back, outer=outer or None)
+        CURVES.mkdir(parents=True, exist_ok=True)
+        curve = trace(crack, length=length, back=back, outer=outer or None,
+                      keep=CURVES / f"{stem(potential, radius, outer)}.running.h5")
         seconds = time.perf_counter() - start
         beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
     finally:
@@ -83,6 +94,7 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
     CURVES.mkdir(parents=True, exist_ok=True)
     with h5py.File(CURVES / f"{stem(potential, radius, outer)}.h5", "w") as f:
         curve.write(f.create_group("trapping"))
+    (CURVES / f"{stem(potential, radius, outer)}.running.h5").unlink(missing_ok=True)
     steps = len(curve.K) - 1
     row = {"potential": potential, "radius": radius, "outer": outer or None, "free_atoms": int(curve.positions.shape[1]),
            "K_G": curve.K_G, "K_minus_over_KG": fold(curve, "K_minus"), "K_plus_over_KG": fold(curve, "K_plus"),
@@ -90,7 +102,7 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
                      for kind, index in zip(("minima", "maxima"), curve.turning_points())},
            "points": len(curve.K), "force_calls": int(curve.evaluations.sum()), "seconds": seconds,
            "seconds_per_step": seconds / steps, "fixed_relaxation_seconds": fixed,
-           "step_over_fixed_relaxation": seconds / steps / fixed, "events": curve.events(),
+           "step_over_fixed_relaxation": seconds / steps / fixed if fixed else None, "events": curve.events(),
            "max_force_free": float(curve.max_force_free.max()),
            "max_force_boundary_median": float(np.median(curve.max_force_boundary)),
            "max_force_boundary_max": float(curve.max_force_boundary.max()), "stopped": curve.stopped,
@@ -99,20 +111,32 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
     return row, curve
 
 
-def independent_check(radius: float, curve) -> dict:
-    """K+ and K- bracketed by matscipy's flexible solves at fixed K with its own SW (module doc)."""
-    from matscipy.calculators.manybody import Manybody
-    from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-        StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
+def independent_calculator(potential: str):
+    """Forces without LAMMPS: matscipy's Stillinger-Weber for sw, the model's ASE calculator."""
+    if potential == "sw":
+        from matscipy.calculators.manybody import Manybody
+        from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
+            StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
+        return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si))
+    from multiscale.engines.ase_calculator import MultiscaleCalculator
+    return MultiscaleCalculator(potential)
 
+
+def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_minus")) -> dict:
+    """K+ and K- bracketed by matscipy's flexible solves at fixed K, forces without LAMMPS
+    (module doc)."""
     from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
 
-    crack = FlexibleCrack("sw", radius=radius, calculator=Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)))
+    crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential))
     minima, maxima = curve.turning_points()
-    folds = {"K_plus": int(maxima[np.argmax(curve.K[maxima])]), "K_minus": int(minima[np.argmin(curve.K[minima])])}
+    folds = {"K_plus": int(maxima[np.argmax(curve.K[maxima])])}
+    lowest = int(minima[np.argmin(curve.K[minima])]) if len(minima) else None
+    # a backward leg that stopped before turning (si-ani at 20 Å): its end is the lowest K
+    # traced on the start's branch, and the bracket from there is where that branch ends
+    folds["K_minus"] = 0 if lowest is None or curve.K[0] < curve.K[lowest] else lowest
     sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
 
-    def solve(K: float, state) -> bool:
+    def solve(K: float, state, branch: bool = True) -> bool:
         sc.u[:], sc.alpha, sc.kI = state[0], state[1], K
         try:
             with _matscipy_quietly():
@@ -120,22 +144,26 @@ def independent_check(radius: float, curve) -> dict:
                 sc.optimize(ftol=1e-5, steps=30, method="krylov")
         except RuntimeError:
             return False
-        return abs(sc.alpha - state[1]) < 0.3                    # still on the branch it started on
+        # still on the branch it started on (not checked from the curve's state: with a Green's
+        # function boundary the curve's alpha lies up to 0.26 Å from the field-shell one's)
+        return not branch or abs(sc.alpha - state[1]) < 0.3
 
     start = time.perf_counter()
     out = {}
-    for name, fold in folds.items():
+    for name, fold in ((name, folds[name]) for name in names):
         sign = 1.0 if name == "K_plus" else -1.0
         # the curve's point 3 % of K_G short of the fold on its approach (stable) side
-        j = fold
-        while j > 0 and sign * (curve.K[fold] - curve.K[j - 1]) >= 0 and sign * (curve.K[fold] - curve.K[j]) < 0.03 * curve.K_G:
-            j -= 1
+        j, by = fold, (-1 if fold > 0 else 1)      # behind the fold, or ahead of the curve's end
+        while 0 < j + by < len(curve.K) and sign * (curve.K[fold] - curve.K[j + by]) >= 0 \
+                and sign * (curve.K[fold] - curve.K[j]) < 0.03 * curve.K_G:
+            j += by
         sc.alpha, sc.kI = float(curve.alpha[j]), float(curve.K[j])
         sc.u[:] = 0.0
         with _matscipy_quietly():
             sc.update_atoms()
         u0 = curve.positions[j] - sc.atoms.positions[sc.regionI]
-        assert solve(float(curve.K[j]), (u0, float(curve.alpha[j]))), f"no equilibrium at the curve's point {j}"
+        assert solve(float(curve.K[j]), (u0, float(curve.alpha[j])), branch=False), \
+            f"no equilibrium at the curve's point {j}"
         good_K, good = float(curve.K[j]), (sc.u.copy(), float(sc.alpha))
         print(f"independent {name}: matscipy's equilibrium at {good_K / crack.K_G:.4f} K_G has alpha "
               f"{good[1]:+.4f} Å (ours {curve.alpha[j]:+.4f})", flush=True)
@@ -194,11 +222,34 @@ def past_saved(potential: str, radius: float, outer: float = 0.0) -> dict:
     return past
 
 
+def lower_end(potential: str, radius: float, outer: float = 0.0) -> dict:
+    """Where the saved curve's backward leg stopped short of K- (a kink it could not pass):
+    the branch's lower end bracketed by flexible solves at fixed K from the leg's last point
+    (``trapping.branch_end``), in K_G, the seconds it took, and what region I does 1 % below
+    the bracket from the leg's last point (``trapping.past_fold``, tip held)."""
+    from multiscale.atomistic.flexible import FlexibleCrack
+    from multiscale.atomistic.trapping import branch_end, describe_past, past_fold
+    curve = read_curve(CURVES / f"{stem(potential, radius, outer)}.h5")
+    crack = FlexibleCrack(potential, radius=radius)
+    start = time.perf_counter()
+    try:
+        good, bad = branch_end(crack, curve, 0, -1.0, outer=outer or None)
+        seconds = time.perf_counter() - start
+        past = describe_past(past_fold(crack, curve, 0, 0.99 * bad / float(curve.K[0])), curve.K_G)
+    finally:
+        crack.close()
+    out = {"K_minus_bracket_over_KG": sorted([bad / curve.K_G, good / curve.K_G]),
+           "K_minus_bracket_from": [float(curve.alpha[0]), float(curve.K[0] / curve.K_G)],
+           "K_minus_bracket_seconds": seconds, "past_K_minus_bracket": past}
+    print(json.dumps(out), flush=True)
+    return out
+
+
 def figure(potential: str, outer: float = 0.0) -> None:
     """Every curve of this potential and boundary traced so far in one figure, the largest
     radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
     _green.png for the Green's function boundary."""
-    paths = sorted(CURVES.glob(f"{potential}_R*.h5"))
+    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) if not p.stem.endswith(".running")]
     paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
     saved = {c.radius: c for c in map(read_curve, paths)}
     if saved:
@@ -217,9 +268,13 @@ def main() -> int:
     parser.add_argument("--outer", type=float, default=0.0,
                         help="Å: the shell moves by the lattice Green's function to this radius (0: on the K-field)")
     parser.add_argument("--check", action="store_true", help="the independent matscipy run at the first radius")
+    parser.add_argument("--folds", nargs="+", choices=["K_plus", "K_minus"], default=["K_plus", "K_minus"],
+                        help="--check: the folds to bracket")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
     parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
+    parser.add_argument("--lower-end", action="store_true",
+                        help="only bracket K- at fixed loads from where the saved curves' backward legs stopped")
     args = parser.parse_args()
     if args.figure:
         figure(args.potential, args.outer)
@@ -229,15 +284,20 @@ def main() -> int:
             past = past_saved(args.potential, radius, args.outer)
             update_json(args.json, lambda r: r["curves"][key(args.potential, radius, args.outer)].update(past))
         return 0
+    if args.lower_end:
+        for radius in args.radii:
+            out = lower_end(args.potential, radius, args.outer)
+            update_json(args.json, lambda r: r["curves"][key(args.potential, radius, args.outer)].update(out))
+        return 0
     if args.check:
-        if args.potential != "sw":
-            sys.exit("--check compares native SW with matscipy's own SW: use --potential sw")
         radius = args.radii[0]
-        path = CURVES / f"sw_R{radius:g}.h5"
+        path = CURVES / f"{stem(args.potential, radius, args.outer)}.h5"
         if not path.is_file():
-            sys.exit(f"--check needs the curve at R = {radius:g} Å: run benchmarks/trapping.py --radii {radius:g}")
-        out = independent_check(radius, read_curve(path))
-        update_json(args.json, lambda r: r.setdefault("independent", {}).update({f"R={radius:g}": out}))
+            sys.exit(f"--check needs the curve at R = {radius:g} Å: run benchmarks/trapping.py --potential "
+                     f"{args.potential} --radii {radius:g}" + (f" --outer {args.outer:g}" if args.outer else ""))
+        out = independent_check(args.potential, radius, read_curve(path), args.folds)
+        name = f"R={radius:g}" if args.potential == "sw" and not args.outer else key(args.potential, radius, args.outer)
+        update_json(args.json, lambda r: r.setdefault("independent", {}).update({name: out}))
         return 0
     for radius in args.radii:
         row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer)

@@ -109,7 +109,9 @@ def test_occupation_derivatives_are_exact_and_finite_at_degeneracies():
     _, V = torch.linalg.eigh(h)
     weights = torch.randn(6, 6, dtype=torch.float64, generator=gen)
     (grad,) = torch.autograd.grad(((V[:, :2] @ V[:, :2].T) * weights).sum(), h)
-    assert not torch.isfinite(grad).all()
+    # 1 / (e_i - e_j) over levels equal to rounding: NaN or inf, or (as LAPACK rounds on
+    # another thread count) finite but ~1e14 (measured): unusable either way
+    assert not torch.isfinite(grad).all() or grad.abs().max() > 1e8
     with pytest.raises(ValueError, match="kT = 0.0 eV"):
         free_energy(h, 2, 0.0)
 

@@ -42,10 +42,27 @@ def test_folds_are_the_extreme_turning_points():
 
 def test_a_curve_without_a_fold_says_to_trace_further():
     curve = snake(n=30, periods=0.2)
-    with pytest.raises(ValueError, match=r"has no K\+ \(a maximum\) yet: trace it further"):
+    with pytest.raises(ValueError, match=r"has no K\+ \(a maximum above K_G\) yet: trace it further"):
         curve.K_plus
-    with pytest.raises(ValueError, match=r"no K- \(a minimum\)"):
+    with pytest.raises(ValueError, match=r"no K- \(a minimum below K_G\)"):
         curve.K_minus
+
+
+def test_a_fold_pair_above_K_G_is_not_the_bands_lower_end(tmp_path):
+    """A backward leg that stopped short of K- (si-ani's) leaves only a small fold pair inside
+    the band traced: its minimum lies above K_G and is not K-."""
+    K_G = 60.0
+    K = np.r_[np.linspace(0.93, 1.5, 40), np.linspace(1.5, 1.48, 5)[1:], np.linspace(1.48, 1.7, 20)[1:],
+              np.linspace(1.7, 1.3, 20)[1:]] * K_G
+    n = len(K)
+    curve = TrappingCurve(np.linspace(0.0, 1.5, n), K, *(np.zeros(n),) * 3, np.ones(n, int), np.zeros((n, 2, 3)),
+                          K_G=K_G, radius=20.0, neighbour=2.35, stopped="backward: no step converged")
+    assert [len(t) for t in curve.turning_points()] == [1, 2]
+    assert curve.K_plus == pytest.approx(1.7 * K_G)
+    with pytest.raises(ValueError, match=r"no K- \(a minimum below K_G\).*it stopped: backward: no step converged"):
+        curve.K_minus
+    curve.plot(tmp_path / "pair.png")                      # K+ marked, no K- line, no error
+    assert (tmp_path / "pair.png").stat().st_size > 10_000
 
 
 def test_bond_changes_name_the_pairs():

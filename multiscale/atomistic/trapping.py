@@ -47,6 +47,10 @@ from .green import LatticeGreen
 BOND = 1.2      # a bond: two atoms closer than 1.2 nearest-neighbour distances
 TURN = 10.0     # degrees between consecutive tangents the step size aims at
 START_STEPS = 200  # Newton steps for the first equilibrium (from the bare field: far)
+FIXED_STEPS = 40   # Newton steps for the fixed-tip relaxation the first equilibrium starts from
+PROBE_STEPS = 15   # Newton steps for a solve at fixed K next to the curve
+FOLD_PROBE = 0.002  # K_G: how far past a fold of K an equilibrium is looked for
+NEARBY = 0.02      # Å: a solve at fixed K next to the curve keeps its equilibrium within this
 RETREAT = 0.5   # Å the tip may fall back from its furthest before the forward leg stops
 NEAR = 1e-5     # Å of alpha, and relative K: a Krylov product's perturbation (~1e-6), not a step
 
@@ -84,20 +88,26 @@ class TrappingCurve:
 
     def _fold(self, which: int) -> float:
         minima_maxima = self.turning_points()[which]
-        if not len(minima_maxima):
-            name = "K- (a minimum)" if which == 0 else "K+ (a maximum)"
+        # the band holds K_G: a minimum above it (or a maximum below) is one fold of a small
+        # pair inside the band, not its end (si-ani's backward leg stopped short of K- with a
+        # pair at 1.535 and 1.537 K_G traced)
+        K = self.K[minima_maxima]
+        K = K[K <= self.K_G] if which == 0 else K[K >= self.K_G]
+        if not len(K):
+            name = "K- (a minimum below K_G)" if which == 0 else "K+ (a maximum above K_G)"
             raise ValueError(f"the curve ({len(self.K)} points, alpha {self.alpha[0]:.2f} to {self.alpha[-1]:.2f} Å) "
-                             f"has no {name} yet: trace it further (a lattice period is about 3.3 Å)")
-        return float(self.K[minima_maxima].min() if which == 0 else self.K[minima_maxima].max())
+                             f"has no {name} yet: trace it further (a lattice period is about 3.3 Å)"
+                             + (f"; it stopped: {self.stopped}" if self.stopped else ""))
+        return float(K.min() if which == 0 else K.max())
 
     @property
     def K_minus(self) -> float:
-        """The lowest fold of K (GPa sqrt(Å)): below it the crack closes."""
+        """The lowest fold of K below K_G (GPa sqrt(Å)): below it the crack closes."""
         return self._fold(0)
 
     @property
     def K_plus(self) -> float:
-        """The highest fold of K (GPa sqrt(Å)): above it the crack advances."""
+        """The highest fold of K above K_G (GPa sqrt(Å)): above it the crack advances."""
         return self._fold(1)
 
     def bond_changes(self, i: int, j: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -172,10 +182,11 @@ class TrappingCurve:
             bottom.plot(c.alpha, c.energy - c.energy[0], "-", color=line.get_color())
         top.axhline(1.0, color="k", lw=0.8, ls=":", label="K_G")
         for which, name, colour in ((0, "K-", "C3"), (1, "K+", "C2")):
-            if len(self.turning_points()[which]):
+            try:
                 value = self._fold(which) / self.K_G
-                top.axhline(value, color=colour, lw=0.8, ls="--",
-                            label=f"{name} = {value:.3f} K_G ({label})")
+            except ValueError:                           # not traced (yet)
+                continue
+            top.axhline(value, color=colour, lw=0.8, ls="--", label=f"{name} = {value:.3f} K_G ({label})")
         top.set_ylabel("K / K_G")
         top.legend(fontsize=7)
         bottom.set_xlabel("crack-tip position alpha (Å)")
@@ -354,12 +365,31 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
                                       method="lgmres", inner_maxiter=inner_steps)
             except (NoConvergence, ValueError, RuntimeError):
                 step /= 2
-                if step < ds / 256:
+                if step >= ds / 256:
+                    continue
+                y = _rescue(system, base, t, ds, fmax, tip_weight, newton_steps, inner_steps, log)
+                if y is None:
                     return points, (f"no step converged down to ds = {step:.2g} at alpha = "
-                                    f"{here[system.n]:+.3f} Å, K = {here[-1] / crack.K_G:.4f} K_G")
-                continue
+                                    f"{here[system.n]:+.3f} Å, K = {here[-1] / crack.K_G:.4f} K_G, "
+                                    "nor a longer corrector or a step at fixed K")
+                step, h = ds, float(np.linalg.norm((y - base) * weight))
             new_tangent = (y - base) * weight
             new_tangent /= np.linalg.norm(new_tangent)
+            if new_tangent[-1] * t_here[-1] < 0:
+                # K turned: a fold, unless an equilibrium lies just beyond at fixed K next to
+                # this one. The curve then has a kink where the forces kink (ANI's cosine
+                # cutoffs: energy only C1), and the corrector creeps and turns back there
+                # (si-ani at 1.148 K_G, R = 40 Å, a pair 1e-5 Å from its 3.8 Å angular cutoff).
+                # Past a true fold the nearest equilibrium at that K is another branch, more
+                # than NEARBY away.
+                K = base[-1] + math.copysign(FOLD_PROBE * crack.K_G, t_here[-1])
+                beyond = _nearby_at_load(system, base, K, fmax, tip_weight)
+                if beyond is not None:
+                    log(f"trapping curve: no fold at K = {base[-1] / crack.K_G:.4f} K_G: an equilibrium "
+                        f"lies beyond it at {K / crack.K_G:.4f} K_G (a kink in the curve); going on")
+                    y, new_tangent = beyond, (beyond - base) * weight
+                    h = float(np.linalg.norm(new_tangent))
+                    new_tangent /= h
             turn = math.degrees(math.acos(float(np.clip(np.dot(new_tangent, t_here), -1.0, 1.0))))
             here, t_here = y, new_tangent
             points.append(_point(system, here, system.calls - calls))
@@ -405,6 +435,48 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     return _curve(crack, points, "; ".join(why))
 
 
+def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax: float, tip_weight: float,
+            newton_steps: int, inner_steps: int, log) -> np.ndarray | None:
+    """The next point where the corrector failed at every step length (si-ani's backward leg
+    at R = 20 Å stalled so): first the corrector at step ds with four times the Newton and
+    Krylov iterations (at a kink of the curve the Jacobian jumps: si-ani's cosine cutoffs make
+    its energy only C1, its forces kink), then the equilibrium at a fixed K 0.5 % of K_G on
+    along the tangent, kept only on the same branch (region I and
+    alpha within 0.3 Å).  None when neither converges."""
+    from scipy.optimize import NoConvergence, newton_krylov
+
+    weight = 1.0 / system.scale
+
+    def residual(y):
+        f_free, f_alpha, _ = system.forces(y)
+        return np.r_[f_free, tip_weight * f_alpha, np.dot((y - base) * weight, t) - ds]
+    try:
+        with _quiet_newton():
+            y = newton_krylov(residual, base + ds * t / weight, f_tol=fmax, maxiter=4 * newton_steps,
+                              method="lgmres", inner_maxiter=4 * inner_steps)
+        log("trapping curve: the corrector converged with more iterations")
+        return y
+    except (NoConvergence, ValueError, RuntimeError):
+        pass
+    K = base[-1] + math.copysign(0.005 * system.crack.K_G, t[-1])
+    y = _nearby_at_load(system, base, K, fmax, tip_weight, near=0.3)
+    if y is not None:
+        log(f"trapping curve: stepped at fixed K = {K / system.crack.K_G:.4f} K_G where the corrector failed")
+    return y
+
+
+def _nearby_at_load(system: _Augmented, base: np.ndarray, K: float, fmax: float, tip_weight: float,
+                    near: float = NEARBY, steps: int = PROBE_STEPS) -> np.ndarray | None:
+    """The equilibrium at load K from ``base`` if one lies within ``near`` Å of it (region I's
+    displacements and alpha; at most ``steps`` Newton steps), else None."""
+    try:
+        y = _at_load(system, base, K, fmax, tip_weight, steps=steps)
+    except RuntimeError:
+        return None
+    moved = np.abs(y[:system.n_u] - base[:system.n_u]).max(initial=0.0)
+    return y if max(moved, abs(y[system.n] - base[system.n])) <= near else None
+
+
 def _system(crack: FlexibleCrack, K_unit: float, outer: float | None, log) -> _Augmented:
     """The augmented system at (K_G, alpha = 0), with a lattice Green's function to ``outer``
     Å (None: the shell stays on the field)."""
@@ -416,9 +488,10 @@ def _system(crack: FlexibleCrack, K_unit: float, outer: float | None, log) -> _A
     return _Augmented(crack, crack._sinclair(crack.K_G, 0.0, variable_alpha=True), K_unit, green)
 
 
-def _at_load(system: _Augmented, start: np.ndarray, K: float, fmax: float, tip_weight: float) -> np.ndarray:
+def _at_load(system: _Augmented, start: np.ndarray, K: float, fmax: float, tip_weight: float,
+             steps: int = START_STEPS) -> np.ndarray:
     """The flexible equilibrium at load K from ``start`` (the continuation's system with K held
-    instead of the arclength)."""
+    instead of the arclength), in at most ``steps`` Newton steps."""
     from scipy.optimize import NoConvergence, newton_krylov
 
     weight = 1.0 / system.scale
@@ -430,21 +503,28 @@ def _at_load(system: _Augmented, start: np.ndarray, K: float, fmax: float, tip_w
     guess[-1] = K
     try:
         with _quiet_newton():
-            return newton_krylov(residual, guess, f_tol=fmax, maxiter=START_STEPS, method="lgmres",
+            return newton_krylov(residual, guess, f_tol=fmax, maxiter=steps, method="lgmres",
                                  inner_maxiter=100)
     except (NoConvergence, ValueError, RuntimeError):
         raise RuntimeError(f"flexible boundary: no equilibrium found at K = {K / system.crack.K_G:.3f} K_G "
-                           f"from alpha = {start[system.n]:+.3f} Å in {START_STEPS} Newton steps; check the "
+                           f"from alpha = {start[system.n]:+.3f} Å in {steps} Newton steps; check the "
                            "potential's material constants and the region's radius") from None
 
 
 def _first(system: _Augmented, fmax: float, tip_weight: float, log) -> np.ndarray:
     """The flexible equilibrium at K_G, from region I relaxed with the tip held at alpha = 0
     (matscipy's solve; Newton-Krylov from the bare K-field needs minutes from R = 30 Å on and
-    fails at 40 Å)."""
+    fails at 40 Å).  Where that fixed-tip solve finds nothing in FIXED_STEPS Newton steps
+    (si-ani from R = 30 Å; SW converges in fewer at 20, 30 and 40 Å), the atoms relax downhill
+    from the bare field instead, with the tip held."""
     crack = system.crack
-    fixed = crack.solved(crack.K_G, 0.0, flexible=False, fmax=max(fmax, 1e-3), steps=START_STEPS)
     start = system.state()
+    try:
+        fixed = crack.solved(crack.K_G, 0.0, flexible=False, fmax=max(fmax, 1e-3), steps=FIXED_STEPS)
+    except RuntimeError:
+        log(f"flexible boundary: no fixed-tip equilibrium at K_G in {FIXED_STEPS} Newton steps; relaxing "
+            "downhill from the K-field instead")
+        return _at_load(system, _relaxed_downhill(system, start), crack.K_G, fmax, tip_weight)
     start[:system.n_u] = fixed.u.reshape(-1)
     if system.green is not None:
         # Newton-Krylov does not reach the Green's function equilibrium from the fixed-tip
@@ -458,13 +538,14 @@ def _first(system: _Augmented, fmax: float, tip_weight: float, log) -> np.ndarra
             return _at_load(system, start, crack.K_G, fmax, tip_weight)
         except RuntimeError:
             log("flexible boundary: no equilibrium from the shell on the field; relaxing regions I-III first")
-            start = _shell_relaxed(system, start)
+            start = _relaxed_downhill(system, start)
     return _at_load(system, start, crack.K_G, fmax, tip_weight)
 
 
-def _shell_relaxed(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps: int = 3000) -> np.ndarray:
-    """x with regions I-III relaxed downhill (ASE's FIRE) at its (alpha, K), region IV held on
-    the field: u from region I's positions, phi the forces whose response gives the shell's."""
+def _relaxed_downhill(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps: int = 3000) -> np.ndarray:
+    """x with the atoms relaxed downhill (ASE's FIRE) at its (alpha, K): with a Green's
+    function regions I-III, region IV held on the field (u from region I's positions, phi the
+    forces whose response gives the shell's); without, region I inside the field's shell."""
     from ase.constraints import FixAtoms
     from ase.optimize import FIRE
 
@@ -473,7 +554,7 @@ def _shell_relaxed(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps:
     region = system.crack.cluster.arrays["region"]
     field = sc.atoms.positions.copy()
     field[sc.regionI] -= sc.u
-    sc.atoms.set_constraint(FixAtoms(mask=region == 4))
+    sc.atoms.set_constraint(FixAtoms(mask=region == 4 if green is not None else region > 1))
     try:
         with _matscipy_quietly():
             FIRE(sc.atoms, logfile=None).run(fmax=fmax, steps=steps)
@@ -482,7 +563,8 @@ def _shell_relaxed(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, steps:
     moved = sc.atoms.positions - field
     out = x.copy()
     out[:system.n_u] = moved[sc.regionI].reshape(-1)
-    out[system.n_u:system.n] = green.forces_for(moved[green.shell]).reshape(-1)
+    if green is not None:
+        out[system.n_u:system.n] = green.forces_for(moved[green.shell]).reshape(-1)
     return out
 
 
@@ -539,6 +621,44 @@ def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: fl
             "broken": located(bonded[0] - bonded[1]), "formed": located(bonded[1] - bonded[0])}
 
 
+def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction: float, outer: float | None = None,
+               fmax: float = 1e-5, tip_weight: float = 20.0, step: float = 0.01, smallest: float = 0.00125,
+               log: Callable[[str], None] | None = None) -> tuple[float, float]:
+    """Where the branch through the curve's point ``index`` ends at fixed loads: the
+    flexible equilibrium solved at K moving by ``step`` K_G along ``direction`` (-1 towards
+    K-, +1 towards K+), each from the last one found, kept while it lies on the branch (region I
+    and alpha within 0.3 Å), the step halved on every failure down to ``smallest`` K_G.
+    Returns (last K with an equilibrium, first K without), GPa sqrt(Å): a bracket of the fold
+    without continuation, for a curve whose trace stopped short of it (si-ani's backward legs
+    stall at kinks of the curve, module docstring).  ``outer``: the curve's Green's function
+    boundary (None: the shell on the field)."""
+    log = log or crack.log
+    system = _system(crack, 1.0, outer, log)
+    sc = system.sc
+    alpha, K = float(curve.alpha[index]), float(curve.K[index])
+    system.set_state(np.r_[np.zeros(system.n_u), np.zeros(system.n - system.n_u), alpha, K])
+    field = sc.atoms.positions.copy()
+    moved = np.zeros_like(field)
+    moved[sc.regionI] = curve.positions[index] - field[sc.regionI]
+    if system.green is not None:
+        moved[~sc.regionI] = curve.shell[index] - field[~sc.regionI]
+    x = np.r_[moved[sc.regionI].reshape(-1), np.zeros(system.n - system.n_u), alpha, K]
+    if system.green is not None:
+        x[system.n_u:system.n] = system.green.forces_for(moved[system.green.shell]).reshape(-1)
+    good = _at_load(system, x, K, fmax, tip_weight)
+    h = step * crack.K_G
+    while h >= smallest * crack.K_G * (1 - 1e-9):
+        K_next = good[-1] + math.copysign(h, direction)
+        y = _nearby_at_load(system, good, K_next, fmax, tip_weight, near=0.3, steps=FIXED_STEPS)
+        log(f"branch end: K = {K_next / crack.K_G:.4f} K_G "
+            + (f"equilibrium at alpha = {y[system.n]:+.3f} Å" if y is not None else "none on the branch"))
+        if y is None:
+            h /= 2
+        else:
+            good = y
+    return float(good[-1]), float(good[-1] + math.copysign(2 * h, direction))
+
+
 def describe_past(out: dict, K_G: float) -> str:
     """One line for :func:`past_fold`'s result: the crack-plane bonds (midpoints within 1 Å of
     y = 0: an advance or a healing) and the bonds changed off the plane (a reconstruction)."""
@@ -557,8 +677,8 @@ def describe_past(out: dict, K_G: float) -> str:
 
 
 def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], None] | None = None) -> dict:
-    """:func:`past_fold` 1 % beyond the curve's K+ (its highest maximum) and K- (its lowest
-    minimum), where traced: which bonds break and form at the tip.  The lines
+    """:func:`past_fold` 1 % beyond the curve's K+ (its highest maximum, above K_G) and K- (its
+    lowest minimum, below K_G), where traced: which bonds break and form at the tip.  The lines
     (:func:`describe_past`) also go into ``curve.past``.
 
     Why the tip position is held: the tip force is not the derivative of the cluster's energy
@@ -568,6 +688,8 @@ def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], 
     minimisation."""
     log = log or crack.log
     minima, maxima = curve.turning_points()
+    # K+ and K- only (TrappingCurve._fold): maxima above K_G, minima below it
+    maxima, minima = maxima[curve.K[maxima] >= curve.K_G], minima[curve.K[minima] <= curve.K_G]
     for name, index, factor in (("K_plus", maxima, 1.01), ("K_minus", minima, 0.99)):
         if len(index):
             fold = int(index[np.argmax(curve.K[index])] if name == "K_plus" else index[np.argmin(curve.K[index])])
