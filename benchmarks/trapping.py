@@ -128,12 +128,13 @@ def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_
     from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
 
     crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential))
-    minima, maxima = curve.turning_points()
-    folds = {"K_plus": int(maxima[np.argmax(curve.K[maxima])])}
-    lowest = int(minima[np.argmin(curve.K[minima])]) if len(minima) else None
-    # a backward leg that stopped before turning (si-ani at 20 Å): its end is the lowest K
-    # traced on the start's branch, and the bracket from there is where that branch ends
-    folds["K_minus"] = 0 if lowest is None or curve.K[0] < curve.K[lowest] else lowest
+    folds = {"K_plus": curve.fold_index(1)}
+    try:
+        folds["K_minus"] = curve.fold_index(0)
+    except ValueError:
+        # a backward leg that stopped before turning (si-ani): its end is the lowest K traced
+        # on the start's branch, and the bracket from there is where that branch ends
+        folds["K_minus"] = 0
     sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
 
     def solve(K: float, state, branch: bool = True) -> bool:

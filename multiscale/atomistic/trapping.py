@@ -86,19 +86,22 @@ class TrappingCurve:
         corrector's tolerance makes it wobble by ~1e-4 K_G)."""
         return _turns(self.K, tolerance * self.K_G)
 
-    def _fold(self, which: int) -> float:
-        minima_maxima = self.turning_points()[which]
-        # the band holds K_G: a minimum above it (or a maximum below) is one fold of a small
-        # pair inside the band, not its end (si-ani's backward leg stopped short of K- with a
-        # pair at 1.535 and 1.537 K_G traced)
-        K = self.K[minima_maxima]
-        K = K[K <= self.K_G] if which == 0 else K[K >= self.K_G]
-        if not len(K):
+    def fold_index(self, which: int) -> int:
+        """The point of K- (``which`` 0: the lowest minimum below K_G) or K+ (1: the highest
+        maximum above K_G).  The band holds K_G: a minimum above it (or a maximum below) is one
+        fold of a small pair inside the band, not its end (si-ani's backward leg stopped short
+        of K- with a pair at 1.535 and 1.537 K_G traced)."""
+        index = self.turning_points()[which]
+        index = index[self.K[index] <= self.K_G] if which == 0 else index[self.K[index] >= self.K_G]
+        if not len(index):
             name = "K- (a minimum below K_G)" if which == 0 else "K+ (a maximum above K_G)"
             raise ValueError(f"the curve ({len(self.K)} points, alpha {self.alpha[0]:.2f} to {self.alpha[-1]:.2f} Å) "
                              f"has no {name} yet: trace it further (a lattice period is about 3.3 Å)"
                              + (f"; it stopped: {self.stopped}" if self.stopped else ""))
-        return float(K.min() if which == 0 else K.max())
+        return int(index[np.argmin(self.K[index])] if which == 0 else index[np.argmax(self.K[index])])
+
+    def _fold(self, which: int) -> float:
+        return float(self.K[self.fold_index(which)])
 
     @property
     def K_minus(self) -> float:
@@ -218,6 +221,14 @@ class _Augmented:
     def state(self) -> np.ndarray:
         return np.r_[self.sc.u.reshape(-1), self.phi, self.sc.alpha, self.sc.kI]
 
+    def state_from(self, moved: np.ndarray, alpha: float, K: float) -> np.ndarray:
+        """x at (alpha, K) for the cluster's atoms displaced by ``moved`` (n_atoms, 3) Å off the
+        field: u region I's, phi the forces whose response moves the shell so (CG on G)."""
+        x = np.r_[moved[self.sc.regionI].reshape(-1), np.zeros(self.n - self.n_u), alpha, K]
+        if self.green is not None:
+            x[self.n_u:self.n] = self.green.forces_for(moved[self.green.shell]).reshape(-1)
+        return x
+
     def _near(self, cached) -> bool:
         """(alpha, K) within NEAR of where ``cached`` was evaluated."""
         sc = self.sc
@@ -321,7 +332,7 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     far after every point (a killed run keeps its points); ``outer`` (Å): regions II-IV move
     by the lattice Green's function of the cluster continued to this radius, so that the shell
     carries no force (None: the shell stays on the K-field, matscipy's scheme)."""
-    from scipy.optimize import NoConvergence, newton_krylov
+    from scipy.optimize import NoConvergence
 
     log = log or crack.log
     if not (length >= 0 and back >= 0 and ds_max >= ds > 0 and K_unit > 0 and fmax > 0 and tip_weight > 0):
@@ -353,16 +364,9 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
             if len(points) >= budget:
                 return points, f"{budget} points reached at alpha = {here[system.n]:+.3f} Å"
             base, t, h = here, t_here, step
-
-            def residual(y):
-                f_free, f_alpha, _ = system.forces(y)
-                return np.r_[f_free, tip_weight * f_alpha, np.dot((y - base) * weight, t) - h]
-
             calls = system.calls
             try:
-                with _quiet_newton():
-                    y = newton_krylov(residual, base + h * t / weight, f_tol=fmax, maxiter=newton_steps,
-                                      method="lgmres", inner_maxiter=inner_steps)
+                y = _corrected(system, base, t, h, fmax, tip_weight, newton_steps, inner_steps)
             except (NoConvergence, ValueError, RuntimeError):
                 step /= 2
                 if step >= ds / 256:
@@ -435,6 +439,23 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     return _curve(crack, points, "; ".join(why))
 
 
+def _corrected(system: _Augmented, base: np.ndarray, t: np.ndarray, h: float, fmax: float, tip_weight: float,
+               newton_steps: int, inner_steps: int) -> np.ndarray:
+    """The point on the hyperplane (x - base) . t = h (the metric's units) where region I's
+    forces and ``tip_weight`` x f_alpha vanish to ``fmax``: Newton-Krylov from base + h t,
+    raising scipy's NoConvergence (or ValueError, RuntimeError) where it fails."""
+    from scipy.optimize import newton_krylov
+
+    weight = 1.0 / system.scale
+
+    def residual(y):
+        f_free, f_alpha, _ = system.forces(y)
+        return np.r_[f_free, tip_weight * f_alpha, np.dot((y - base) * weight, t) - h]
+    with _quiet_newton():
+        return newton_krylov(residual, base + h * t / weight, f_tol=fmax, maxiter=newton_steps,
+                             method="lgmres", inner_maxiter=inner_steps)
+
+
 def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax: float, tip_weight: float,
             newton_steps: int, inner_steps: int, log) -> np.ndarray | None:
     """The next point where the corrector failed at every step length (si-ani's backward leg
@@ -443,17 +464,10 @@ def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax
     its energy only C1, its forces kink), then the equilibrium at a fixed K 0.5 % of K_G on
     along the tangent, kept only on the same branch (region I and
     alpha within 0.3 Å).  None when neither converges."""
-    from scipy.optimize import NoConvergence, newton_krylov
+    from scipy.optimize import NoConvergence
 
-    weight = 1.0 / system.scale
-
-    def residual(y):
-        f_free, f_alpha, _ = system.forces(y)
-        return np.r_[f_free, tip_weight * f_alpha, np.dot((y - base) * weight, t) - ds]
     try:
-        with _quiet_newton():
-            y = newton_krylov(residual, base + ds * t / weight, f_tol=fmax, maxiter=4 * newton_steps,
-                              method="lgmres", inner_maxiter=4 * inner_steps)
+        y = _corrected(system, base, t, ds, fmax, tip_weight, 4 * newton_steps, 4 * inner_steps)
         log("trapping curve: the corrector converged with more iterations")
         return y
     except (NoConvergence, ValueError, RuntimeError):
@@ -560,12 +574,7 @@ def _relaxed_downhill(system: _Augmented, x: np.ndarray, fmax: float = 1e-4, ste
             FIRE(sc.atoms, logfile=None).run(fmax=fmax, steps=steps)
     finally:
         sc.atoms.set_constraint()
-    moved = sc.atoms.positions - field
-    out = x.copy()
-    out[:system.n_u] = moved[sc.regionI].reshape(-1)
-    if green is not None:
-        out[system.n_u:system.n] = green.forces_for(moved[green.shell]).reshape(-1)
-    return out
+    return system.state_from(sc.atoms.positions - field, x[system.n], x[-1])
 
 
 def equilibrium(crack: FlexibleCrack, K: float | None = None, outer: float | None = 80.0, fmax: float = 1e-5,
@@ -642,10 +651,7 @@ def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction
     moved[sc.regionI] = curve.positions[index] - field[sc.regionI]
     if system.green is not None:
         moved[~sc.regionI] = curve.shell[index] - field[~sc.regionI]
-    x = np.r_[moved[sc.regionI].reshape(-1), np.zeros(system.n - system.n_u), alpha, K]
-    if system.green is not None:
-        x[system.n_u:system.n] = system.green.forces_for(moved[system.green.shell]).reshape(-1)
-    good = _at_load(system, x, K, fmax, tip_weight)
+    good = _at_load(system, system.state_from(moved, alpha, K), K, fmax, tip_weight)
     h = step * crack.K_G
     while h >= smallest * crack.K_G * (1 - 1e-9):
         K_next = good[-1] + math.copysign(h, direction)
@@ -687,14 +693,13 @@ def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], 
     after a 0.03 Å kick, on the branch between K- and K+.  Region I alone is a true energy
     minimisation."""
     log = log or crack.log
-    minima, maxima = curve.turning_points()
-    # K+ and K- only (TrappingCurve._fold): maxima above K_G, minima below it
-    maxima, minima = maxima[curve.K[maxima] >= curve.K_G], minima[curve.K[minima] <= curve.K_G]
-    for name, index, factor in (("K_plus", maxima, 1.01), ("K_minus", minima, 0.99)):
-        if len(index):
-            fold = int(index[np.argmax(curve.K[index])] if name == "K_plus" else index[np.argmin(curve.K[index])])
-            curve.past[name] = describe_past(past_fold(crack, curve, fold, factor), curve.K_G)
-            log(f"past {name.replace('_minus', '-').replace('_plus', '+')}: {curve.past[name]}")
+    for name, which, factor in (("K_plus", 1, 1.01), ("K_minus", 0, 0.99)):
+        try:
+            fold = curve.fold_index(which)
+        except ValueError:                                   # not traced
+            continue
+        curve.past[name] = describe_past(past_fold(crack, curve, fold, factor), curve.K_G)
+        log(f"past {name.replace('_minus', '-').replace('_plus', '+')}: {curve.past[name]}")
     return curve.past
 
 
