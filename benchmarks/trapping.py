@@ -226,38 +226,71 @@ def past_saved(potential: str, radius: float, outer: float = 0.0) -> dict:
 def lower_end(potential: str, radius: float, outer: float = 0.0) -> dict:
     """Where the saved curve's backward leg stopped short of K- (a kink it could not pass):
     the branch's lower end bracketed by flexible solves at fixed K from the leg's last point
-    (``trapping.branch_end``), in K_G, the seconds it took, and what region I does 1 % below
-    the bracket from the leg's last point (``trapping.past_fold``, tip held)."""
+    (``trapping.branch_end``: Newton, else FIRE), in K_G, the seconds it took, and what region
+    I does 1 % below the bracket from the branch's last equilibrium (``trapping.past_fold``,
+    tip held).  The equilibria followed go to ``<stem>_branch.h5`` as they come; a run that
+    finds that file goes on from its last equilibrium."""
     from multiscale.atomistic.flexible import FlexibleCrack
-    from multiscale.atomistic.trapping import branch_end, describe_past, past_fold
+    from multiscale.atomistic.trapping import _keep, branch_end, describe_past, past_fold
     curve = read_curve(CURVES / f"{stem(potential, radius, outer)}.h5")
+    path = CURVES / f"{stem(potential, radius, outer)}_branch.h5"
+    prior = read_curve(path) if path.is_file() else None
+    start_curve, index = (prior, len(prior.K) - 1) if prior is not None else (curve, 0)
     crack = FlexibleCrack(potential, radius=radius)
     start = time.perf_counter()
     try:
-        good, bad = branch_end(crack, curve, 0, -1.0, outer=outer or None)
+        good, bad, branch = branch_end(crack, start_curve, index, -1.0, outer=outer or None,
+                                       keep=lambda b: _keep(path, joined(prior, b)))
         seconds = time.perf_counter() - start
-        past = describe_past(past_fold(crack, curve, 0, 0.99 * bad / float(curve.K[0])), curve.K_G)
+        branch = joined(prior, branch)
+        _keep(path, branch)
+        last = len(branch.K) - 1
+        past = describe_past(past_fold(crack, branch, last, 0.99 * bad / float(branch.K[last])), curve.K_G)
     finally:
         crack.close()
     out = {"K_minus_bracket_over_KG": sorted([bad / curve.K_G, good / curve.K_G]),
            "K_minus_bracket_from": [float(curve.alpha[0]), float(curve.K[0] / curve.K_G)],
-           "K_minus_bracket_seconds": seconds, "past_K_minus_bracket": past}
+           "K_minus_bracket_alpha": float(branch.alpha[-1]),
+           "K_minus_bracket_seconds": seconds, "K_minus_bracket_resumed": prior is not None,
+           "K_minus_bracket_points": len(branch.K), "K_minus_bracket_force_calls": int(branch.evaluations.sum()),
+           "past_K_minus_bracket": past}
     print(json.dumps(out), flush=True)
     return out
+
+
+def joined(prior, branch):
+    """``branch`` after the equilibria of ``prior`` (a branch it went on from; None: none)."""
+    import dataclasses
+
+    import numpy as np
+    if prior is None:
+        return branch
+    names = ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions", "shell")
+    return dataclasses.replace(branch, **{n: np.concatenate([getattr(prior, n), getattr(branch, n)[1:]])
+                                          for n in names if getattr(branch, n) is not None})
 
 
 def figure(potential: str, outer: float = 0.0) -> None:
     """Every curve of this potential and boundary traced so far in one figure, the largest
     radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
     _green.png for the Green's function boundary."""
-    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) if not p.stem.endswith(".running")]
+    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) if not p.stem.endswith((".running", "_branch"))]
     paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
     saved = {c.radius: c for c in map(read_curve, paths)}
+    # the branches followed at fixed K past where a backward leg stopped (--lower-end), which
+    # start from the leg's first point (index 0): the energies share the curve's zero
+    branches = {f"R = {r:g} Å, at fixed K": read_curve(path) for r in sorted(saved)
+                if (path := CURVES / f"{stem(potential, r, outer)}_branch.h5").is_file()}
     if saved:
         *rest, largest = sorted(saved)
         FIGURES.mkdir(parents=True, exist_ok=True)
         name = f"trapping_{potential}" + ("_green" if outer else "")
-        saved[largest].plot(FIGURES / f"{name}.png", {f"R = {r:g} Å": saved[r] for r in rest})
+        marks = {}
+        if fold(saved[largest], "K_minus") is None and (end := f"R = {largest:g} Å, at fixed K") in branches:
+            last = branches[end]
+            marks[f"K- = {last.K[-1] / last.K_G:.3f} K_G (R = {largest:g} Å, at fixed K)"] = last.K[-1] / last.K_G
+        saved[largest].plot(FIGURES / f"{name}.png", {**{f"R = {r:g} Å": saved[r] for r in rest}, **branches},
+                            marks=marks)
 
 
 def main() -> int:

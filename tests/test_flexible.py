@@ -152,24 +152,49 @@ def test_green_boundary_leaves_no_force_on_the_shell(crack):
     assert flexible.max_force_boundary < 1e-3 * on_field.max_force_boundary
 
 
-def test_green_equilibrium_from_a_downhill_start_where_newton_finds_no_fixed_tip_state(monkeypatch):
+@pytest.fixture(scope="module")
+def si_ani_green():
+    """si-ani's crack at R = 20 Å with the Green's function boundary: (crack, augmented system,
+    its equilibrium at K_G by the usual route: fixed tip, field shell, then G)."""
+    from multiscale.atomistic import trapping
+    crack = FlexibleCrack("si-ani", radius=RADIUS, log=lambda m: None)
+    system = trapping._system(crack, 1.0, OUTER, lambda m: None)
+    yield crack, system, trapping._first(system, 1e-5, 20.0, lambda m: None)
+    crack.close()
+
+
+def test_green_equilibrium_from_a_downhill_start_where_newton_finds_no_fixed_tip_state(si_ani_green, monkeypatch):
     """Where the fixed-tip Newton-Krylov solve the first equilibrium starts from finds nothing
     (si-ani from R = 30 Å), the atoms relax downhill from the bare field instead.  si-ani at
     R = 20 Å, where both routes exist: the same flexible equilibrium (measured alpha 0.22255 and
     0.22257 Å).  (SW's crack heals a bond on the downhill route: it keeps the Newton one.)"""
     from multiscale.atomistic.trapping import equilibrium
-    crack = FlexibleCrack("si-ani", radius=RADIUS, log=lambda m: None)
-    try:
-        usual = equilibrium(crack, outer=OUTER, log=lambda m: None)
+    crack, system, usual = si_ani_green
 
-        def no_fixed_tip_state(*args, **kwargs):
-            raise RuntimeError("no convergence (the test's stand-in for a failed fixed-tip solve)")
-        lines = []
-        monkeypatch.setattr(crack, "solved", no_fixed_tip_state)
-        downhill = equilibrium(crack, outer=OUTER, log=lines.append)
-    finally:
-        crack.close()
+    def no_fixed_tip_state(*args, **kwargs):
+        raise RuntimeError("no convergence (the test's stand-in for a failed fixed-tip solve)")
+    lines = []
+    monkeypatch.setattr(crack, "solved", no_fixed_tip_state)
+    downhill = equilibrium(crack, outer=OUTER, log=lines.append)
     assert any("relaxing downhill" in line for line in lines)
     assert max(downhill.max_force_free, downhill.max_force_boundary, downhill.max_force_far) < 2e-5
-    assert downhill.alpha == pytest.approx(usual.alpha, abs=1e-3)
-    assert downhill.K == pytest.approx(usual.K, rel=1e-6)
+    assert downhill.alpha == pytest.approx(usual[system.n], abs=1e-3)
+    assert downhill.K == pytest.approx(usual[-1], rel=1e-6)
+
+
+def test_fire_at_fixed_load_settles_in_si_anis_equilibrium_next_to_newtons(si_ani_green):
+    """FIRE on the augmented system at fixed K (x = (u, phi, alpha)): the fallback where
+    Newton-Krylov stalls because a pair of si-ani's equilibrium sits on its 3.8 Å cosine
+    cutoff (trapping's module docstring).  From si-ani's Green's function equilibrium at K_G
+    with region I displaced by up to 0.005 Å, it settles back into it, every force and 20 x
+    f_alpha below 1e-5 eV/Å.  (Not a general solver: its flow is not a gradient one, and from
+    SW's equilibrium at K_G, R = 20 Å, the tip runs off.)"""
+    from multiscale.atomistic import trapping
+    crack, system, x = si_ani_green
+    start = x.copy()
+    start[:system.n_u] += np.random.default_rng(1).uniform(-0.005, 0.005, system.n_u)
+    y, steps, converged = trapping._relaxed_at_load(system, start, crack.K_G, 1e-5, 20.0, near=0.3)
+    f_free, f_alpha, _ = system.forces(y)
+    assert converged and 0 < steps < trapping.FIRE_STEPS and y[-1] == crack.K_G
+    assert max(np.abs(f_free).max(), 20.0 * abs(f_alpha)) < 1e-5
+    assert trapping._moved(system, y, x) < 1e-3

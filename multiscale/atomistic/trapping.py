@@ -25,6 +25,12 @@ about 10 degrees (at most 1.5x longer a step), and halves when the corrector fai
 up after ``newton_steps`` Newton steps: near a fold a step too long has no solution on its
 hyperplane, and Newton only creeps).
 
+A model whose energy is only C1 (ANI's cosine cutoffs: si-ani's angular one at 3.8 Å lies on
+silicon's second-neighbour shell) has kinks in its forces; Newton stalls where a pair of the
+solution sits on one.  A solve at fixed K next to the curve then falls back to ASE's FIRE on
+the augmented system (``_nearby_stable``), which needs no Jacobian; ``branch_end`` follows a
+branch at fixed K past such kinks to its fold.
+
 Units: Å, eV, eV/Å, K in GPa sqrt(Å).
 """
 
@@ -41,6 +47,8 @@ from typing import Callable
 
 import numpy as np
 
+from ase.optimize.optimize import Optimizable
+
 from .flexible import FlexibleCrack, Solution, _matscipy_quietly
 from .green import LatticeGreen
 
@@ -53,6 +61,8 @@ FOLD_PROBE = 0.002  # K_G: how far past a fold of K an equilibrium is looked for
 NEARBY = 0.02      # Å: a solve at fixed K next to the curve keeps its equilibrium within this
 RETREAT = 0.5   # Å the tip may fall back from its furthest before the forward leg stops
 NEAR = 1e-5     # Å of alpha, and relative K: a Krylov product's perturbation (~1e-6), not a step
+TIP_MOBILITY = 0.5  # FIRE's step on alpha per eV/Å of tip force, relative to an atom's per eV/Å
+FIRE_STEPS = 20000  # FIRE steps for a stable equilibrium at fixed K (si-ani: 1,500-16,500)
 
 
 @dataclasses.dataclass
@@ -169,10 +179,12 @@ class TrappingCurve:
                    stopped=str(group.attrs["stopped"]), past=past,
                    shell=group["shell"][()] if "shell" in group else None)
 
-    def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None) -> None:
+    def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None,
+             marks: dict[str, float] | None = None) -> None:
         """K/K_G against alpha with K-, K_G and K+ (where traced) marked, and the cluster's
         energy along the curve below; ``others`` (label -> curve) are drawn alongside (e.g.
-        other radii)."""
+        other radii), ``marks`` (label -> K/K_G) as more dashed lines (e.g. a fold found at
+        fixed K)."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -190,6 +202,8 @@ class TrappingCurve:
             except ValueError:                           # not traced (yet)
                 continue
             top.axhline(value, color=colour, lw=0.8, ls="--", label=f"{name} = {value:.3f} K_G ({label})")
+        for name, value in (marks or {}).items():
+            top.axhline(value, color="C3", lw=0.8, ls="-.", label=name)
         top.set_ylabel("K / K_G")
         top.legend(fontsize=7)
         bottom.set_xlabel("crack-tip position alpha (Å)")
@@ -462,8 +476,8 @@ def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax
     at R = 20 Å stalled so): first the corrector at step ds with four times the Newton and
     Krylov iterations (at a kink of the curve the Jacobian jumps: si-ani's cosine cutoffs make
     its energy only C1, its forces kink), then the equilibrium at a fixed K 0.5 % of K_G on
-    along the tangent, kept only on the same branch (region I and
-    alpha within 0.3 Å).  None when neither converges."""
+    along the tangent (Newton, else FIRE's stable one: ``_nearby_stable``), kept only on the
+    same branch (region I and alpha within 0.3 Å).  None when neither converges."""
     from scipy.optimize import NoConvergence
 
     try:
@@ -473,7 +487,7 @@ def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax
     except (NoConvergence, ValueError, RuntimeError):
         pass
     K = base[-1] + math.copysign(0.005 * system.crack.K_G, t[-1])
-    y = _nearby_at_load(system, base, K, fmax, tip_weight, near=0.3)
+    y = _nearby_stable(system, base, K, fmax, tip_weight, 0.3, log)
     if y is not None:
         log(f"trapping curve: stepped at fixed K = {K / system.crack.K_G:.4f} K_G where the corrector failed")
     return y
@@ -489,6 +503,91 @@ def _nearby_at_load(system: _Augmented, base: np.ndarray, K: float, fmax: float,
         return None
     moved = np.abs(y[:system.n_u] - base[:system.n_u]).max(initial=0.0)
     return y if max(moved, abs(y[system.n] - base[system.n])) <= near else None
+
+
+def _nearby_stable(system: _Augmented, base: np.ndarray, K: float, fmax: float, tip_weight: float,
+                   near: float, log) -> np.ndarray | None:
+    """The equilibrium at load K within ``near`` Å of ``base`` (region I and alpha): Newton
+    (FIXED_STEPS), else the stable one ASE's FIRE slides into from ``base``.  Newton stalls
+    where a pair of the solution sits on a cosine cutoff (si-ani: no equilibrium found at
+    0.93 K_G at 20, 30 and 40 Å, where FIRE finds one 0.03 Å away); FIRE needs no Jacobian."""
+    y = _nearby_at_load(system, base, K, fmax, tip_weight, near=near, steps=FIXED_STEPS)
+    if y is not None:
+        return y
+    y, steps, converged = _relaxed_at_load(system, base, K, fmax, tip_weight, near=near)
+    moved = _moved(system, y, base)
+    log(f"FIRE at K = {K / system.crack.K_G:.4f} K_G: {steps} steps, "
+        + (f"alpha = {y[system.n]:+.4f} Å, {moved:.3f} Å from the last" if converged else
+           f"left the branch ({moved:.3f} Å from the last)" if moved > near else "not converged"))
+    return y if converged and moved <= near else None
+
+
+def _moved(system: _Augmented, y: np.ndarray, base: np.ndarray) -> float:
+    """How far (Å) region I's atoms and the tip lie from ``base`` at ``y``, the larger."""
+    return max(float(np.abs(y[:system.n_u] - base[:system.n_u]).max(initial=0.0)), abs(y[system.n] - base[system.n]))
+
+
+class _AtLoad(Optimizable):
+    """The augmented system at a fixed load K as an ASE Optimizable, x = (u, phi, alpha): the
+    forces on region I and on the shell drive u and phi, TIP_MOBILITY x the tip force drives
+    alpha, and FIRE needs nothing else (no energy: the Green's function reservoir's is not
+    computed; the value is 0).  Converged as ``_at_load``: every force and ``tip_weight`` x
+    f_alpha below fmax (eV/Å)."""
+
+    def __init__(self, system: _Augmented, x: np.ndarray, K: float, tip_weight: float):
+        self.system, self.K, self.tip_weight = system, float(K), tip_weight
+        self.x = np.array(x[:system.n + 1], dtype=float)
+        self._at = None                       # (x, forces on the free atoms, f_alpha)
+
+    def ndofs(self) -> int:
+        return self.system.n + 1
+
+    def get_x(self) -> np.ndarray:
+        return self.x.copy()
+
+    def set_x(self, x: np.ndarray) -> None:
+        self.x = np.array(x, dtype=float)
+
+    def _forces(self) -> tuple[np.ndarray, float]:
+        if self._at is None or not np.array_equal(self._at[0], self.x):
+            f_free, f_alpha, _ = self.system.forces(np.r_[self.x, self.K])
+            self._at = (self.x.copy(), f_free, f_alpha)
+        return self._at[1], self._at[2]
+
+    def get_gradient(self) -> np.ndarray:
+        f_free, f_alpha = self._forces()
+        return -np.r_[f_free, TIP_MOBILITY * f_alpha]
+
+    def get_value(self) -> float:
+        return 0.0
+
+    def iterimages(self):
+        yield self.system.sc.atoms
+
+    def gradient_norm(self, gradient: np.ndarray) -> float:
+        f_free, f_alpha = self._forces()
+        return max(float(np.abs(f_free).max(initial=0.0)), self.tip_weight * abs(f_alpha))
+
+    def converged(self, gradient: np.ndarray, fmax: float) -> bool:
+        return self.gradient_norm(gradient) < fmax
+
+
+def _relaxed_at_load(system: _Augmented, x: np.ndarray, K: float, fmax: float, tip_weight: float,
+                     steps: int = FIRE_STEPS, near: float | None = None) -> tuple[np.ndarray, int, bool]:
+    """(the state FIRE relaxes ``x`` into at load K, its steps, whether it converged to
+    ``fmax``): a stable equilibrium, downhill from x; given ``near`` (Å), FIRE stops where
+    region I or the tip has moved further than that from x (it left x's branch: past a fold
+    the crack slides into another basin, slowly at first).  FIRE's time steps are smaller than
+    ASE's defaults: region I's stiffest modes (~50 eV/Å^2) beside phi's (~1)."""
+    from ase.optimize import FIRE
+
+    at_load = _AtLoad(system, x, K, tip_weight)
+    optimizer = FIRE(at_load, logfile=None, dt=0.05, dtmax=0.5, maxstep=0.1)
+    converged = False
+    for converged in optimizer.irun(fmax=fmax, steps=steps):
+        if near is not None and _moved(system, at_load.x, x) > near:
+            break
+    return np.r_[at_load.x, K], int(optimizer.nsteps), bool(converged)
 
 
 def _system(crack: FlexibleCrack, K_unit: float, outer: float | None, log) -> _Augmented:
@@ -632,14 +731,18 @@ def past_fold(crack: FlexibleCrack, curve: TrappingCurve, index: int, factor: fl
 
 def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction: float, outer: float | None = None,
                fmax: float = 1e-5, tip_weight: float = 20.0, step: float = 0.01, smallest: float = 0.00125,
-               log: Callable[[str], None] | None = None) -> tuple[float, float]:
+               log: Callable[[str], None] | None = None,
+               keep: Callable[[TrappingCurve], None] | None = None) -> tuple[float, float, TrappingCurve]:
     """Where the branch through the curve's point ``index`` ends at fixed loads: the
     flexible equilibrium solved at K moving by ``step`` K_G along ``direction`` (-1 towards
-    K-, +1 towards K+), each from the last one found, kept while it lies on the branch (region I
-    and alpha within 0.3 Å), the step halved on every failure down to ``smallest`` K_G.
+    K-, +1 towards K+), each from the last one found (Newton, else FIRE's stable one:
+    ``_nearby_stable``), kept while it lies on the branch (region I and alpha within 0.3 Å),
+    the step halved on every failure down to ``smallest`` K_G.
     Returns (last K with an equilibrium, first K without), GPa sqrt(Å): a bracket of the fold
     without continuation, for a curve whose trace stopped short of it (si-ani's backward legs
-    stall at kinks of the curve, module docstring).  ``outer``: the curve's Green's function
+    stall at kinks of the curve, module docstring); and the equilibria followed, as a
+    TrappingCurve (the last one's state is where :func:`past_fold` starts), also handed to
+    ``keep`` after every equilibrium (a killed run keeps them).  ``outer``: the curve's Green's function
     boundary (None: the shell on the field)."""
     log = log or crack.log
     system = _system(crack, 1.0, outer, log)
@@ -651,18 +754,28 @@ def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction
     moved[sc.regionI] = curve.positions[index] - field[sc.regionI]
     if system.green is not None:
         moved[~sc.regionI] = curve.shell[index] - field[~sc.regionI]
-    good = _at_load(system, system.state_from(moved, alpha, K), K, fmax, tip_weight)
+    good = _nearby_stable(system, system.state_from(moved, alpha, K), K, fmax, tip_weight, 0.3, log)
+    if good is None:
+        raise RuntimeError(f"branch end: the curve's point {index} (alpha = {alpha:+.3f} Å, K = "
+                           f"{K / crack.K_G:.4f} K_G) is no equilibrium of this crack: was the curve traced "
+                           "with this potential, radius and outer?")
     h = step * crack.K_G
+    points = [_point(system, good, system.calls)]
     while h >= smallest * crack.K_G * (1 - 1e-9):
         K_next = good[-1] + math.copysign(h, direction)
-        y = _nearby_at_load(system, good, K_next, fmax, tip_weight, near=0.3, steps=FIXED_STEPS)
+        calls = system.calls
+        y = _nearby_stable(system, good, K_next, fmax, tip_weight, 0.3, log)
         log(f"branch end: K = {K_next / crack.K_G:.4f} K_G "
             + (f"equilibrium at alpha = {y[system.n]:+.3f} Å" if y is not None else "none on the branch"))
         if y is None:
             h /= 2
         else:
             good = y
-    return float(good[-1]), float(good[-1] + math.copysign(2 * h, direction))
+            points.append(_point(system, good, system.calls - calls))
+            if keep is not None:
+                keep(_curve(crack, points, "running"))
+    bad = float(good[-1] + math.copysign(2 * h, direction))
+    return float(good[-1]), bad, _curve(crack, points, f"no equilibrium on the branch at {bad / crack.K_G:.4f} K_G")
 
 
 def describe_past(out: dict, K_G: float) -> str:
