@@ -14,6 +14,12 @@ state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minim
 towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the last K with an
 equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
 
+``--lower-end``: instead, where a saved curve's backward leg stalled short of K- (a kink of a
+C1 model's forces: si-ani), the branch followed at fixed K from the leg's last point
+(``trapping.branch_end``: Newton, else FIRE) down to where it ends, with what region I does
+1 % below; the equilibria followed go to <stem>_branch.h5 as they come (a killed run goes on
+from the last one) and into the figure.
+
 Curves go to benchmarks/results/trapping/<potential>_R<radius>.h5, figures to
 docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results/trapping.json
 (updated, not replaced: radii can be run one at a time).
