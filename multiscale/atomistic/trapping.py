@@ -28,7 +28,7 @@ hyperplane, and Newton only creeps).
 A model whose energy is only C1 (ANI's cosine cutoffs: si-ani's angular one at 3.8 Å lies on
 silicon's second-neighbour shell) has kinks in its forces; Newton stalls where a pair of the
 solution sits on one.  A solve at fixed K next to the curve then falls back to ASE's FIRE on
-the augmented system (``_nearby_stable``), which needs no Jacobian; ``branch_end`` follows a
+the augmented system (``_nearby_equilibrium``), which needs no Jacobian; ``branch_end`` follows a
 branch at fixed K past such kinks to its fold.
 
 Units: Å, eV, eV/Å, K in GPa sqrt(Å).
@@ -62,7 +62,7 @@ NEARBY = 0.02      # Å: a solve at fixed K next to the curve keeps its equilibr
 RETREAT = 0.5   # Å the tip may fall back from its furthest before the forward leg stops
 NEAR = 1e-5     # Å of alpha, and relative K: a Krylov product's perturbation (~1e-6), not a step
 TIP_MOBILITY = 0.5  # FIRE's step on alpha per eV/Å of tip force, relative to an atom's per eV/Å
-FIRE_STEPS = 20000  # FIRE steps for a stable equilibrium at fixed K (si-ani: 1,500-16,500)
+FIRE_STEPS = 20000  # FIRE steps for an equilibrium at fixed K (si-ani: 1,500-16,500)
 
 
 @dataclasses.dataclass
@@ -476,7 +476,7 @@ def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax
     at R = 20 Å stalled so): first the corrector at step ds with four times the Newton and
     Krylov iterations (at a kink of the curve the Jacobian jumps: si-ani's cosine cutoffs make
     its energy only C1, its forces kink), then the equilibrium at a fixed K 0.5 % of K_G on
-    along the tangent (Newton, else FIRE's stable one: ``_nearby_stable``), kept only on the
+    along the tangent (Newton, else FIRE: ``_nearby_equilibrium``), kept only on the
     same branch (region I and alpha within 0.3 Å).  None when neither converges."""
     from scipy.optimize import NoConvergence
 
@@ -487,7 +487,7 @@ def _rescue(system: _Augmented, base: np.ndarray, t: np.ndarray, ds: float, fmax
     except (NoConvergence, ValueError, RuntimeError):
         pass
     K = base[-1] + math.copysign(0.005 * system.crack.K_G, t[-1])
-    y = _nearby_stable(system, base, K, fmax, tip_weight, 0.3, log)
+    y = _nearby_equilibrium(system, base, K, fmax, tip_weight, 0.3, log)
     if y is not None:
         log(f"trapping curve: stepped at fixed K = {K / system.crack.K_G:.4f} K_G where the corrector failed")
     return y
@@ -501,14 +501,13 @@ def _nearby_at_load(system: _Augmented, base: np.ndarray, K: float, fmax: float,
         y = _at_load(system, base, K, fmax, tip_weight, steps=steps)
     except RuntimeError:
         return None
-    moved = np.abs(y[:system.n_u] - base[:system.n_u]).max(initial=0.0)
-    return y if max(moved, abs(y[system.n] - base[system.n])) <= near else None
+    return y if _moved(system, y, base) <= near else None
 
 
-def _nearby_stable(system: _Augmented, base: np.ndarray, K: float, fmax: float, tip_weight: float,
+def _nearby_equilibrium(system: _Augmented, base: np.ndarray, K: float, fmax: float, tip_weight: float,
                    near: float, log) -> np.ndarray | None:
     """The equilibrium at load K within ``near`` Å of ``base`` (region I and alpha): Newton
-    (FIXED_STEPS), else the stable one ASE's FIRE slides into from ``base``.  Newton stalls
+    (FIXED_STEPS), else the one ASE's FIRE settles into from ``base``.  Newton stalls
     where a pair of the solution sits on a cosine cutoff (si-ani: no equilibrium found at
     0.93 K_G at 20, 30 and 40 Å, where FIRE finds one 0.03 Å away); FIRE needs no Jacobian."""
     y = _nearby_at_load(system, base, K, fmax, tip_weight, near=near, steps=FIXED_STEPS)
@@ -575,10 +574,11 @@ class _AtLoad(Optimizable):
 def _relaxed_at_load(system: _Augmented, x: np.ndarray, K: float, fmax: float, tip_weight: float,
                      steps: int = FIRE_STEPS, near: float | None = None) -> tuple[np.ndarray, int, bool]:
     """(the state FIRE relaxes ``x`` into at load K, its steps, whether it converged to
-    ``fmax``): a stable equilibrium, downhill from x; given ``near`` (Å), FIRE stops where
-    region I or the tip has moved further than that from x (it left x's branch: past a fold
-    the crack slides into another basin, slowly at first).  FIRE's time steps are smaller than
-    ASE's defaults: region I's stiffest modes (~50 eV/Å^2) beside phi's (~1)."""
+    ``fmax``); given ``near`` (Å), FIRE stops where region I or the tip has moved further
+    than that from x (it left x's branch: past a fold the crack slides elsewhere).  Not a
+    descent: the tip force is -dE/dalpha only at equilibrium, and from SW's equilibrium at K_G
+    (R = 20 Å) the tip runs off, so it serves only where Newton has failed.  FIRE's time steps
+    are smaller than ASE's defaults: region I's stiffest modes (~50 eV/Å^2) beside phi's (~1)."""
     from ase.optimize import FIRE
 
     at_load = _AtLoad(system, x, K, tip_weight)
@@ -735,8 +735,8 @@ def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction
                keep: Callable[[TrappingCurve], None] | None = None) -> tuple[float, float, TrappingCurve]:
     """Where the branch through the curve's point ``index`` ends at fixed loads: the
     flexible equilibrium solved at K moving by ``step`` K_G along ``direction`` (-1 towards
-    K-, +1 towards K+), each from the last one found (Newton, else FIRE's stable one:
-    ``_nearby_stable``), kept while it lies on the branch (region I and alpha within 0.3 Å),
+    K-, +1 towards K+), each from the last one found (Newton, else FIRE:
+    ``_nearby_equilibrium``), kept while it lies on the branch (region I and alpha within 0.3 Å),
     the step halved on every failure down to ``smallest`` K_G.
     Returns (last K with an equilibrium, first K without), GPa sqrt(Å): a bracket of the fold
     without continuation, for a curve whose trace stopped short of it (si-ani's backward legs
@@ -754,7 +754,7 @@ def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction
     moved[sc.regionI] = curve.positions[index] - field[sc.regionI]
     if system.green is not None:
         moved[~sc.regionI] = curve.shell[index] - field[~sc.regionI]
-    good = _nearby_stable(system, system.state_from(moved, alpha, K), K, fmax, tip_weight, 0.3, log)
+    good = _nearby_equilibrium(system, system.state_from(moved, alpha, K), K, fmax, tip_weight, 0.3, log)
     if good is None:
         raise RuntimeError(f"branch end: the curve's point {index} (alpha = {alpha:+.3f} Å, K = "
                            f"{K / crack.K_G:.4f} K_G) is no equilibrium of this crack: was the curve traced "
@@ -764,7 +764,7 @@ def branch_end(crack: FlexibleCrack, curve: TrappingCurve, index: int, direction
     while h >= smallest * crack.K_G * (1 - 1e-9):
         K_next = good[-1] + math.copysign(h, direction)
         calls = system.calls
-        y = _nearby_stable(system, good, K_next, fmax, tip_weight, 0.3, log)
+        y = _nearby_equilibrium(system, good, K_next, fmax, tip_weight, 0.3, log)
         log(f"branch end: K = {K_next / crack.K_G:.4f} K_G "
             + (f"equilibrium at alpha = {y[system.n]:+.3f} Å" if y is not None else "none on the branch"))
         if y is None:
