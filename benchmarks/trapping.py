@@ -10,7 +10,8 @@ with the tip held, matscipy's Newton-Krylov, same radius and forces).
 before.  matscipy's own flexible solve (``SinclairCrack.optimize``, alpha free, K fixed, the
 shell on the K-field) with forces from no LAMMPS: matscipy's own Stillinger-Weber calculator
 (``Manybody``) for sw, the model's ASE calculator (PyTorch) for a model; started from the curve's
-state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minimum) and ramped
+state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minimum; the end of a
+branch followed at fixed K where there is one, below) and ramped
 towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the last K with an
 equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
 
@@ -18,7 +19,12 @@ equilibrium on that branch (alpha within 0.3 Å) brackets the fold without conti
 C1 model's forces: si-ani), the branch followed at fixed K from the leg's last point
 (``trapping.branch_end``: Newton, else FIRE) down to where it ends, with what region I does
 1 % below; the equilibria followed go to <stem>_branch.h5 as they come (a killed run goes on
-from the last one) and into the figure.
+from the last one) and into the figure.  ``--upper-end``: the same towards K+ from the curve's
+equilibrium at K_G (<stem>_branch_up.h5), where a curve stopped at kinks on both sides (si-ani
+with the shell on the K-field); ``--check`` then brackets the end of that branch.
+
+``--model-error``: instead, a model's forces against native SW's (both without LAMMPS) on region
+I along its saved curve and branches: where the model's band departs from SW's.
 
 Curves go to benchmarks/results/trapping/<potential>_R<radius>.h5, figures to
 docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results/trapping.json
@@ -27,10 +33,12 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
     .venv/bin/python benchmarks/trapping.py [--potential sw] [--radii 20 30 40] [--length 4.0]
     .venv/bin/python benchmarks/trapping.py --outer 80 --radii 20 30   # Green's function boundary
     .venv/bin/python benchmarks/trapping.py --check --radii 30
-    .venv/bin/python benchmarks/trapping.py --check --potential si-ani --outer 80 --radii 20 --folds K_plus
     .venv/bin/python benchmarks/trapping.py --figure          # redraw from the saved curves
     .venv/bin/python benchmarks/trapping.py --past --radii 20 30 40   # redo past the folds
     .venv/bin/python benchmarks/trapping.py --lower-end --potential si-ani --outer 80 --radii 20
+    .venv/bin/python benchmarks/trapping.py --upper-end --potential si-ani --radii 20
+    .venv/bin/python benchmarks/trapping.py --check --potential si-ani --radii 20
+    .venv/bin/python benchmarks/trapping.py --model-error --potential si-ani --outer 80 --radii 20
 """
 
 from __future__ import annotations
@@ -128,19 +136,28 @@ def independent_calculator(potential: str):
     return MultiscaleCalculator(potential)
 
 
-def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_minus")) -> dict:
+def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_minus"), branches=None) -> dict:
     """K+ and K- bracketed by matscipy's flexible solves at fixed K, forces without LAMMPS
-    (module doc)."""
+    (module doc); where a branch was followed at fixed K towards a fold (``branches``: name ->
+    that TrappingCurve, ``--lower-end``/``--upper-end``: the trace stopped at kinks short of
+    it), the end of that branch instead of the curve's fold."""
     from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
 
     crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential))
-    folds = {"K_plus": curve.fold_index(1)}
-    try:
-        folds["K_minus"] = curve.fold_index(0)
-    except ValueError:
-        # a backward leg that stopped before turning (si-ani): its end is the lowest K traced
-        # on the start's branch, and the bracket from there is where that branch ends
-        folds["K_minus"] = 0
+    curves, folds = {}, {}
+    for name, which in (("K_plus", 1), ("K_minus", 0)):
+        curves[name] = curve
+        if name in (branches or {}):
+            # followed at fixed K where the trace stopped at kinks: the branch's last equilibrium
+            curves[name] = branches[name]
+            folds[name] = len(branches[name].K) - 1
+            continue
+        try:
+            folds[name] = curve.fold_index(which)
+        except ValueError:
+            # a backward leg that stopped before turning (si-ani): its end is the lowest K
+            # traced on the start's branch, and the bracket from there is where that branch ends
+            folds[name] = 0
     sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
 
     def solve(K: float, state, branch: bool = True) -> bool:
@@ -158,6 +175,7 @@ def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_
     start = time.perf_counter()
     out = {}
     for name, fold in ((name, folds[name]) for name in names):
+        curve = curves[name]
         sign = 1.0 if name == "K_plus" else -1.0
         # the curve's point 3 % of K_G short of the fold on its approach (stable) side
         j, by = fold, (-1 if fold > 0 else 1)      # behind the fold, or ahead of the curve's end
@@ -229,39 +247,98 @@ def past_saved(potential: str, radius: float, outer: float = 0.0) -> dict:
     return past
 
 
-def lower_end(potential: str, radius: float, outer: float = 0.0) -> dict:
-    """Where the saved curve's backward leg stopped short of K- (a kink it could not pass):
-    the branch's lower end bracketed by flexible solves at fixed K from the leg's last point
-    (``trapping.branch_end``: Newton, else FIRE), in K_G, the seconds it took, and what region
-    I does 1 % below the bracket from the branch's last equilibrium (``trapping.past_fold``,
-    tip held).  The equilibria followed go to ``<stem>_branch.h5`` as they come; a run that
-    finds that file goes on from its last equilibrium."""
+def branch_path(potential: str, radius: float, outer: float, name: str = "K_minus") -> Path:
+    """Where the equilibria followed at fixed K towards ``name`` are kept."""
+    return CURVES / (f"{stem(potential, radius, outer)}_branch" + ("_up" if name == "K_plus" else "") + ".h5")
+
+
+def branch_start(curve, name: str) -> int:
+    """The saved curve's point a fixed-K branch starts from: for K- the backward leg's end
+    (index 0), for K+ the flexible equilibrium at K_G the trace started from."""
+    if name == "K_minus":
+        return 0
+    return int(np.argmin(np.abs(curve.K - curve.K_G)))
+
+
+def branch_end_at_fixed_K(potential: str, radius: float, outer: float = 0.0, name: str = "K_minus") -> dict:
+    """Where a saved curve's branch ends towards ``name`` at fixed K: for K-, from where the
+    backward leg stopped short of it (a kink it could not pass); for K+, from K_G (a field-shell
+    si-ani curve stops at kinks on both sides).  The end is bracketed by flexible solves at
+    fixed K (``trapping.branch_end``: Newton, else FIRE), in K_G, with the seconds it took and
+    what region I does 1 % beyond the bracket from the branch's last equilibrium
+    (``trapping.past_fold``, tip held).  The equilibria followed go to ``branch_path`` as they
+    come; a run that finds that file goes on from its last equilibrium."""
     from multiscale.atomistic.flexible import FlexibleCrack
     from multiscale.atomistic.trapping import _keep, branch_end, describe_past, past_fold
     curve = read_curve(CURVES / f"{stem(potential, radius, outer)}.h5")
-    path = CURVES / f"{stem(potential, radius, outer)}_branch.h5"
+    path = branch_path(potential, radius, outer, name)
+    sign = 1.0 if name == "K_plus" else -1.0
     prior = read_curve(path) if path.is_file() else None
-    start_curve, index = (prior, len(prior.K) - 1) if prior is not None else (curve, 0)
+    origin = branch_start(curve, name)
+    start_curve, index = (prior, len(prior.K) - 1) if prior is not None else (curve, origin)
     crack = FlexibleCrack(potential, radius=radius)
     start = time.perf_counter()
     try:
-        good, bad, branch = branch_end(crack, start_curve, index, -1.0, outer=outer or None,
+        good, bad, branch = branch_end(crack, start_curve, index, sign, outer=outer or None,
                                        keep=lambda b: _keep(path, joined(prior, b)))
         seconds = time.perf_counter() - start
         branch = joined(prior, branch)
         _keep(path, branch)
         last = len(branch.K) - 1
-        past = describe_past(past_fold(crack, branch, last, 0.99 * bad / float(branch.K[last])), curve.K_G)
+        past = describe_past(past_fold(crack, branch, last, (1 + 0.01 * sign) * bad / float(branch.K[last])),
+                             curve.K_G)
     finally:
         crack.close()
-    out = {"K_minus_bracket_over_KG": sorted([bad / curve.K_G, good / curve.K_G]),
-           "K_minus_bracket_from": [float(curve.alpha[0]), float(curve.K[0] / curve.K_G)],
-           "K_minus_bracket_alpha": float(branch.alpha[-1]),
-           "K_minus_bracket_seconds": seconds, "K_minus_bracket_resumed": prior is not None,
-           "K_minus_bracket_points": len(branch.K), "K_minus_bracket_force_calls": int(branch.evaluations.sum()),
-           "past_K_minus_bracket": past}
+    out = {f"{name}_bracket_over_KG": sorted([bad / curve.K_G, good / curve.K_G]),
+           f"{name}_bracket_from": [float(curve.alpha[origin]), float(curve.K[origin] / curve.K_G)],
+           f"{name}_bracket_alpha": float(branch.alpha[-1]),
+           f"{name}_bracket_seconds": seconds, f"{name}_bracket_resumed": prior is not None,
+           f"{name}_bracket_points": len(branch.K), f"{name}_bracket_force_calls": int(branch.evaluations.sum()),
+           f"past_{name}_bracket": past}
     print(json.dumps(out), flush=True)
     return out
+
+
+def model_error(potential: str, radius: float, outer: float = 0.0, every: int = 4) -> dict:
+    """How far a model's forces are from native SW's on its own equilibria: every ``every``-th
+    point of the saved curve and of its ``--lower-end`` and ``--upper-end`` branches, region I's forces from matscipy's
+    SW and from the model's ASE calculator (no LAMMPS) on the whole cluster; per point K/K_G,
+    alpha (Å), the RMS and largest difference (eV/Å) and where the largest lies from the tip
+    (Å, in the crack's x, y)."""
+    from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
+    crack = FlexibleCrack(potential, radius=radius)
+    try:
+        sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
+        inner = sc.regionI
+        tip = sc.cryst.cell.diagonal()[:2] / 2.0
+        calculators = independent_calculator("sw"), independent_calculator(potential)
+        out = {}
+        paths = {"curve": CURVES / f"{stem(potential, radius, outer)}.h5",
+                 "branch": branch_path(potential, radius, outer), "branch_up": branch_path(potential, radius, outer, "K_plus")}
+        for name, path in paths.items():
+            if not path.is_file():
+                continue
+            curve, rows = read_curve(path), []
+            for i in sorted({*range(0, len(curve.K), every), len(curve.K) - 1}):
+                sc.u[:], sc.alpha, sc.kI = 0.0, float(curve.alpha[i]), float(curve.K[i])
+                with _matscipy_quietly():
+                    sc.update_atoms()        # the shell on the field (K-field curves)
+                atoms = sc.atoms.copy()
+                atoms.positions[inner] = curve.positions[i]
+                if curve.shell is not None:
+                    atoms.positions[~inner] = curve.shell[i]
+                sw, model = (calculator.get_forces(atoms.copy()) for calculator in calculators)
+                error = np.linalg.norm(sw[inner] - model[inner], axis=1)
+                worst = atoms.positions[inner][np.argmax(error), :2] - tip - [curve.alpha[i], 0.0]
+                rows.append([float(curve.K[i] / curve.K_G), float(curve.alpha[i]), float(np.sqrt(np.mean(error ** 2))),
+                             float(error.max()), *map(float, worst)])
+                print(f"model error, {name} point {i}: K = {rows[-1][0]:.4f} K_G, alpha {rows[-1][1]:+.3f} Å: "
+                      f"rms {rows[-1][2]:.3f}, largest {rows[-1][3]:.3f} eV/Å at ({worst[0]:+.1f}, {worst[1]:+.1f}) Å "
+                      "from the tip", flush=True)
+            out[name] = rows
+    finally:
+        crack.close()
+    return {"force_error_vs_sw": {"columns": ["K/K_G", "alpha", "rms", "largest", "x from tip", "y from tip"], **out}}
 
 
 def joined(prior, branch):
@@ -280,23 +357,30 @@ def figure(potential: str, outer: float = 0.0) -> None:
     """Every curve of this potential and boundary traced so far in one figure, the largest
     radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
     _green.png for the Green's function boundary."""
-    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) if not p.stem.endswith((".running", "_branch"))]
+    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) 
+             if not p.stem.endswith((".running", "_branch", "_branch_up"))]
     paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
     saved = {c.radius: c for c in map(read_curve, paths)}
-    # the branches followed at fixed K past where a backward leg stopped (--lower-end), which
-    # start from the leg's first point (index 0): the energies share the curve's zero
-    branches = {f"R = {r:g} Å, at fixed K": read_curve(path) for r in sorted(saved)
-                if (path := CURVES / f"{stem(potential, r, outer)}_branch.h5").is_file()}
+    # the branches followed at fixed K (--lower-end from the curve's first point, index 0, so
+    # their energies share the curve's zero; --upper-end from K_G, its energy from there)
+    branches = {f"R = {r:g} Å, at fixed K" + (" up" if end == "K_plus" else ""): read_curve(path)
+                for r in sorted(saved) for end in ("K_minus", "K_plus")
+                if (path := branch_path(potential, r, outer, end)).is_file()}
     if saved:
         *rest, largest = sorted(saved)
         FIGURES.mkdir(parents=True, exist_ok=True)
         name = f"trapping_{potential}" + ("_green" if outer else "")
-        marks = {}
-        if fold(saved[largest], "K_minus") is None and (end := f"R = {largest:g} Å, at fixed K") in branches:
-            last = branches[end]
-            marks[f"K- = {last.K[-1] / last.K_G:.3f} K_G (R = {largest:g} Å, at fixed K)"] = last.K[-1] / last.K_G
+        marks, folds = {}, ["K-", "K+"]
+        for end, sign, up in (("K_minus", "K-", ""), ("K_plus", "K+", " up")):
+            branch = branches.get(f"R = {largest:g} Å, at fixed K{up}")
+            # a branch followed at fixed K towards a fold replaces the curve's fold there (the
+            # trace stopped at kinks: short of it, or turned at one)
+            if branch is not None:
+                folds.remove(sign)
+                marks[f"{sign} = {branch.K[-1] / branch.K_G:.3f} K_G (R = {largest:g} Å, at fixed K)"] = \
+                    branch.K[-1] / branch.K_G
         saved[largest].plot(FIGURES / f"{name}.png", {**{f"R = {r:g} Å": saved[r] for r in rest}, **branches},
-                            marks=marks)
+                            marks=marks, folds=tuple(folds))
 
 
 def main() -> int:
@@ -313,8 +397,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
     parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
+    parser.add_argument("--model-error", action="store_true",
+                        help="only compare the model's forces with native SW's along its saved curves")
     parser.add_argument("--lower-end", action="store_true",
                         help="only bracket K- at fixed loads from where the saved curves' backward legs stopped")
+    parser.add_argument("--upper-end", action="store_true",
+                        help="only bracket K+ at fixed loads from the saved curves' equilibria at K_G")
     args = parser.parse_args()
     if args.figure:
         figure(args.potential, args.outer)
@@ -324,10 +412,17 @@ def main() -> int:
             past = past_saved(args.potential, radius, args.outer)
             update_json(args.json, lambda r: r["curves"][key(args.potential, radius, args.outer)].update(past))
         return 0
-    if args.lower_end:
+    if args.model_error:
         for radius in args.radii:
-            out = lower_end(args.potential, radius, args.outer)
-            update_json(args.json, lambda r: r["curves"][key(args.potential, radius, args.outer)].update(out))
+            out = model_error(args.potential, radius, args.outer)
+            update_json(args.json, lambda r: r.setdefault("curves", {}).setdefault(
+                key(args.potential, radius, args.outer), {}).update(out))
+        return 0
+    if args.lower_end or args.upper_end:
+        for radius in args.radii:
+            out = branch_end_at_fixed_K(args.potential, radius, args.outer, "K_plus" if args.upper_end else "K_minus")
+            update_json(args.json, lambda r: r.setdefault("curves", {}).setdefault(
+                key(args.potential, radius, args.outer), {}).update(out))
         return 0
     if args.check:
         radius = args.radii[0]
@@ -335,7 +430,9 @@ def main() -> int:
         if not path.is_file():
             sys.exit(f"--check needs the curve at R = {radius:g} Å: run benchmarks/trapping.py --potential "
                      f"{args.potential} --radii {radius:g}" + (f" --outer {args.outer:g}" if args.outer else ""))
-        out = independent_check(args.potential, radius, read_curve(path), args.folds)
+        branches = {name: read_curve(branch_path(args.potential, radius, args.outer, name))
+                    for name in ("K_plus", "K_minus") if branch_path(args.potential, radius, args.outer, name).is_file()}
+        out = independent_check(args.potential, radius, read_curve(path), args.folds, branches)
         name = f"R={radius:g}" if args.potential == "sw" and not args.outer else key(args.potential, radius, args.outer)
         update_json(args.json, lambda r: r.setdefault("independent", {}).update({name: out}))
         return 0

@@ -18,8 +18,14 @@ def crack():
 
 
 @pytest.fixture(scope="module")
-def solution(crack):
-    return crack.solve(crack.K_G, fmax=1e-3)
+def at_K_G(crack):
+    """The flexible equilibrium at K_G to 1e-5 eV/Å: matscipy's SinclairCrack solved."""
+    return crack.solved(crack.K_G, fmax=1e-5)
+
+
+@pytest.fixture(scope="module")
+def solution(crack, at_K_G):
+    return crack._solution(at_K_G)
 
 
 def test_cauchy_born_shifts_remove_the_far_field_forces(crack):
@@ -82,25 +88,48 @@ def test_continuation_points_are_flexible_equilibria(crack):
     assert independent.alpha == pytest.approx(curve.alpha[-1], abs=5e-3)
 
 
-def test_past_fold_heals_the_crack_far_below_the_band_and_keeps_an_equilibrium(crack):
+def one_point_curve(crack, sc):
+    """A TrappingCurve holding one flexible equilibrium ``sc`` (a SinclairCrack solved)."""
+    from multiscale.atomistic.trapping import TrappingCurve
+    one = np.ones(1)
+    cell = sc.cryst.cell.diagonal()
+    return TrappingCurve(one * sc.alpha, one * sc.kI, one, one, one, np.ones(1, int),
+                         sc.atoms.positions[sc.regionI][None].copy(), K_G=crack.K_G, radius=RADIUS,
+                         neighbour=crack.material.lattice_constant * 3 ** 0.5 / 4,
+                         origin=(float(cell[0] / 2), float(cell[1] / 2)))
+
+
+def test_past_fold_heals_the_crack_far_below_the_band_and_keeps_an_equilibrium(crack, at_K_G):
     """multiscale.atomistic.trapping.past_fold from a flexible equilibrium at K_G (a one-point
     curve): at the same load region I is already relaxed (no bond changes); at 0.3 K_G, far
     below R = 20 Å's K- (0.55 K_G), the crack faces behind the tip bond again (FIRE downhill
     with the tip held), bonds that cross the crack plane."""
-    from multiscale.atomistic.trapping import TrappingCurve, past_fold
-    sc = crack.solved(crack.K_G, fmax=1e-4)
-    free = sc.atoms.positions[sc.regionI][None].copy()
-    one = np.ones(1)
-    cell = sc.cryst.cell.diagonal()
-    curve = TrappingCurve(one * sc.alpha, one * sc.kI, one, one, one, np.ones(1, int), free, K_G=crack.K_G,
-                          radius=RADIUS, neighbour=crack.material.lattice_constant * 3 ** 0.5 / 4,
-                          origin=(float(cell[0] / 2), float(cell[1] / 2)))
+    from multiscale.atomistic.trapping import past_fold
+    curve = one_point_curve(crack, at_K_G)
     same = past_fold(crack, curve, 0, 1.0)
     assert same["converged"] and same["steps"] <= 5 and same["broken"] == same["formed"] == []
     closed = past_fold(crack, curve, 0, 0.3)
     assert closed["converged"] and closed["broken"] == []
     plane = [b for b in closed["formed"] if abs(b[3]) < 1.0]
     assert len(plane) >= 1 and all(b[2] < 0 for b in plane)     # behind the tip, across the plane
+
+
+@pytest.mark.slow
+def test_branch_end_at_fixed_loads_brackets_the_continuations_lower_fold(crack, at_K_G):
+    """trapping.branch_end, the route to si-ani's K- past its kinks, on SW's field-shell crack
+    at R = 20 Å: from the flexible equilibrium at K_G down in steps of 5 % K_G, halved on every
+    failure, to a bracket 0.625 % K_G wide (twice 5 % halved three times) that holds the K- of two other methods at this
+    radius: the continuation's fold, 0.5499 K_G, and matscipy's own solves with its own SW,
+    0.5475-0.5500 (benchmarks/results/trapping.json, "sw R=20" and "independent")."""
+    from multiscale.atomistic.trapping import branch_end
+    curve = one_point_curve(crack, at_K_G)
+    kept = []
+    good, bad, branch = branch_end(crack, curve, 0, -1.0, step=0.05, smallest=0.005,
+                                   log=lambda m: None, keep=kept.append)
+    assert bad < good and (good - bad) / crack.K_G == pytest.approx(0.00625, rel=1e-6)
+    assert bad / crack.K_G - 0.001 < 0.5499 < good / crack.K_G + 0.001
+    assert branch.K[-1] == good and np.all(np.diff(branch.K) < 0) and np.all(np.diff(branch.alpha) > 0)
+    assert len(kept) == len(branch.K) - 1 and branch.max_force_free.max() <= 2e-5
 
 
 # -- Sinclair's flexible boundary with a lattice Green's function (atomistic/green.py) ---------

@@ -91,10 +91,24 @@ def test_write_and_read_back(tmp_path):
         assert math.isnan(f["trapping"].attrs["K_plus"])
 
 
-def test_plot_marks_the_folds(tmp_path):
-    snake().plot(tmp_path / "t.png", {"other": snake(periods=1.2)})
+def test_plot_marks_the_folds(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    legends, save = [], Figure.savefig
+
+    def saved(fig, path, **kwargs):
+        legends.append([t.get_text() for t in fig.axes[0].get_legend().get_texts()])
+        save(fig, path, **kwargs)
+    monkeypatch.setattr(Figure, "savefig", saved)
+    curve = snake()
+    curve.plot(tmp_path / "t.png", {"other": snake(periods=1.2)})
     snake(n=20, periods=0.1).plot(tmp_path / "short.png")      # no folds: no fold lines, no error
     assert (tmp_path / "t.png").stat().st_size > 10_000 and (tmp_path / "short.png").is_file()
+    assert any(t.startswith("K- = ") for t in legends[0]) and any(t.startswith("K+ = ") for t in legends[0])
+    assert not any(t.startswith(("K- ", "K+ ")) for t in legends[1])
+    # a fold found elsewhere (a branch at fixed K) replaces the curve's own
+    curve.plot(tmp_path / "m.png", marks={"K+ = 1.234 K_G (at fixed K)": 1.234}, folds=("K-",))
+    assert [t for t in legends[2] if t.startswith("K+")] == ["K+ = 1.234 K_G (at fixed K)"]
+    assert sum(t.startswith("K- = ") for t in legends[2]) == 1
 
 
 BASE = """

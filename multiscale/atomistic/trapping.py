@@ -180,11 +180,11 @@ class TrappingCurve:
                    shell=group["shell"][()] if "shell" in group else None)
 
     def plot(self, path, others: dict[str, "TrappingCurve"] | None = None, label: str | None = None,
-             marks: dict[str, float] | None = None) -> None:
-        """K/K_G against alpha with K-, K_G and K+ (where traced) marked, and the cluster's
-        energy along the curve below; ``others`` (label -> curve) are drawn alongside (e.g.
-        other radii), ``marks`` (label -> K/K_G) as more dashed lines (e.g. a fold found at
-        fixed K)."""
+             marks: dict[str, float] | None = None, folds: tuple[str, ...] = ("K-", "K+")) -> None:
+        """K/K_G against alpha with K_G and this curve's ``folds`` (where traced) marked, and
+        the cluster's energy along the curve below; ``others`` (label -> curve) are drawn
+        alongside (e.g. other radii), ``marks`` (label -> K/K_G) as more dashed lines (e.g. a
+        fold found at fixed K; green where the label starts with K+)."""
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -197,13 +197,15 @@ class TrappingCurve:
             bottom.plot(c.alpha, c.energy - c.energy[0], "-", color=line.get_color())
         top.axhline(1.0, color="k", lw=0.8, ls=":", label="K_G")
         for which, name, colour in ((0, "K-", "C3"), (1, "K+", "C2")):
+            if name not in folds:
+                continue
             try:
                 value = self._fold(which) / self.K_G
             except ValueError:                           # not traced (yet)
                 continue
             top.axhline(value, color=colour, lw=0.8, ls="--", label=f"{name} = {value:.3f} K_G ({label})")
         for name, value in (marks or {}).items():
-            top.axhline(value, color="C3", lw=0.8, ls="-.", label=name)
+            top.axhline(value, color="C2" if name.startswith("K+") else "C3", lw=0.8, ls="-.", label=name)
         top.set_ylabel("K / K_G")
         top.legend(fontsize=7)
         bottom.set_xlabel("crack-tip position alpha (Å)")
