@@ -146,12 +146,11 @@ def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_
     crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential))
     curves, folds = {}, {}
     for name, which in (("K_plus", 1), ("K_minus", 0)):
-        curves[name] = curve
         if name in (branches or {}):
             # followed at fixed K where the trace stopped at kinks: the branch's last equilibrium
-            curves[name] = branches[name]
-            folds[name] = len(branches[name].K) - 1
+            curves[name], folds[name] = branches[name], len(branches[name].K) - 1
             continue
+        curves[name] = curve
         try:
             folds[name] = curve.fold_index(which)
         except ValueError:
@@ -301,10 +300,10 @@ def branch_end_at_fixed_K(potential: str, radius: float, outer: float = 0.0, nam
 
 def model_error(potential: str, radius: float, outer: float = 0.0, every: int = 4) -> dict:
     """How far a model's forces are from native SW's on its own equilibria: every ``every``-th
-    point of the saved curve and of its ``--lower-end`` and ``--upper-end`` branches, region I's forces from matscipy's
-    SW and from the model's ASE calculator (no LAMMPS) on the whole cluster; per point K/K_G,
-    alpha (Å), the RMS and largest difference (eV/Å) and where the largest lies from the tip
-    (Å, in the crack's x, y)."""
+    point of the saved curve and of its ``--lower-end`` and ``--upper-end`` branches, region
+    I's forces from matscipy's SW and from the model's ASE calculator (no LAMMPS) on the whole
+    cluster; per point K/K_G, alpha (Å), the RMS and largest difference (eV/Å) and where the
+    largest lies from the tip (Å, in the crack's x, y)."""
     from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
     crack = FlexibleCrack(potential, radius=radius)
     try:
@@ -314,7 +313,8 @@ def model_error(potential: str, radius: float, outer: float = 0.0, every: int = 
         calculators = independent_calculator("sw"), independent_calculator(potential)
         out = {}
         paths = {"curve": CURVES / f"{stem(potential, radius, outer)}.h5",
-                 "branch": branch_path(potential, radius, outer), "branch_up": branch_path(potential, radius, outer, "K_plus")}
+                 "branch": branch_path(potential, radius, outer),
+                 "branch_up": branch_path(potential, radius, outer, "K_plus")}
         for name, path in paths.items():
             if not path.is_file():
                 continue
@@ -333,8 +333,8 @@ def model_error(potential: str, radius: float, outer: float = 0.0, every: int = 
                 rows.append([float(curve.K[i] / curve.K_G), float(curve.alpha[i]), float(np.sqrt(np.mean(error ** 2))),
                              float(error.max()), *map(float, worst)])
                 print(f"model error, {name} point {i}: K = {rows[-1][0]:.4f} K_G, alpha {rows[-1][1]:+.3f} Å: "
-                      f"rms {rows[-1][2]:.3f}, largest {rows[-1][3]:.3f} eV/Å at ({worst[0]:+.1f}, {worst[1]:+.1f}) Å "
-                      "from the tip", flush=True)
+                      f"rms {rows[-1][2]:.3f}, largest {rows[-1][3]:.3f} eV/Å at "
+                      f"({worst[0]:+.1f}, {worst[1]:+.1f}) Å from the tip", flush=True)
             out[name] = rows
     finally:
         crack.close()
@@ -344,8 +344,6 @@ def model_error(potential: str, radius: float, outer: float = 0.0, every: int = 
 def joined(prior, branch):
     """``branch`` after the equilibria of ``prior`` (a branch it went on from; None: none)."""
     import dataclasses
-
-    import numpy as np
     if prior is None:
         return branch
     names = ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions", "shell")
@@ -357,7 +355,7 @@ def figure(potential: str, outer: float = 0.0) -> None:
     """Every curve of this potential and boundary traced so far in one figure, the largest
     radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
     _green.png for the Green's function boundary."""
-    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5")) 
+    paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5"))
              if not p.stem.endswith((".running", "_branch", "_branch_up"))]
     paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
     saved = {c.radius: c for c in map(read_curve, paths)}
@@ -430,8 +428,8 @@ def main() -> int:
         if not path.is_file():
             sys.exit(f"--check needs the curve at R = {radius:g} Å: run benchmarks/trapping.py --potential "
                      f"{args.potential} --radii {radius:g}" + (f" --outer {args.outer:g}" if args.outer else ""))
-        branches = {name: read_curve(branch_path(args.potential, radius, args.outer, name))
-                    for name in ("K_plus", "K_minus") if branch_path(args.potential, radius, args.outer, name).is_file()}
+        branches = {name: read_curve(branch) for name in ("K_plus", "K_minus")
+                    if (branch := branch_path(args.potential, radius, args.outer, name)).is_file()}
         out = independent_check(args.potential, radius, read_curve(path), args.folds, branches)
         name = f"R={radius:g}" if args.potential == "sw" and not args.outer else key(args.potential, radius, args.outer)
         update_json(args.json, lambda r: r.setdefault("independent", {}).update({name: out}))

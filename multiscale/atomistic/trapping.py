@@ -507,7 +507,7 @@ def _nearby_at_load(system: _Augmented, base: np.ndarray, K: float, fmax: float,
 
 
 def _nearby_equilibrium(system: _Augmented, base: np.ndarray, K: float, fmax: float, tip_weight: float,
-                   near: float, log) -> np.ndarray | None:
+                        near: float, log) -> np.ndarray | None:
     """The equilibrium at load K within ``near`` Å of ``base`` (region I and alpha): Newton
     (FIXED_STEPS), else the one ASE's FIRE settles into from ``base``.  Newton stalls
     where a pair of the solution sits on a cosine cutoff (si-ani: no equilibrium found at
