@@ -16,12 +16,13 @@ towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the las
 equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
 
 ``--lower-end``: instead, where a saved curve's backward leg stalled short of K- (a kink of a
-C1 model's forces: si-ani), the branch followed at fixed K from the leg's last point
-(``trapping.branch_end``: Newton, else FIRE) down to where it ends, with what region I does
+C1 model's forces: si-ani on the glide crack of earlier versions), the branch followed at
+fixed K from the leg's last point (``trapping.branch_end``: Newton, else FIRE) down to where
+it ends, with what region I does
 1 % below; the equilibria followed go to <stem>_branch.h5 as they come (a killed run goes on
 from the last one) and into the figure.  ``--upper-end``: the same towards K+ from the curve's
-equilibrium at K_G (<stem>_branch_up.h5), where a curve stopped at kinks on both sides (si-ani
-with the shell on the K-field); ``--check`` then brackets the end of that branch.
+equilibrium at K_G (<stem>_branch_up.h5), where a curve stopped at kinks on both sides (si-ani's
+glide crack with the shell on the K-field); ``--check`` then brackets the end of that branch.
 
 ``--model-error``: instead, a model's forces against native SW's (both without LAMMPS) on region
 I along its saved curve and branches: where the model's band departs from SW's.
@@ -60,7 +61,7 @@ FIGURES = HERE.parent / "docs" / "figures"
 
 def fixed_relaxation_seconds(crack) -> float | None:
     """One region-I relaxation at K_G with the tip held (the fixed-boundary baseline), s; None
-    where Newton-Krylov finds none in the first equilibrium's FIXED_STEPS (si-ani from 30 Å)."""
+    where Newton-Krylov finds none in the first equilibrium's FIXED_STEPS (si-ani's glide crack from 30 Å)."""
     from multiscale.atomistic.trapping import FIXED_STEPS
     start = time.perf_counter()
     try:

@@ -21,6 +21,8 @@ Geometry: crack frame x = [11-2] (propagation), y = [111], z = [1-10] (one perio
 periodic); region I (free atoms) r < radius, region II (field-driven, feeling region I)
 radius .. radius + cutoff, region III (field-driven) out to radius + cutoff + far, region IV
 one more cutoff of padding.  alpha is the tip's shift along x from the cluster's centre (Å).
+The crack plane is the *shuffle* plane: the wide gap between (111) layers, one bond per
+surface atom, the (111) surface whose energy gives K_G (:func:`crack_cluster`).
 """
 
 from __future__ import annotations
@@ -107,6 +109,60 @@ def _seeded_latin_hypercube():
         cauchy_born.LatinHypercube = original
 
 
+SHUFFLE_GAP = math.sqrt(3) / 4      # the wide (111) interlayer gap, in lattice constants
+BOND_BEHIND = math.sqrt(6) / 24     # the nearest bond across it, behind the centre, in lattice constants
+
+
+def crack_cluster(a0: float, n, shift=None):
+    """matscipy's (111)[1-10] diamond cluster of ``n`` unit cells (x, y, z) with its centre -
+    the tip at alpha = 0 - in the middle of a shuffle gap and a sixth of a bond-column period
+    (0.55 Å) ahead of a bond across it; (cluster, fractional shift).
+
+    Where the centre of ``cluster()`` falls depends on the cell counts and on rounding in its
+    construction: for SW's a at 20 Å in a shuffle gap, at 30 and 40 Å in a glide gap, as for
+    si-ani's a at all three - a crack there breaks three bonds per surface atom instead of one,
+    3x the surface energy K_G is computed from - and along x anywhere in the 3.33 Å between
+    bond columns.  The lattice is moved by the first fractions of a cell (1/96 steps, y then x)
+    that put every size in the registry of SW's 20 Å cluster, whose flexible equilibrium at K_G
+    lies 0.3 Å from alpha = 0 (midway between columns it lies 1.3 Å away, and Newton from
+    alpha = 0 failed at 40 Å).  matscipy's ``centred_shift`` centres the gap too but puts a bond
+    at the centre.  ``shift``: use this one."""
+    from ase.neighborlist import neighbor_list
+    from matscipy.fracture_mechanics.clusters import diamond
+
+    def build(sx, sy):
+        return diamond("Si", a0, list(n), crack_surface=[1, 1, 1], crack_front=[1, -1, 0],
+                       shift=[sx, sy, 0.0])
+
+    def centred_gap(cluster):
+        ys = np.unique(np.round(cluster.positions[:, 1] - cluster.cell[1, 1] / 2.0, 4))
+        below, above = ys[ys < 0].max(), ys[ys > 0].min()
+        return abs(above - below - SHUFFLE_GAP * a0) < 1e-3 and abs(above + below) < 1e-3
+
+    def nearest_bond(cluster):
+        centre = cluster.cell.diagonal()[:2] / 2.0
+        i, _, D = neighbor_list("ijD", cluster, 1.2 * a0 * math.sqrt(3) / 4)
+        y = cluster.positions[:, 1] - centre[1]
+        across = (y[i] < 0) & (y[i] + D[:, 1] > 0)
+        x = cluster.positions[i[across], 0] + 0.5 * D[across, 0] - centre[0]
+        return x[np.argmin(np.abs(x))]
+
+    if shift is not None:
+        cluster = build(shift[0], shift[1])
+        if not centred_gap(cluster):
+            raise ValueError(f"shift {shift} does not centre a shuffle gap in {list(n)} cells")
+        return cluster, list(shift)
+    grid = np.arange(96) / 96.0
+    sy = next((sy for sy in grid if centred_gap(build(0.0, sy))), None)
+    if sy is None:
+        raise ValueError(f"no shift of {list(n)} cells centres a (111) shuffle gap (a = {a0} Å)")
+    for sx in grid:
+        cluster = build(sx, sy)
+        if abs(nearest_bond(cluster) + BOND_BEHIND * a0) < 1e-3:
+            return cluster, [float(sx), float(sy), 0.0]
+    raise ValueError(f"no shift of {list(n)} cells puts a bond {BOND_BEHIND * a0:.3f} Å behind the centre")
+
+
 class FlexibleCrack:
     """A (111)[1-10] silicon crack cluster under flexible boundary conditions.
 
@@ -121,7 +177,7 @@ class FlexibleCrack:
                  log: Callable[[str], None] = print):
         from ase.lattice.cubic import Diamond
         from matscipy.cauchy_born import CubicCauchyBorn
-        from matscipy.fracture_mechanics.clusters import diamond, set_regions
+        from matscipy.fracture_mechanics.clusters import set_regions
         from matscipy.fracture_mechanics.crack import CubicCrystalCrack
 
         if radius < 8.0:
@@ -150,7 +206,7 @@ class FlexibleCrack:
         span = 2.0 * (self.r_III + self.cutoff + 2.0)
         n = [int(math.ceil(span / (a0 * math.sqrt(6) / 2))) + 1, int(math.ceil(span / (a0 * math.sqrt(3)))) + 1, 1]
         self.cells = n[:2]                                 # unit cells along x and y (LatticeGreen matches them)
-        cluster = diamond("Si", a0, n, crack_surface=[1, 1, 1], crack_front=[1, -1, 0])
+        cluster, self.shift = crack_cluster(a0, n)
         self.cluster = set_regions(cluster, self.radius, self.cutoff, self.r_III)
         counts = [int((self.cluster.arrays["region"] == k).sum()) for k in (1, 2, 3, 4)]
         self.log(f"flexible crack: {pot.description}, a = {a0:.5f} Å, K_G = {self.K_G:.4f} GPa sqrt(Å); "

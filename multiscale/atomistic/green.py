@@ -49,7 +49,7 @@ class LatticeGreen:
         from matscipy.calculators.manybody import Manybody
         from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
             StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
-        from matscipy.fracture_mechanics.clusters import diamond
+        from .flexible import crack_cluster
         from matscipy.fracture_mechanics.crack import CubicCrystalCrack
         from scipy.spatial import cKDTree
 
@@ -68,7 +68,7 @@ class LatticeGreen:
             count = int(math.ceil(2.0 * (self.outer + 2.0) / period)) + 1
             count += (count - crack.cells[k]) % 2
             n.append(count)
-        big = diamond("Si", a0, [n[0], n[1], 1], crack_surface=[1, 1, 1], crack_front=[1, -1, 0])
+        big, _ = crack_cluster(a0, [n[0], n[1], 1], shift=crack.shift)
         centre = big.cell.diagonal()[:2] / 2
         r = np.hypot(*(big.positions[:, :2] - centre).T)
         big = big[r < self.outer]

@@ -27,7 +27,8 @@ hyperplane, and Newton only creeps).
 
 A model whose energy is only C1 (ANI's cosine cutoffs: si-ani's angular one at 3.8 Å lies on
 silicon's second-neighbour shell) has kinks in its forces; Newton stalls where a pair of the
-solution sits on one.  A solve at fixed K next to the curve then falls back to ASE's FIRE on
+solution sits on one (si-ani on the glide crack of earlier versions; on the shuffle crack its
+curves pass without).  A solve at fixed K next to the curve then falls back to ASE's FIRE on
 the augmented system (``_nearby_equilibrium``), which needs no Jacobian; ``branch_end`` follows a
 branch at fixed K past such kinks to its fold.
 
@@ -510,8 +511,9 @@ def _nearby_equilibrium(system: _Augmented, base: np.ndarray, K: float, fmax: fl
                         near: float, log) -> np.ndarray | None:
     """The equilibrium at load K within ``near`` Å of ``base`` (region I and alpha): Newton
     (FIXED_STEPS), else the one ASE's FIRE settles into from ``base``.  Newton stalls
-    where a pair of the solution sits on a cosine cutoff (si-ani: no equilibrium found at
-    0.93 K_G at 20, 30 and 40 Å, where FIRE finds one 0.03 Å away); FIRE needs no Jacobian."""
+    where a pair of the solution sits on a cosine cutoff (si-ani on the glide crack of earlier
+    versions: no equilibrium found at 0.93 K_G at 20, 30 and 40 Å, where FIRE found one 0.03 Å
+    away); FIRE needs no Jacobian, but its flow may run off (refused: None)."""
     y = _nearby_at_load(system, base, K, fmax, tip_weight, near=near, steps=FIXED_STEPS)
     if y is not None:
         return y
@@ -630,8 +632,10 @@ def _first(system: _Augmented, fmax: float, tip_weight: float, log) -> np.ndarra
     """The flexible equilibrium at K_G, from region I relaxed with the tip held at alpha = 0
     (matscipy's solve; Newton-Krylov from the bare K-field needs minutes from R = 30 Å on and
     fails at 40 Å).  Where that fixed-tip solve finds nothing in FIXED_STEPS Newton steps
-    (si-ani from R = 30 Å; SW converges in fewer at 20, 30 and 40 Å), the atoms relax downhill
-    from the bare field instead, with the tip held."""
+    (si-ani's glide crack of earlier versions from R = 30 Å; on the shuffle crack SW and si-ani
+    converge in fewer at 20, 30 and 40 Å), the atoms relax downhill from the bare field instead,
+    with the tip held (on si-ani's shuffle crack at 20 Å that start finds no equilibrium: the
+    error below)."""
     crack = system.crack
     start = system.state()
     try:
