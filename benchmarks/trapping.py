@@ -24,6 +24,11 @@ from the last one) and into the figure.  ``--upper-end``: the same towards K+ fr
 equilibrium at K_G (<stem>_branch_up.h5), where a curve stopped at kinks on both sides (si-ani's
 glide crack with the shell on the K-field); ``--check`` then brackets the end of that branch.
 
+``--forward FILE`` with ``--length 0``: the two legs of one curve on two cores, or the backward
+leg after a run stopped by hand in its forward leg: this run traces the backward leg and joins
+the forward leg kept in FILE (a ``<stem>.running.h5`` copied aside; it must start from the
+same equilibrium, which the seeded setup reproduces).
+
 ``--model-error``: instead, a model's forces against native SW's (both without LAMMPS) on region
 I along its saved curve and branches: where the model's band departs from SW's.
 
@@ -40,6 +45,7 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
     .venv/bin/python benchmarks/trapping.py --upper-end --potential si-ani --radii 20
     .venv/bin/python benchmarks/trapping.py --check --potential si-ani --radii 20
     .venv/bin/python benchmarks/trapping.py --model-error --potential si-ani --outer 80 --radii 20
+    .venv/bin/python benchmarks/trapping.py --potential si-ani --outer 100 --radii 60 --length 0 --forward FILE
 """
 
 from __future__ import annotations
@@ -89,7 +95,26 @@ def key(potential: str, radius: float, outer: float) -> str:
     return f"{potential} R={radius:g}" + (f" outer={outer:g}" if outer else "")
 
 
-def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0) -> tuple[dict, object]:
+def with_forward_leg(curve, forward):
+    """``curve`` (a trace run with ``--length 0``: its backward leg, then the start) followed by
+    ``forward`` (the kept points of a run from the same start, ``--forward``): one curve, the
+    legs traced as two processes."""
+    import dataclasses
+    if not (np.allclose([forward.alpha[0], forward.K[0]], [curve.alpha[-1], curve.K[-1]], rtol=0, atol=1e-9)
+            and forward.radius == curve.radius and forward.K_G == curve.K_G):
+        sys.exit(f"--forward: its first point (alpha {forward.alpha[0]:+.6f} Å, K {forward.K[0]:.6f}) is not this "
+                 f"trace's start (alpha {curve.alpha[-1]:+.6f} Å, K {curve.K[-1]:.6f}): trace both from the same "
+                 "potential, radius and outer")
+    leg = (f"the kept points of an interrupted run, to alpha = {forward.alpha[-1]:+.3f} Å"
+           if forward.stopped == "running" else forward.stopped or "ran its length")
+    stopped = "; ".join(part for part in (curve.stopped, f"forward (--forward): {leg}") if part)
+    return dataclasses.replace(joined(curve, forward), stopped=stopped, past={})
+
+
+def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0,
+               forward=None) -> tuple[dict, object]:
+    """The row of one radius (module doc); ``forward``: a TrappingCurve of the forward leg traced
+    before (with ``length`` 0 this run traces the backward leg and joins the two)."""
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
@@ -103,6 +128,8 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
         curve = trace(crack, length=length, back=back, outer=outer or None,
                       keep=CURVES / f"{stem(potential, radius, outer)}.running.h5")
         seconds = time.perf_counter() - start
+        if forward is not None:
+            curve = with_forward_leg(curve, forward)
         beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
     finally:
         crack.close()
@@ -355,16 +382,26 @@ def joined(prior, branch):
 def figure(potential: str, outer: float = 0.0) -> None:
     """Every curve of this potential and boundary traced so far in one figure, the largest
     radius's folds marked (the radius-converged band); docs/figures/trapping_<potential>.png,
-    _green.png for the Green's function boundary."""
+    _green.png for the Green's function boundary (any ``outer``: per radius the curve of the
+    smallest, its ``outer`` in the label where it is not the first radius's)."""
     paths = [p for p in sorted(CURVES.glob(f"{potential}_R*.h5"))
              if not p.stem.endswith((".running", "_branch", "_branch_up"))]
-    paths = [p for p in paths if p.stem.endswith(f"_G{outer:g}")] if outer else [p for p in paths if "_G" not in p.stem]
-    saved = {c.radius: c for c in map(read_curve, paths)}
+    paths = [p for p in paths if ("_G" in p.stem) == bool(outer)]
+    outers = {}                                   # radius -> the smallest outer traced there
+    for path in paths:
+        radius, _, rest = path.stem.removeprefix(f"{potential}_R").partition("_G")
+        r, o = float(radius), float(rest or 0.0)
+        outers[r] = min(outers.get(r, o), o)
+    saved = {r: read_curve(CURVES / f"{stem(potential, r, o)}.h5") for r, o in sorted(outers.items())}
+    first = outers[min(outers)] if outers else 0.0
+
+    def label(r: float) -> str:
+        return f"R = {r:g} Å" + (f" (G to {outers[r]:g} Å)" if outers[r] != first else "")
     # the branches followed at fixed K (--lower-end from the curve's first point, index 0, so
     # their energies share the curve's zero; --upper-end from K_G, its energy from there)
     branches = {f"R = {r:g} Å, at fixed K" + (" up" if end == "K_plus" else ""): read_curve(path)
                 for r in sorted(saved) for end in ("K_minus", "K_plus")
-                if (path := branch_path(potential, r, outer, end)).is_file()}
+                if (path := branch_path(potential, r, outers[r], end)).is_file()}
     if saved:
         *rest, largest = sorted(saved)
         FIGURES.mkdir(parents=True, exist_ok=True)
@@ -378,8 +415,8 @@ def figure(potential: str, outer: float = 0.0) -> None:
                 folds.remove(sign)
                 marks[f"{sign} = {branch.K[-1] / branch.K_G:.3f} K_G (R = {largest:g} Å, at fixed K)"] = \
                     branch.K[-1] / branch.K_G
-        saved[largest].plot(FIGURES / f"{name}.png", {**{f"R = {r:g} Å": saved[r] for r in rest}, **branches},
-                            marks=marks, folds=tuple(folds))
+        saved[largest].plot(FIGURES / f"{name}.png", {**{label(r): saved[r] for r in rest}, **branches},
+                            label=label(largest), marks=marks, folds=tuple(folds))
 
 
 def main() -> int:
@@ -393,6 +430,9 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="the independent matscipy run at the first radius")
     parser.add_argument("--folds", nargs="+", choices=["K_plus", "K_minus"], default=["K_plus", "K_minus"],
                         help="--check: the folds to bracket")
+    parser.add_argument("--forward", type=Path,
+                        help="with --length 0 and one radius: the forward leg traced before (a kept "
+                             "<stem>.running.h5, copied aside), joined to this run's backward leg")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
     parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
@@ -435,8 +475,14 @@ def main() -> int:
         name = f"R={radius:g}" if args.potential == "sw" and not args.outer else key(args.potential, radius, args.outer)
         update_json(args.json, lambda r: r.setdefault("independent", {}).update({name: out}))
         return 0
+    forward = None
+    if args.forward:
+        if args.length != 0 or len(args.radii) != 1:
+            sys.exit("--forward joins a forward leg traced before to this run's backward leg: give --length 0 "
+                     "and one radius")
+        forward = read_curve(args.forward)
     for radius in args.radii:
-        row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer)
+        row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer, forward)
         update_json(args.json, lambda r: r.setdefault("curves", {}).update({key(args.potential, radius, args.outer): row}))
     figure(args.potential, args.outer)
     print(f"wrote {args.json}")
