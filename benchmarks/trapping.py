@@ -114,7 +114,8 @@ def with_forward_leg(curve, forward):
 def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0,
                forward=None) -> tuple[dict, object]:
     """The row of one radius (module doc); ``forward``: a TrappingCurve of the forward leg traced
-    before (with ``length`` 0 this run traces the backward leg and joins the two)."""
+    before (with ``length`` 0 this run traces the backward leg and joins the two: points, force
+    calls and folds are the joined curve's, seconds and seconds per step this run's)."""
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
@@ -128,6 +129,7 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
         curve = trace(crack, length=length, back=back, outer=outer or None,
                       keep=CURVES / f"{stem(potential, radius, outer)}.running.h5")
         seconds = time.perf_counter() - start
+        steps = len(curve.K) - 1                      # this run's (seconds are this run's too)
         if forward is not None:
             curve = with_forward_leg(curve, forward)
         beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
@@ -137,7 +139,6 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
     with h5py.File(CURVES / f"{stem(potential, radius, outer)}.h5", "w") as f:
         curve.write(f.create_group("trapping"))
     (CURVES / f"{stem(potential, radius, outer)}.running.h5").unlink(missing_ok=True)
-    steps = len(curve.K) - 1
     row = {"potential": potential, "radius": radius, "outer": outer or None, "free_atoms": int(curve.positions.shape[1]),
            "K_G": curve.K_G, "K_minus_over_KG": fold(curve, "K_minus"), "K_plus_over_KG": fold(curve, "K_plus"),
            "folds": {kind: [[float(curve.alpha[i]), float(curve.K[i] / curve.K_G)] for i in index]
@@ -148,7 +149,7 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
            "max_force_free": float(curve.max_force_free.max()),
            "max_force_boundary_median": float(np.median(curve.max_force_boundary)),
            "max_force_boundary_max": float(curve.max_force_boundary.max()), "stopped": curve.stopped,
-           **beyond}
+           **beyond, **({"forward_points": len(forward.K)} if forward is not None else {})}
     print(json.dumps({k: v for k, v in row.items() if k != "events"}, indent=1), flush=True)
     return row, curve
 

@@ -111,6 +111,31 @@ def test_plot_marks_the_folds(tmp_path, monkeypatch):
     assert sum(t.startswith("K- = ") for t in legends[2]) == 1
 
 
+def test_a_backward_leg_joined_to_its_forward_leg_is_the_whole_curve():
+    """benchmarks/trapping.py --forward: a curve's legs traced as two processes from the same
+    start (the backward one ending there, the forward one starting there) join into the curve
+    traced at once, with its folds; a forward leg from another start is refused."""
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("trapping_benchmark",
+                                                  Path(__file__).resolve().parent.parent / "benchmarks" / "trapping.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    whole, start = snake(), 40
+    names = ("alpha", "K", "energy", "max_force_free", "max_force_boundary", "evaluations", "positions")
+    back = dataclasses.replace(whole, **{n: getattr(whole, n)[:start + 1] for n in names})
+    forward = dataclasses.replace(whole, **{n: getattr(whole, n)[start:] for n in names}, stopped="running")
+    joined = bench.with_forward_leg(back, forward)
+    for n in names:
+        np.testing.assert_array_equal(getattr(joined, n), getattr(whole, n))
+    assert joined.K_plus == whole.K_plus == pytest.approx(78.0, rel=1e-3) and joined.K_minus == whole.K_minus
+    assert joined.stopped == f"forward (--forward): the kept points of an interrupted run, to alpha = {whole.alpha[-1]:+.3f} Å"
+    elsewhere = dataclasses.replace(forward, alpha=forward.alpha + 1e-6)
+    with pytest.raises(SystemExit, match="is not this trace's start"):
+        bench.with_forward_leg(back, elsewhere)
+
+
 BASE = """
 [run]
 mode = "trapping"
