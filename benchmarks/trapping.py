@@ -26,8 +26,11 @@ glide crack with the shell on the K-field); ``--check`` then brackets the end of
 
 ``--forward FILE`` with ``--length 0``: the two legs of one curve on two cores, or the backward
 leg after a run stopped by hand in its forward leg: this run traces the backward leg and joins
-the forward leg kept in FILE (a ``<stem>.running.h5`` copied aside; it must start from the
-same equilibrium, which the seeded setup reproduces).
+the forward leg kept in FILE (a ``<stem>.running.h5`` copied aside, or the ``<stem>.h5`` of a
+run with ``--back 0`` beside it: FILE is read once the backward leg is done, waiting for it to
+be written if it is missing or older than this run; it must start from the same equilibrium,
+which the seeded setup reproduces).  The backward leg keeps its points in
+``<stem>.backward.running.h5``.
 
 ``--model-error``: instead, a model's forces against native SW's (both without LAMMPS) on region
 I along its saved curve and branches: where the model's band departs from SW's.
@@ -46,6 +49,7 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
     .venv/bin/python benchmarks/trapping.py --check --potential si-ani --radii 20
     .venv/bin/python benchmarks/trapping.py --model-error --potential si-ani --outer 80 --radii 20
     .venv/bin/python benchmarks/trapping.py --potential si-ani --outer 100 --radii 60 --length 0 --forward FILE
+    .venv/bin/python benchmarks/trapping.py --potential si-attention --ase --outer 100 --radii 20
 """
 
 from __future__ import annotations
@@ -111,25 +115,44 @@ def with_forward_leg(curve, forward):
     return dataclasses.replace(joined(curve, forward), stopped=stopped, past={})
 
 
+def forward_leg(path: Path, begun: float, poll: float = 30.0):
+    """The forward leg in ``path``, once it is there and written after ``begun`` (time.time())
+    or is a kept ``.running.h5`` copied aside (a run on the other core writes it when done)."""
+    said = False
+    while not (path.is_file() and (path.stat().st_mtime > begun or ".running" in path.name)):
+        if not said:
+            print(f"--forward: waiting for {path} (the forward leg's run writes it when done)", flush=True)
+            said = True
+        time.sleep(poll)
+    return read_curve(path)
+
+
 def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0,
-               forward=None) -> tuple[dict, object]:
+               forward=None, ase: bool = False, precondition: bool = True) -> tuple[dict, object]:
     """The row of one radius (module doc); ``forward``: a TrappingCurve of the forward leg traced
-    before (with ``length`` 0 this run traces the backward leg and joins the two: points, force
-    calls and folds are the joined curve's, seconds and seconds per step this run's)."""
+    before, or the path of its file, read once this run's leg is done (waiting for it to be
+    written; with ``length`` 0 this run traces the backward leg and joins the two: points, force
+    calls and folds are the joined curve's, seconds and seconds per step this run's); ``ase``:
+    forces from the model's ASE calculator instead of LAMMPS; ``precondition``: trace's."""
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
     from multiscale.atomistic.trapping import past_folds, trace
 
-    crack = FlexibleCrack(potential, radius=radius)
+    crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential) if ase else None)
     try:
         fixed = fixed_relaxation_seconds(crack)
         start = time.perf_counter()
         CURVES.mkdir(parents=True, exist_ok=True)
-        curve = trace(crack, length=length, back=back, outer=outer or None,
-                      keep=CURVES / f"{stem(potential, radius, outer)}.running.h5")
+        running = CURVES / (stem(potential, radius, outer) + (".backward" if forward is not None else "")
+                            + ".running.h5")
+        begun = time.time()
+        curve = trace(crack, length=length, back=back, outer=outer or None, precondition=precondition,
+                      keep=running)
         seconds = time.perf_counter() - start
         steps = len(curve.K) - 1                      # this run's (seconds are this run's too)
+        if isinstance(forward, Path):
+            forward = forward_leg(forward, begun)
         if forward is not None:
             curve = with_forward_leg(curve, forward)
         beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
@@ -138,8 +161,9 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
     CURVES.mkdir(parents=True, exist_ok=True)
     with h5py.File(CURVES / f"{stem(potential, radius, outer)}.h5", "w") as f:
         curve.write(f.create_group("trapping"))
-    (CURVES / f"{stem(potential, radius, outer)}.running.h5").unlink(missing_ok=True)
+    running.unlink(missing_ok=True)
     row = {"potential": potential, "radius": radius, "outer": outer or None, "free_atoms": int(curve.positions.shape[1]),
+           "forces": "ASE" if ase else "LAMMPS", "preconditioned": bool(precondition and outer),
            "K_G": curve.K_G, "K_minus_over_KG": fold(curve, "K_minus"), "K_plus_over_KG": fold(curve, "K_plus"),
            "folds": {kind: [[float(curve.alpha[i]), float(curve.K[i] / curve.K_G)] for i in index]
                      for kind, index in zip(("minima", "maxima"), curve.turning_points())},
@@ -434,6 +458,12 @@ def main() -> int:
     parser.add_argument("--forward", type=Path,
                         help="with --length 0 and one radius: the forward leg traced before (a kept "
                              "<stem>.running.h5, copied aside), joined to this run's backward leg")
+    parser.add_argument("--ase", action="store_true",
+                        help="forces from the model's ASE calculator, not LAMMPS: for a model of many hops "
+                             "(si-attention, 15 Å) LAMMPS' ghost shell along the one-period z axis holds 8 "
+                             "copies of the cluster; ASE's periodic graph needs none")
+    parser.add_argument("--no-precondition", action="store_true",
+                        help="Krylov iterations without the Hessian preconditioner (for comparison)")
     parser.add_argument("--json", type=Path, default=RESULTS)
     parser.add_argument("--figure", action="store_true", help="only redraw the figure from the saved curves")
     parser.add_argument("--past", action="store_true", help="only redo what happens past the folds of the saved curves")
@@ -481,9 +511,10 @@ def main() -> int:
         if args.length != 0 or len(args.radii) != 1:
             sys.exit("--forward joins a forward leg traced before to this run's backward leg: give --length 0 "
                      "and one radius")
-        forward = read_curve(args.forward)
+        forward = args.forward
     for radius in args.radii:
-        row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer, forward)
+        row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer, forward, args.ase,
+                            not args.no_precondition)
         update_json(args.json, lambda r: r.setdefault("curves", {}).update({key(args.potential, radius, args.outer): row}))
     figure(args.potential, args.outer)
     print(f"wrote {args.json}")

@@ -244,3 +244,16 @@ def test_past_fold_summary_separates_the_crack_plane_from_a_reconstruction():
     healed = {**reconstructed, "converged": False, "broken": [], "formed": [(1, 4, -2.1, 0.2)]}
     assert "not converged): 0 crack-plane bonds broken, 1 formed" in describe_past(healed, 61.0)
     assert describe_past({**reconstructed, "broken": [], "formed": []}, 61.0).endswith("(no bond changed)")
+
+
+def test_the_preconditioner_is_refreshed_once_its_extra_force_calls_cost_a_refresh():
+    """Ageing: the calls beyond the first corrector's after a refresh, in seconds, against the
+    refresh's own time (10 s here, 0.1 s a call)."""
+    from multiscale.atomistic.preconditioner import Ageing
+    age = Ageing(10.0)
+    assert not age.after(20, 2.0)                  # the baseline: 20 calls
+    assert not age.after(20, 2.0) and age.excess == 0.0
+    assert not age.after(70, 7.0)                  # 50 extra calls: 5 s
+    assert not age.after(60, 6.0)                  # 40 more: 9 s
+    assert age.after(40, 4.0)                      # 20 more: 11 s > 10 s
+    assert not Ageing(10.0).after(0, 0.0)

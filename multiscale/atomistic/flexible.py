@@ -188,6 +188,7 @@ class FlexibleCrack:
         self.material = material or material_of(potential, log=log)
         a0 = self.material.lattice_constant
         self.cutoff = pot.reach
+        self.comm = comm
         # the cluster's forces: LAMMPS on ``comm``, every rank running this solver in step
         self.calc = calculator if calculator is not None else LammpsCalculator(pot.pair_lines, comm=comm,
                                                                                 plugin=pot.plugin)

@@ -46,9 +46,6 @@ class LatticeGreen:
 
     def __init__(self, crack, outer: float = 80.0, K: float | None = None, alpha: float = 0.0):
         import scipy.sparse.linalg as spla
-        from matscipy.calculators.manybody import Manybody
-        from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
-            StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
         from .flexible import crack_cluster
         from matscipy.fracture_mechanics.crack import CubicCrystalCrack
         from scipy.spatial import cKDTree
@@ -88,8 +85,7 @@ class LatticeGreen:
         deformed.positions[:, :2] += self._displacements(self.reference, K, alpha)
         deformed.set_pbc([False, False, True])
         self.deformed = deformed                           # where H was taken (the K-field, no shifts)
-        H = Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)).get_hessian(deformed, format="sparse")
-        H = H.tocsr()
+        H = stillinger_weber_hessian(deformed)
         r = np.hypot(*(self.reference[:, :2] - self._centre).T)
         held_core = np.zeros(len(big), bool)
         held_core[self.index[region == 1]] = True
@@ -154,6 +150,14 @@ class LatticeGreen:
             self._tip = (alpha, K, direction.reshape(-1))
         reaction = -(self._H_ring_free @ w.reshape(-1))
         return float(reaction @ self._tip[2])
+
+
+def stillinger_weber_hessian(atoms):
+    """matscipy's analytic Stillinger-Weber Hessian of ``atoms`` (eV/Å^2), sparse CSR (3n, 3n)."""
+    from matscipy.calculators.manybody import Manybody
+    from matscipy.calculators.manybody.explicit_forms.stillinger_weber import (
+        StillingerWeber, Stillinger_Weber_PRB_31_5262_Si)
+    return Manybody(**StillingerWeber(Stillinger_Weber_PRB_31_5262_Si)).get_hessian(atoms, format="sparse").tocsr()
 
 
 def _dofs(atoms: np.ndarray) -> np.ndarray:
