@@ -163,7 +163,7 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
         curve.write(f.create_group("trapping"))
     running.unlink(missing_ok=True)
     row = {"potential": potential, "radius": radius, "outer": outer or None, "free_atoms": int(curve.positions.shape[1]),
-           "forces": "ASE" if ase else "LAMMPS", "preconditioned": bool(precondition and outer),
+           "forces": "ASE" if ase else "LAMMPS", "preconditioned": bool(precondition),
            "K_G": curve.K_G, "K_minus_over_KG": fold(curve, "K_minus"), "K_plus_over_KG": fold(curve, "K_plus"),
            "folds": {kind: [[float(curve.alpha[i]), float(curve.K[i] / curve.K_G)] for i in index]
                      for kind, index in zip(("minima", "maxima"), curve.turning_points())},

@@ -53,8 +53,8 @@ class Ageing:
 
 
 class _Preconditioner:
-    """What both preconditioners share: a scipy LinearOperator of ``solve`` over the augmented
-    unknowns (``size``), refreshed when :class:`Ageing` says so."""
+    """What both preconditioners share: a scipy LinearOperator of the subclass's ``solve`` over
+    the augmented unknowns (``size``), refreshed when :class:`Ageing` says so."""
 
     size = 0
 
@@ -71,9 +71,6 @@ class _Preconditioner:
         """After a corrector that took ``calls`` force calls in ``seconds``: whether to refresh
         (:class:`Ageing`)."""
         return self.age.after(calls, seconds)
-
-    def solve(self, r: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
 
     def operator(self):
         """The scipy LinearOperator of :meth:`solve` (for ``newton_krylov(inner_M=...)``)."""
@@ -122,8 +119,7 @@ class HessianPreconditioner(_Preconditioner):
         self.offset = green.deformed.cell.diagonal() / 2 - np.asarray(cell).diagonal() / 2
         self.I_big = green.index[region_I]
         self.shell_big = green.index[green.shell]
-        r = np.hypot(*(green.reference[:, :2] - green._centre).T)
-        self.free = np.flatnonzero(r < green.outer - green.cutoff)      # all but the held ring
+        self.free = np.setdiff1d(np.arange(green.n_big), green.ring)      # all but the held ring
         position = np.full(green.n_big, -1)
         position[self.free] = np.arange(len(self.free))
         self._I_free, self._shell_free = position[self.I_big], position[self.shell_big]

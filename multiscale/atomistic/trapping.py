@@ -390,7 +390,7 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
         return _at_load(system, start, K, fmax, tip_weight)
 
     x = _first(system, fmax, tip_weight, log, precondition)
-    if precondition:
+    if precondition and system.preconditioner is None:     # _first's downhill route factorises none
         system.precondition(x)
     # the second point at lower K: at K_G the tip sits on the branch where raising K moves it back
     tangent = (at_load(x, 0.99 * crack.K_G) - x) * weight
