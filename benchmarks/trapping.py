@@ -14,6 +14,9 @@ state 3 % of K_G short of each fold (K+ the highest maximum, K- the lowest minim
 branch followed at fixed K where there is one, below) and ramped
 towards it in steps of 1 % K_G, halved on every failure down to 0.125 %: the last K with an
 equilibrium on that branch (alpha within 0.3 Å) brackets the fold without continuation.
+``--matscipy-precon``: matscipy's own preconditioner in those solves (ASE's ``Exp`` on regions
+I and II, alpha's column by finite differences: SW's first step past its start took 54 force
+calls with it, 97 without), for a model whose force calls cost a second.
 
 ``--lower-end``: instead, where a saved curve's backward leg stalled short of K- (a kink of a
 C1 model's forces: si-ani on the glide crack of earlier versions), the branch followed at
@@ -30,7 +33,8 @@ the forward leg kept in FILE (a ``<stem>.running.h5`` copied aside, or the ``<st
 run with ``--back 0`` beside it: FILE is read once the backward leg is done, waiting for it to
 be written if it is missing or older than this run; it must start from the same equilibrium,
 which the seeded setup reproduces).  The backward leg keeps its points in
-``<stem>.backward.running.h5``.
+``<stem>.backward.running.h5``.  ``--forward-folds 1`` ends the forward leg 1 % of K_G past K-
+(instead of after ``--length`` Å, up the steep branch), so that both legs run unattended.
 
 ``--model-error``: instead, a model's forces against native SW's (both without LAMMPS) on region
 I along its saved curve and branches: where the model's band departs from SW's.
@@ -50,6 +54,10 @@ docs/figures/trapping_<potential>.png, figures and timings to benchmarks/results
     .venv/bin/python benchmarks/trapping.py --model-error --potential si-ani --outer 80 --radii 20
     .venv/bin/python benchmarks/trapping.py --potential si-ani --outer 100 --radii 60 --length 0 --forward FILE
     .venv/bin/python benchmarks/trapping.py --potential si-attention --ase --outer 100 --radii 20
+    .venv/bin/python benchmarks/trapping.py --potential si-attention --ase --radii 15 --back 0 --forward-folds 1 &
+    .venv/bin/python benchmarks/trapping.py --potential si-attention --ase --radii 15 --length 0 \
+        --forward benchmarks/results/trapping/si-attention_R15.h5
+    .venv/bin/python benchmarks/trapping.py --check --matscipy-precon --potential si-attention --radii 15
 """
 
 from __future__ import annotations
@@ -128,12 +136,15 @@ def forward_leg(path: Path, begun: float, poll: float = 30.0):
 
 
 def run_radius(potential: str, radius: float, length: float, back: float, outer: float = 0.0,
-               forward=None, ase: bool = False, precondition: bool = True) -> tuple[dict, object]:
+               forward=None, ase: bool = False, precondition: bool = True,
+               forward_folds: int | None = None) -> tuple[dict, object]:
     """The row of one radius (module doc); ``forward``: a TrappingCurve of the forward leg traced
     before, or the path of its file, read once this run's leg is done (waiting for it to be
     written; with ``length`` 0 this run traces the backward leg and joins the two: points, force
     calls and folds are the joined curve's, seconds and seconds per step this run's); ``ase``:
-    forces from the model's ASE calculator instead of LAMMPS; ``precondition``: trace's."""
+    forces from the model's ASE calculator instead of LAMMPS; ``precondition``, ``forward_folds``:
+    trace's.  A forward leg alone (``back`` 0, to be joined by a run beside it) skips what happens
+    past its folds: the joined run does that."""
     import h5py
 
     from multiscale.atomistic.flexible import FlexibleCrack
@@ -148,14 +159,15 @@ def run_radius(potential: str, radius: float, length: float, back: float, outer:
                             + ".running.h5")
         begun = time.time()
         curve = trace(crack, length=length, back=back, outer=outer or None, precondition=precondition,
-                      keep=running)
+                      keep=running, forward_folds=forward_folds)
         seconds = time.perf_counter() - start
         steps = len(curve.K) - 1                      # this run's (seconds are this run's too)
         if isinstance(forward, Path):
             forward = forward_leg(forward, begun)
         if forward is not None:
             curve = with_forward_leg(curve, forward)
-        beyond = {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
+        alone = back == 0 and forward is None
+        beyond = {} if alone else {f"past_{name}": line for name, line in past_folds(crack, curve).items()}
     finally:
         crack.close()
     CURVES.mkdir(parents=True, exist_ok=True)
@@ -189,11 +201,14 @@ def independent_calculator(potential: str):
     return MultiscaleCalculator(potential)
 
 
-def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_minus"), branches=None) -> dict:
+def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_minus"), branches=None,
+                      precon: bool = False) -> dict:
     """K+ and K- bracketed by matscipy's flexible solves at fixed K, forces without LAMMPS
     (module doc); where a branch was followed at fixed K towards a fold (``branches``: name ->
     that TrappingCurve, ``--lower-end``/``--upper-end``: the trace stopped at kinks short of
-    it), the end of that branch instead of the curve's fold."""
+    it), the end of that branch instead of the curve's fold.  ``precon``: matscipy's own
+    preconditioner in its Newton-Krylov (ASE's ``Exp`` on regions I and II, alpha's column by
+    finite differences; nothing of ours)."""
     from multiscale.atomistic.flexible import FlexibleCrack, _matscipy_quietly
 
     crack = FlexibleCrack(potential, radius=radius, calculator=independent_calculator(potential))
@@ -211,23 +226,28 @@ def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_
             # traced on the start's branch, and the bracket from there is where that branch ends
             folds[name] = 0
     sc = crack._sinclair(crack.K_G, 0.0, variable_alpha=True)
+    calls, forces = [0], sc.get_forces
+
+    def counted(*args, **kwargs):
+        calls[0] += 1          # the residuals' and the preconditioner's alpha column alike
+        return forces(*args, **kwargs)
+    sc.get_forces = counted
 
     def solve(K: float, state, branch: bool = True) -> bool:
         sc.u[:], sc.alpha, sc.kI = state[0], state[1], K
         try:
             with _matscipy_quietly():
                 sc.update_atoms()
-                sc.optimize(ftol=1e-5, steps=30, method="krylov")
+                sc.optimize(ftol=1e-5, steps=30, method="krylov", precon=precon)
         except RuntimeError:
             return False
         # still on the branch it started on (not checked from the curve's state: with a Green's
         # function boundary the curve's alpha lies up to 0.26 Å from the field-shell one's)
         return not branch or abs(sc.alpha - state[1]) < 0.3
 
-    start = time.perf_counter()
     out = {}
     for name, fold in ((name, folds[name]) for name in names):
-        curve = curves[name]
+        curve, calls[0], begun = curves[name], 0, time.perf_counter()
         sign = 1.0 if name == "K_plus" else -1.0
         # the curve's point 3 % of K_G short of the fold on its approach (stable) side
         j, by = fold, (-1 if fold > 0 else 1)      # behind the fold, or ahead of the curve's end
@@ -258,7 +278,8 @@ def independent_check(potential: str, radius: float, curve, names=("K_plus", "K_
         mid = sum(out[f"{name}_over_KG_bracket"]) / 2
         out[f"{name}_over_KG_ours"] = ours
         out[f"{name}_relative_difference"] = abs(ours - mid) / mid
-    out["seconds"] = time.perf_counter() - start
+        out[f"force_calls_{name}"], out[f"seconds_{name}"] = calls[0], time.perf_counter() - begun
+    out["matscipy_precon"] = precon
     print(json.dumps(out, indent=1), flush=True)
     return out
 
@@ -453,6 +474,9 @@ def main() -> int:
     parser.add_argument("--outer", type=float, default=0.0,
                         help="Å: the shell moves by the lattice Green's function to this radius (0: on the K-field)")
     parser.add_argument("--check", action="store_true", help="the independent matscipy run at the first radius")
+    parser.add_argument("--matscipy-precon", action="store_true",
+                        help="--check: matscipy's own preconditioner in its Newton-Krylov (ASE's Exp on "
+                             "regions I and II; fewer force calls for a model)")
     parser.add_argument("--folds", nargs="+", choices=["K_plus", "K_minus"], default=["K_plus", "K_minus"],
                         help="--check: the folds to bracket")
     parser.add_argument("--forward", type=Path,
@@ -462,6 +486,9 @@ def main() -> int:
                         help="forces from the model's ASE calculator, not LAMMPS: for a model of many hops "
                              "(si-attention, 15 Å) LAMMPS' ghost shell along the one-period z axis holds 8 "
                              "copies of the cluster; ASE's periodic graph needs none")
+    parser.add_argument("--forward-folds", type=int, default=None,
+                        help="the forward leg ends once K has passed this many folds by 1 %% of K_G (1: just "
+                             "past K-, for a leg left to run alone beside --forward)")
     parser.add_argument("--no-precondition", action="store_true",
                         help="Krylov iterations without the Hessian preconditioner (for comparison)")
     parser.add_argument("--json", type=Path, default=RESULTS)
@@ -502,9 +529,9 @@ def main() -> int:
                      f"{args.potential} --radii {radius:g}" + (f" --outer {args.outer:g}" if args.outer else ""))
         branches = {name: read_curve(branch) for name in ("K_plus", "K_minus")
                     if (branch := branch_path(args.potential, radius, args.outer, name)).is_file()}
-        out = independent_check(args.potential, radius, read_curve(path), args.folds, branches)
+        out = independent_check(args.potential, radius, read_curve(path), args.folds, branches, args.matscipy_precon)
         name = f"R={radius:g}" if args.potential == "sw" and not args.outer else key(args.potential, radius, args.outer)
-        update_json(args.json, lambda r: r.setdefault("independent", {}).update({name: out}))
+        update_json(args.json, lambda r: r.setdefault("independent", {}).setdefault(name, {}).update(out))
         return 0
     forward = None
     if args.forward:
@@ -514,7 +541,7 @@ def main() -> int:
         forward = args.forward
     for radius in args.radii:
         row, _ = run_radius(args.potential, radius, args.length, args.back, args.outer, forward, args.ase,
-                            not args.no_precondition)
+                            not args.no_precondition, args.forward_folds)
         update_json(args.json, lambda r: r.setdefault("curves", {}).update({key(args.potential, radius, args.outer): row}))
     figure(args.potential, args.outer)
     print(f"wrote {args.json}")

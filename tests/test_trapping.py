@@ -40,6 +40,22 @@ def test_folds_are_the_extreme_turning_points():
     assert [len(t) for t in wobbly.turning_points()] == [1, 2]
 
 
+def test_a_forward_leg_counts_the_folds_it_has_passed():
+    """trace(forward_folds=1) ends the forward leg once K has moved PAST_FOLD x K_G past its
+    first fold (just past K-): a fold is counted only then, the corrector's wobble is none."""
+    from multiscale.atomistic.trapping import PAST_FOLD, _folds_passed, trace
+
+    K = snake().K                               # rises to K+ at point 20, falls to K- at 60, ...
+    h = PAST_FOLD * 60.0
+    assert _folds_passed(K[:20], h) == 0
+    first = next(i for i in range(len(K)) if _folds_passed(K[:i + 1], h) == 1)
+    assert 20 < first and K[20] - K[first] > h and K[20] - K[first - 1] <= h
+    assert _folds_passed(K, h) == 3
+    assert _folds_passed(K[:19] + 1e-5 * 60.0 * np.cos(np.arange(19) * 2.0), h) == 0
+    with pytest.raises(ValueError, match="forward_folds must be a positive count"):
+        trace(None, forward_folds=0)
+
+
 def test_a_curve_without_a_fold_says_to_trace_further():
     curve = snake(n=30, periods=0.2)
     with pytest.raises(ValueError, match=r"has no K\+ \(a maximum above K_G\) yet: trace it further"):

@@ -63,6 +63,7 @@ PROBE_STEPS = 15   # Newton steps for a solve at fixed K next to the curve
 FOLD_PROBE = 0.002  # K_G: how far past a fold of K an equilibrium is looked for
 NEARBY = 0.02      # Å: a solve at fixed K next to the curve keeps its equilibrium within this
 RETREAT = 0.5   # Å the tip may fall back from its furthest before the forward leg stops
+PAST_FOLD = 0.01   # K_G: how far K must move on past a fold before trace(forward_folds=...) counts it
 NEAR = 1e-5     # Å of alpha, and relative K: a Krylov product's perturbation (~1e-6), not a step
 TIP_MOBILITY = 0.5  # FIRE's step on alpha per eV/Å of tip force, relative to an atom's per eV/Å
 FIRE_STEPS = 20000  # FIRE steps for an equilibrium at fixed K (si-ani: 1,500-16,500)
@@ -352,7 +353,8 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
           K_unit: float = 1.0, fmax: float = 1e-5, newton_steps: int = 8, max_points: int = 600,
           tip_weight: float = 20.0, inner_steps: int = 40, outer: float | None = None,
           log: Callable[[str], None] | None = None, keep: str | Path | None = None,
-          precondition: bool = True, fold_ds: float | None = None) -> TrappingCurve:
+          precondition: bool = True, fold_ds: float | None = None,
+          forward_folds: int | None = None) -> TrappingCurve:
     """The trapping curve through the flexible equilibrium at K_G: from it with the tip
     advancing until alpha has grown by ``length`` Å (a lattice period of the (111)[1-10] crack
     is a sqrt(6)/4, 3.33 Å for SW), then from it backwards until alpha has fallen by ``back``
@@ -374,9 +376,13 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
     Krylov iterations preconditioned by Stillinger-Weber's Hessian of the continued cluster
     (with ``outer``), else of region I (:mod:`.preconditioner`: about 8x fewer force calls per
     point), refreshed when its extra force calls have cost as much as a refresh.  A step across which K turns
-    (a fold) is taken again shorter until it is at most ``fold_ds`` (default ds / 8) long."""
+    (a fold) is taken again shorter until it is at most ``fold_ds`` (default ds / 8) long.
+    ``forward_folds``: the forward leg also ends once K has passed that many folds by
+    ``PAST_FOLD`` x K_G (1: just past K-, where a leg of many Å would climb the steep branch)."""
     from scipy.optimize import NoConvergence
 
+    if forward_folds is not None and forward_folds < 1:
+        raise ValueError(f"trace: forward_folds must be a positive count of folds, or None; got {forward_folds}")
     log = log or crack.log
     if not (length >= 0 and back >= 0 and ds_max >= ds > 0 and K_unit > 0 and fmax > 0 and tip_weight > 0):
         raise ValueError(f"trace: need length, back >= 0, ds_max >= ds > 0, K_unit, fmax, tip_weight > 0; got "
@@ -474,7 +480,7 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
 
     def ahead(alpha: float, K: list) -> str | None:
         furthest[0] = max(furthest[0], alpha)
-        if alpha >= alpha0 + length:
+        if alpha >= alpha0 + length or (forward_folds is not None and _folds_passed(K, PAST_FOLD * crack.K_G) >= forward_folds):
             return ""
         if alpha < furthest[0] - RETREAT:     # the curve turned back on itself: not an advance
             return (f"the tip went back {RETREAT:g} Å from its furthest, alpha = {furthest[0]:+.3f} Å, at "
@@ -489,7 +495,7 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
         # the backward leg ends early once it has passed a fold of K by 0.05 K_G: that fold
         # bounds the start's branch (where the curve loops, alpha may never fall by ``back``)
         def behind(alpha: float, K: list) -> str | None:
-            passed = any(len(t) for t in _turns(np.array(K), 0.05 * crack.K_G))
+            passed = _folds_passed(K, 0.05 * crack.K_G) > 0
             return "" if alpha <= alpha0 - back or passed else None
 
         backward, stopped = leg(-1.0, behind, forward, max_points // 2)
@@ -871,6 +877,11 @@ def past_folds(crack: FlexibleCrack, curve: TrappingCurve, log: Callable[[str], 
         curve.past[name] = describe_past(past_fold(crack, curve, fold, factor), curve.K_G)
         log(f"past {name.replace('_minus', '-').replace('_plus', '+')}: {curve.past[name]}")
     return curve.past
+
+
+def _folds_passed(K: list, h: float) -> int:
+    """How many folds (minima and maxima) the sequence of loads K has passed by more than h."""
+    return sum(len(t) for t in _turns(np.asarray(K, dtype=float), h))
 
 
 def _turns(K: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
