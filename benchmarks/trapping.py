@@ -118,7 +118,7 @@ def with_forward_leg(curve, forward):
                  f"trace's start (alpha {curve.alpha[-1]:+.6f} Å, K {curve.K[-1]:.6f}): trace both from the same "
                  "potential, radius and outer")
     leg = (f"the kept points of an interrupted run, to alpha = {forward.alpha[-1]:+.3f} Å"
-           if forward.stopped == "running" else forward.stopped or "ran its length")
+           if forward.stopped == "running" else forward.stopped or "ran its length, or past its folds (--forward-folds)")
     stopped = "; ".join(part for part in (curve.stopped, f"forward (--forward): {leg}") if part)
     return dataclasses.replace(joined(curve, forward), stopped=stopped, past={})
 
