@@ -480,8 +480,10 @@ def trace(crack: FlexibleCrack, length: float = 4.0, back: float = 1.0, ds: floa
 
     def ahead(alpha: float, K: list) -> str | None:
         furthest[0] = max(furthest[0], alpha)
-        if alpha >= alpha0 + length or (forward_folds is not None and _folds_passed(K, PAST_FOLD * crack.K_G) >= forward_folds):
+        if alpha >= alpha0 + length:
             return ""
+        if forward_folds is not None and _folds_passed(K, PAST_FOLD * crack.K_G) >= forward_folds:
+            return ""                         # just past its last fold: the leg's work is done
         if alpha < furthest[0] - RETREAT:     # the curve turned back on itself: not an advance
             return (f"the tip went back {RETREAT:g} Å from its furthest, alpha = {furthest[0]:+.3f} Å, at "
                     f"K = {K[-1] / crack.K_G:.4f} K_G: past its last fold the crack rearranges instead of "
